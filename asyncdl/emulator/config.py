@@ -1,0 +1,48 @@
+"""Everything the emulator can be told, with Zenodo's values as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from asyncdl.emulator.dataset import DatasetSpec
+from asyncdl.emulator.faults import FaultConfig
+
+RangeMode = Literal["api", "ui", "both", "none"]
+GENERIC_USER_AGENTS = ("python-requests", "aria2", "wget", "python-urllib", "go-http-client",
+                       "okhttp", "libwww-perl")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """The emulator's knobs. Times are in seconds; ``minute`` rescales every rate window."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    public_url: str | None = None
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    dataset_file: Path | None = None
+    tokens: tuple[tuple[str, str], ...] = (("emulator-token", "88403"),)
+    guest_page_size: int = 25
+    auth_page_size: int = 100
+    default_page_size: int = 25
+    max_result_window: int = 10000
+    archive_limit: int = 300_000_000
+    search_files_limit: int = 100
+    range_mode: RangeMode = "ui"
+    rate_limits: bool = True
+    minute: float = 60.0
+    search_per_minute: int = 30
+    guest_per_minute: int = 133
+    guest_per_hour: int = 8000
+    auth_per_minute: int = 100
+    auth_per_hour: int = 5000
+    html_429: bool = False
+    block_generic_user_agents: bool = False
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    chunk_size: int = 256 * 1024
+    access_log: bool = False
+
+    def user_for_token(self, token: str) -> str | None:
+        return dict(self.tokens).get(token)

@@ -1,0 +1,63 @@
+"""Fault injection: each kind has a rate, and decisions are deterministic under a seed.
+
+A decision depends on (seed, kind, URL path, attempt number at that path), never on
+the order in which concurrent requests arrive, so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+BODY_FAULTS = ("reset", "corrupt", "stall", "truncate")
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Rates are probabilities per request (0 = never)."""
+
+    seed: int = 0
+    latency: float = 0.0
+    bandwidth: float = 0.0
+    reset: float = 0.0
+    error_5xx: float = 0.0
+    corrupt: float = 0.0
+    stall: float = 0.0
+    truncate: float = 0.0
+    first_attempts: int = 0
+    stall_seconds: float = 3600.0
+
+    @property
+    def any_body_fault(self) -> bool:
+        return any(getattr(self, kind) > 0 for kind in BODY_FAULTS)
+
+
+def _unit(seed: int, *parts: object) -> float:
+    """A number in [0, 1) derived from the parts."""
+    text = ":".join(str(p) for p in (seed, *parts)).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big") / 2**64
+
+
+class FaultPlan:
+    """Decides which faults hit which request."""
+
+    def __init__(self, config: FaultConfig) -> None:
+        self.config = config
+
+    def applies(self, kind: str, path: str, attempt: int) -> bool:
+        """Whether fault ``kind`` hits the ``attempt``-th request (0-based) for ``path``."""
+        rate = float(getattr(self.config, kind))
+        if rate <= 0 or (self.config.first_attempts and attempt >= self.config.first_attempts):
+            return False
+        return _unit(self.config.seed, kind, path, attempt) < rate
+
+    def body_fault(self, path: str, attempt: int) -> str | None:
+        """The first body fault that hits this request, if any."""
+        return next((k for k in BODY_FAULTS if self.applies(k, path, attempt)), None)
+
+    def position(self, kind: str, path: str, attempt: int, length: int) -> int:
+        """Where in a body of ``length`` bytes the fault strikes (0 <= p < length)."""
+        return int(_unit(self.config.seed, kind, "at", path, attempt) * max(1, length))
+
+    def status_5xx(self, path: str, attempt: int) -> int:
+        return (500, 502, 503, 504)[int(_unit(self.config.seed, "which5xx", path, attempt) * 4)]

@@ -1,0 +1,134 @@
+"""The asyncdl error hierarchy.
+
+Every error the library raises is an :class:`AsyncdlError`. ``retryable`` says whether
+trying the same request again later can succeed; ``fatal`` errors stop the whole run.
+
+    AsyncdlError
+    ├── UsageError              bad selection, option or argument (not retryable)
+    │   └── ConfigError         bad configuration file or value
+    ├── RemoteError             the server answered, but not with what we need
+    │   ├── AuthenticationError 401: the token was refused (fatal)
+    │   ├── AccessDeniedError   403 JSON: restricted or embargoed
+    │   ├── BlockedError        403 HTML "unusual traffic" page (retryable, slowly)
+    │   ├── NotFoundError       404
+    │   ├── GoneError           410: the record was deleted
+    │   ├── RateLimitedError    429 (retryable, after Retry-After)
+    │   ├── ServerError         5xx (retryable)
+    │   └── BadResponseError    HTML or malformed JSON where JSON was expected
+    ├── TransportError          connection reset, refused, timed out (retryable)
+    ├── IntegrityError          size or md5 of a download does not match the record (retryable from zero)
+    ├── UnsafePathError         a file key or layout would leave the destination
+    └── LocalError              local state problems
+        ├── DiskFullError       no space left (fatal)
+        ├── JournalError        the journal is unreadable (fatal)
+        └── LockedError         another run holds the destination (fatal)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AsyncdlError(Exception):
+    """Base class of every asyncdl error."""
+
+    retryable: ClassVar[bool] = False
+    fatal: ClassVar[bool] = False
+
+
+class UsageError(AsyncdlError):
+    """The user asked for something that cannot be done as asked."""
+
+    fatal = True
+
+
+class ConfigError(UsageError):
+    """A configuration file or value is invalid."""
+
+
+class RemoteError(AsyncdlError):
+    """The server answered with something other than what was needed."""
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class AuthenticationError(RemoteError):
+    """The server refused the token (401)."""
+
+    fatal = True
+
+
+class AccessDeniedError(RemoteError):
+    """403 with a JSON body: the record or its files are restricted or embargoed."""
+
+
+class BlockedError(RemoteError):
+    """403 with an HTML page: the server blocked this client for unusual traffic."""
+
+    retryable = True
+
+
+class NotFoundError(RemoteError):
+    """404: no such record or file."""
+
+
+class GoneError(RemoteError):
+    """410: the record was deleted (tombstone)."""
+
+
+class RateLimitedError(RemoteError):
+    """429: too many requests; ``retry_after`` seconds until the budget refills."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = 429,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, url=url, status=status)
+        self.retry_after = retry_after
+
+
+class ServerError(RemoteError):
+    """5xx: the server failed; usually transient."""
+
+    retryable = True
+
+
+class BadResponseError(RemoteError):
+    """HTML, truncated or malformed JSON where a JSON document was expected."""
+
+
+class TransportError(AsyncdlError):
+    """The connection failed: refused, reset, timed out or ended early."""
+
+    retryable = True
+
+
+class IntegrityError(AsyncdlError):
+    """A downloaded file does not match the size or md5 the record gives."""
+
+    retryable = True
+
+
+class UnsafePathError(AsyncdlError):
+    """A file key or layout would place a file outside the destination folder."""
+
+
+class LocalError(AsyncdlError):
+    """A problem with local state: disk, journal or lock."""
+
+    fatal = True
+
+
+class DiskFullError(LocalError):
+    """The destination file system is full."""
+
+
+class JournalError(LocalError):
+    """The journal cannot be read or written."""
+
+
+class LockedError(LocalError):
+    """Another asyncdl run holds the destination folder."""
