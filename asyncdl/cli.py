@@ -11,3 +11,12 @@ from asyncdl import __version__
 @click.version_option(__version__, "-V", "--version", prog_name="asyncdl")
 def main() -> None:
     """Mirror files from Zenodo and other InvenioRDM repositories: fast, resumable, md5-verified."""
+
+
+def _register() -> None:
+    from asyncdl.emulator.cli import emulate
+
+    main.add_command(emulate)
+
+
+_register()

@@ -264,7 +264,7 @@ class _Generator:
         if high <= low:
             return low
         # log-uniform: many small files, a few large ones
-        return int(round(low * (high / low) ** self.rng.random())) if low > 0 else self.rng.randint(0, high)
+        return round(low * (high / low) ** self.rng.random()) if low > 0 else self.rng.randint(0, high)
 
     def _stats(self) -> dict[str, int]:
         views = self.rng.randint(0, 5000)
@@ -280,7 +280,7 @@ def _record_from_json(item: dict[str, Any], *, seed: int) -> RecordSpec:
     created = datetime.fromisoformat(str(item.get("created", "2020-01-01T00:00:00+00:00")))
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    files = []
+    files: list[FileSpec] = []
     for f in item.get("files", []):
         content: bytes | None = None
         if "content" in f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import socket
 import ssl
@@ -589,8 +590,8 @@ class Emulator:
 
     async def start(self) -> RunningEmulator:
         app = EmulatorApp(self.config, self.dataset)
-        runner = web.AppRunner(app.build(), access_log=None if not self.config.access_log else web.AccessLogger,
-                               handle_signals=False)
+        access_log = logging.getLogger("aiohttp.access") if self.config.access_log else None
+        runner = web.AppRunner(app.build(), handle_signals=False, access_log=access_log)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
