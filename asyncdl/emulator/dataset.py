@@ -129,6 +129,7 @@ class Dataset:
         self.communities = tuple(sorted(known))
         self.content = ContentSource(content_seed)
         self._md5_lock = threading.Lock()
+        self._file_locks: dict[int, threading.Lock] = {}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -139,12 +140,15 @@ class Dataset:
         return versions[-1] if versions else None
 
     def file_md5(self, spec: FileSpec) -> str:
-        """The md5 of a file, computed once (seconds for multi-GB files)."""
-        if spec._md5 is None:
-            digest = (hashlib.md5(spec.content).hexdigest() if spec.content is not None
-                      else self.content.md5(spec.offset, spec.size))
-            with self._md5_lock:
-                spec._md5 = digest
+        """The md5 of a file, computed once even when asked from several threads (slow for GB files)."""
+        if spec._md5 is not None:
+            return spec._md5
+        with self._md5_lock:
+            lock = self._file_locks.setdefault(id(spec), threading.Lock())
+        with lock:
+            if spec._md5 is None:
+                spec._md5 = (hashlib.md5(spec.content).hexdigest() if spec.content is not None
+                             else self.content.md5(spec.offset, spec.size))
         return spec._md5
 
     def iter_file(self, spec: FileSpec, start: int, end: int, chunk_size: int) -> Iterator[memoryview]:

@@ -9,6 +9,8 @@ from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
 
 DOI_PREFIX = "10.5281/zenodo."
 NATIVE_MEDIA_TYPE = "application/vnd.inveniordm.v1+json"
+STAT_NAMES = ("downloads", "unique_downloads", "views", "unique_views", "version_downloads",
+              "version_unique_downloads", "version_unique_views", "version_views")
 
 
 def quote_key(key: str) -> str:
@@ -82,7 +84,8 @@ def legacy_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files
                           "checksum": f"md5:{dataset.file_md5(f)}",
                           "links": {"self": file_content_url(base, record, f)}} for f in files]
     body.update({"swh": None, "owners": [{"id": o} for o in record.owners], "status": "published",
-                 "stats": dict(record.stats), "state": "done", "submitted": True})
+                 "stats": {name: record.stats.get(name, 0) for name in STAT_NAMES}, "state": "done",
+                 "submitted": True})
     return body
 
 

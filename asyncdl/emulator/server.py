@@ -54,6 +54,15 @@ COMMON_HEADERS = {
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
+def _request_key(name: str) -> Any:
+    """A typed request-storage key where aiohttp has them (3.14+), else the plain name."""
+    factory = getattr(web, "RequestKey", None)
+    return factory(name, object) if factory else name
+
+
+USER, ATTEMPT, RATE_HEADERS = (_request_key(n) for n in ("user", "attempt", "rate_headers"))
+
+
 class EmulatorStats:
     """What the emulator served: readable by tests and benchmarks (also at /_emulator/stats)."""
 
@@ -145,7 +154,7 @@ class EmulatorApp:
         self.stats.requests[kind] += 1
         attempt = self.stats.attempts[request.path_qs]
         self.stats.attempts[request.path_qs] += 1
-        request["attempt"] = attempt
+        request[ATTEMPT] = attempt
         if self.config.faults.latency > 0:
             await asyncio.sleep(self.config.faults.latency)
         response = await self._gatekeep(request, kind, attempt)
@@ -162,14 +171,14 @@ class EmulatorApp:
             return error(401, "The server could not verify that you are authorized to access the URL "
                               "requested. You either supplied the wrong credentials (e.g. a bad password), "
                               "or your browser doesn't understand how to supply the credentials required.")
-        request["user"] = user
+        request[USER] = user
         agent = request.headers.get("User-Agent", "")
         if self.config.block_generic_user_agents and (not agent or any(g in agent.lower()
                                                                        for g in GENERIC_USER_AGENTS)):
             return web.Response(text=BLOCKED_PAGE, status=403, content_type="text/html")
         if self.config.rate_limits:
             verdict = self.limiter.hit(f"{agent}|{request.remote}", self._limits(kind, user is not None))
-            request["rate_headers"] = headers_for(verdict, wall_now=time.time())
+            request[RATE_HEADERS] = headers_for(verdict, wall_now=time.time())
             if not verdict.allowed:
                 return self._too_many(verdict)
         if self.faults.applies("error_5xx", request.path_qs, attempt):
@@ -210,7 +219,7 @@ class EmulatorApp:
     async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         for name, value in COMMON_HEADERS.items():
             response.headers[name] = value
-        for name, value in request.get("rate_headers", {}).items():
+        for name, value in request.get(RATE_HEADERS, {}).items():
             response.headers[name] = value
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -242,7 +251,7 @@ class EmulatorApp:
             return json_response({"status": 410, "message": "The record has been deleted.",
                                   "tombstone": {"removal_reason": {"id": "spam"}, "is_visible": True}},
                                  status=410)
-        if not self._visible(record, request.get("user")):
+        if not self._visible(record, request.get(USER)):
             return error(403, "Permission denied.")
         return record
 
@@ -277,7 +286,7 @@ class EmulatorApp:
     async def _search(self, request: web.Request, *, community: str | None, communities: list[str],
                       concept: int | None = None) -> web.StreamResponse:
         args = request.query
-        user = request.get("user")
+        user = request.get(USER)
         cap = self.config.auth_page_size if user else self.config.guest_page_size
         try:
             page = int(args.get("page", "1"))
@@ -382,7 +391,7 @@ class EmulatorApp:
         found = self._lookup(request)
         if isinstance(found, web.Response):
             return found
-        if not self._files_allowed(found, request.get("user")):
+        if not self._files_allowed(found, request.get(USER)):
             return error(403, "Permission denied.")
         await self._ensure_md5(found.files)
         return json_response(serialize.files_listing(self.dataset, self.base_url, found))
@@ -391,7 +400,7 @@ class EmulatorApp:
         found = self._lookup(request)
         if isinstance(found, web.Response):
             return found
-        if not self._files_allowed(found, request.get("user")):
+        if not self._files_allowed(found, request.get(USER)):
             return error(403, "Permission denied.")
         key = request.match_info["key"]
         spec = next((f for f in found.files if f.key == key), None)
@@ -440,7 +449,7 @@ class EmulatorApp:
     async def _stream_body(self, request: web.Request, response: web.StreamResponse, spec: FileSpec,
                            start: int, end: int, *, label: str) -> None:
         """Write bytes [start, end), applying bandwidth caps and body faults."""
-        attempt, path = request["attempt"], request.path_qs
+        attempt, path = request[ATTEMPT], request.path_qs
         fault = self.faults.body_fault(path, attempt)
         strike = start + self.faults.position(fault, path, attempt, end - start) if fault else end
         if fault:
@@ -495,7 +504,7 @@ class EmulatorApp:
         found = self._lookup(request)
         if isinstance(found, web.Response):
             return found
-        if not self._files_allowed(found, request.get("user")):
+        if not self._files_allowed(found, request.get(USER)):
             return error(403, "Permission denied.")
         if found.total_bytes > self.config.archive_limit:
             return error(400, "Archive download is only available for records with total file size up to "

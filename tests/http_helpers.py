@@ -1,0 +1,33 @@
+"""A tiny stdlib HTTP client for checking the emulator independently of asyncdl's own client."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def get(url: str, headers: dict[str, str] | None = None, *, timeout: float = 30.0, method: str = "GET") -> Reply:
+    """One request, no redirects followed, the whole body read."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, path, headers={"User-Agent": "asyncdl-tests/1.0", **(headers or {})})
+        response = connection.getresponse()
+        body = response.read()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+    finally:
+        connection.close()
