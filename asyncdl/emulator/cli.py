@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -197,7 +198,9 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
 
 
 async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None:
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
+    if config.access_log:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     emulator = Emulator(config, ssl_context=context)
     running = await emulator.start()
     records = emulator.dataset.records.values()

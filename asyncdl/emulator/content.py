@@ -21,7 +21,8 @@ class ContentSource:
 
     def __init__(self, seed: int) -> None:
         block = random.Random(f"content:{seed}").randbytes(PERIOD)
-        self._buffer = memoryview(block + block[:MAX_CHUNK])
+        # long enough that a chunk of MAX_CHUNK (> PERIOD) starting anywhere in the period fits
+        self._buffer = memoryview((block * (2 + MAX_CHUNK // PERIOD))[: PERIOD + MAX_CHUNK])
 
     @staticmethod
     def offset_for(name: str, seed: int) -> int:

@@ -600,7 +600,7 @@ class Emulator:
     async def start(self) -> RunningEmulator:
         app = EmulatorApp(self.config, self.dataset)
         access_log = logging.getLogger("aiohttp.access") if self.config.access_log else None
-        runner = web.AppRunner(app.build(), handle_signals=False, access_log=access_log)
+        runner = web.AppRunner(app.build(), handle_signals=False, access_log=access_log, shutdown_timeout=1.0)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
