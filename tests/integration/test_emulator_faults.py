@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import socket
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -39,7 +38,7 @@ def read_partial(url: str, timeout: float = 10.0) -> tuple[int, bytes, BaseExcep
         expected = int(response.getheader("Content-Length") or len(received))
         short = http.client.IncompleteRead(bytes(received), expected - len(received))
         return response.status, bytes(received), short if len(received) < expected else None
-    except (http.client.IncompleteRead, ConnectionError, TimeoutError, socket.timeout) as exc:
+    except (http.client.IncompleteRead, ConnectionError, TimeoutError) as exc:
         return response.status, bytes(received), exc
     finally:
         conn.close()
@@ -58,7 +57,7 @@ def test_reset_cuts_the_body(start_emulator: Start) -> None:
 
 def test_truncate_closes_early(start_emulator: Start) -> None:
     emu = faulty(start_emulator, truncate=1.0)
-    status, body, failure = read_partial(f"{emu.url}{PATH}")
+    _, body, failure = read_partial(f"{emu.url}{PATH}")
     assert isinstance(failure, http.client.IncompleteRead) and len(body) < SIZE
     assert body == clean_body(start_emulator)[: len(body)]
 
@@ -74,8 +73,8 @@ def test_corrupt_keeps_length_but_changes_md5(start_emulator: Start) -> None:
 
 def test_stall_hangs_until_the_client_gives_up(start_emulator: Start) -> None:
     emu = faulty(start_emulator, stall=1.0, stall_seconds=3.0)
-    status, body, failure = read_partial(f"{emu.url}{PATH}", timeout=0.5)
-    assert isinstance(failure, TimeoutError | socket.timeout) and len(body) < SIZE
+    _, body, failure = read_partial(f"{emu.url}{PATH}", timeout=0.5)
+    assert isinstance(failure, TimeoutError) and len(body) < SIZE
 
 
 def test_5xx(start_emulator: Start) -> None:
