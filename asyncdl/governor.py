@@ -1,0 +1,332 @@
+"""One request governor per host: pace requests so the server's rate limit is not hit.
+
+Zenodo (Flask-Limiter) keeps moving windows per User-Agent + IP: at most L requests in any W seconds, in a
+"search" bucket and a "default" bucket. Every response states L (X-RateLimit-Limit), what is left
+(X-RateLimit-Remaining) and when the oldest counted request expires (Retry-After seconds; X-RateLimit-Reset
+as a wall-clock epoch). The governor learns these per bucket from the responses and paces requests:
+
+* until a bucket has answered, at most ``initial_concurrency`` of its requests are in flight (a probe);
+* then remaining is estimated as R of the newest answered request minus the requests sent after it, and a
+  request goes out only while the estimate exceeds ``safety_margin``; otherwise the bucket waits for fresher
+  answers, or sends one request once the stated reset has passed (a slot has expired);
+* requests are spaced at least W / floor(L * rate_share) seconds apart (and 1 / max_rate), so the moving
+  window never sees a burst;
+* a 429 pauses the bucket until Retry-After; the caller acquires again and retries the same request.
+
+Budget requests, not bytes: a ticket covers one request until its response headers arrive.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+
+import anyio
+
+from asyncdl.errors import ConfigError
+
+_EPS = 1e-9  # seconds; waits shorter than this count as none
+_MAX_WAIT = 3600.0  # a stated reset further away than this is clock skew or garbage
+
+
+@dataclass(frozen=True, slots=True)
+class RateHeaders:
+    """What one response says about its bucket; None where a header is missing or unreadable."""
+
+    limit: int | None
+    remaining: int | None
+    retry_after: float | None  # Retry-After as sent (whole seconds, rounded down by Flask-Limiter)
+    reset_in: float | None  # best estimate of seconds until the oldest counted request expires
+
+
+@dataclass(frozen=True, slots=True)
+class PauseNotice:
+    """A 429 paused ``bucket`` for ``seconds``; ``remaining`` of ``limit`` requests are left."""
+
+    bucket: str
+    seconds: float
+    remaining: int
+    limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BucketStats:
+    """Counters and learned budget of one bucket; ``remaining`` is the current local estimate."""
+
+    requests: int
+    throttled: int
+    paused_seconds: float
+    limit: int | None
+    remaining: int | None
+    window: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorStats:
+    """A snapshot of every bucket's :class:`BucketStats`, with totals."""
+
+    buckets: Mapping[str, BucketStats]
+
+    @property
+    def requests(self) -> int:
+        return sum(b.requests for b in self.buckets.values())
+
+    @property
+    def throttled(self) -> int:
+        return sum(b.throttled for b in self.buckets.values())
+
+    @property
+    def paused_seconds(self) -> float:
+        return sum(b.paused_seconds for b in self.buckets.values())
+
+
+class Ticket:
+    """Leave to send one request; settle it exactly once with :meth:`observe` or :meth:`release`."""
+
+    __slots__ = ("_governor", "bucket", "done", "seq")
+
+    def __init__(self, governor: Governor, bucket: str, seq: int) -> None:
+        self._governor, self.bucket, self.seq, self.done = governor, bucket, seq, False
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Report the response (see :meth:`Governor.observe`)."""
+        self._governor.observe(self, status=status, headers=headers)
+
+    def release(self) -> None:
+        """Report that no response came (see :meth:`Governor.release`)."""
+        self._governor.release(self)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    name: str
+    lock: anyio.Lock = field(default_factory=anyio.Lock)  # FIFO: one waiter at a time does the waiting
+    changed: anyio.Event | None = None  # set when a response or release arrives
+    sent: int = 0  # sequence number of the newest ticket
+    in_flight: int = 0
+    snap_seq: int = 0  # the newest answered ticket that stated remaining ...
+    snap_remaining: int | None = None  # ... and what it stated (None: nothing learned yet)
+    reset_at: float | None = None  # when a slot frees by the newest statement (None: unknown or spent)
+    limit: int | None = None
+    window: float | None = None
+    unlimited: bool = False  # answered without any rate-limit headers
+    last_send: float = -math.inf
+    paused_until: float = -math.inf
+    backoff: float = 0.0
+    requests: int = 0
+    throttled: int = 0
+    paused_seconds: float = 0.0
+
+
+def _number(value: object) -> float | None:
+    """A finite, non-negative number from a header value, or None."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _retry_after(value: str | None, wall: float) -> float | None:
+    """Retry-After as seconds from now: a number of seconds or an HTTP date."""
+    if value is None:
+        return None
+    if (seconds := _number(value)) is None:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = max(0.0, (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - wall)
+    return min(seconds, _MAX_WAIT)
+
+
+def parse_rate_headers(headers: Mapping[str, str], wall: float) -> RateHeaders:
+    """Read the rate-limit headers, in any letter case; ``wall`` is the local epoch time now.
+
+    Retry-After is preferred. It is whole seconds rounded down, so X-RateLimit-Reset (an epoch) may raise
+    ``reset_in`` by up to one second; alone, the epoch is compared with ``wall``. Garbage reads as None.
+    """
+    lower: dict[str, str] = {}
+    for key, value in headers.items():
+        lower.setdefault(str(key).lower(), value)
+    limit = _number(lower.get("x-ratelimit-limit"))
+    limit_int = int(limit) if limit is not None and limit >= 1 else None
+    remaining = _number(lower.get("x-ratelimit-remaining"))
+    remaining_int = None if remaining is None else int(min(remaining, limit_int or remaining))
+    retry_after = _retry_after(lower.get("retry-after"), wall)
+    epoch = _number(lower.get("x-ratelimit-reset"))
+    by_epoch = None if epoch is None else max(0.0, epoch - wall)
+    if retry_after is not None and by_epoch is not None:
+        reset_in: float | None = min(max(retry_after, by_epoch), retry_after + 1.0)
+    else:
+        reset_in = retry_after if by_epoch is None else by_epoch
+    return RateHeaders(limit_int, remaining_int, retry_after, None if reset_in is None else min(reset_in, _MAX_WAIT))
+
+
+class Governor:
+    """Shared by every request to one host; see the module docstring for the pacing rules."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+                 wall_clock: Callable[[], float] = time.time, initial_concurrency: int = 1,
+                 max_rate: float | None = None, rate_share: float = 1.0, safety_margin: int = 1,
+                 initial_backoff: float = 1.0, max_backoff: float = 60.0,
+                 on_pause: Callable[[PauseNotice], None] | None = None) -> None:
+        if initial_concurrency < 1 or safety_margin < 0 or not 0 < rate_share <= 1:
+            raise ConfigError("need initial_concurrency >= 1, safety_margin >= 0, 0 < rate_share <= 1")
+        if (max_rate is not None and max_rate <= 0) or not 0 < initial_backoff <= max_backoff:
+            raise ConfigError("need max_rate > 0 and 0 < initial_backoff <= max_backoff")
+        self._clock, self._sleep, self._wall_clock = clock, sleep, wall_clock
+        self._initial, self._max_rate, self._share = initial_concurrency, max_rate, rate_share
+        self._margin, self._backoff, self._max_backoff = safety_margin, initial_backoff, max_backoff
+        self._on_pause = on_pause
+        self._buckets: dict[str, _Bucket] = {}
+
+    async def acquire(self, bucket: str) -> Ticket:
+        """Wait until a request in ``bucket`` may be sent; settle the ticket with observe() or release().
+
+        After a 429 the caller observes it, then calls acquire again and retries the same request:
+        acquire waits out the pause.
+        """
+        if (b := self._buckets.get(bucket)) is None:
+            b = self._buckets[bucket] = _Bucket(bucket, backoff=self._backoff)
+        async with b.lock:
+            while (delay := self._delay(b, self._clock())) != 0.0:
+                await self._wait(b, delay)
+            return self._take(b)
+
+    @asynccontextmanager
+    async def request(self, bucket: str) -> AsyncIterator[Ticket]:
+        """``async with gov.request("search") as ticket:`` send, then ``ticket.observe(status, headers)``.
+
+        If nothing was observed when the block exits (a connection error, a cancellation), the ticket is
+        released.
+        """
+        ticket = await self.acquire(bucket)
+        try:
+            yield ticket
+        finally:
+            if not ticket.done:
+                self.release(ticket)
+
+    def observe(self, ticket: Ticket, *, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from the response to ``ticket``: its status and headers (a Mapping in any letter case).
+
+        A 429 pauses the bucket until Retry-After (else X-RateLimit-Reset, else a growing backoff), calls
+        ``on_pause`` and is counted. The caller must then acquire again and retry the same request.
+        """
+        b, now = self._settle(ticket), self._clock()
+        info = parse_rate_headers(headers, self._wall_clock())
+        newest = ticket.seq > b.snap_seq
+        if info.limit is not None and newest and info.limit != b.limit:
+            b.limit, b.window = info.limit, None  # a different limit: relearn its window
+        if status == 429:
+            b.throttled += 1
+            seconds = info.reset_in or b.backoff
+            b.backoff = self._backoff if info.reset_in else min(2 * b.backoff, self._max_backoff)
+            if info.remaining is not None or b.snap_remaining is not None:
+                b.snap_seq, b.snap_remaining = max(b.snap_seq, ticket.seq), 0
+            b.reset_at = now + seconds
+            self._pause(b, now, seconds)
+        else:
+            b.backoff = self._backoff
+            if newest and info.remaining is not None:
+                b.snap_seq, b.snap_remaining = ticket.seq, info.remaining
+                b.reset_at = None if info.reset_in is None else now + info.reset_in
+            elif b.snap_remaining is None and info.limit is None and status < 400:
+                b.unlimited = True
+            span = info.retry_after if info.retry_after is not None else info.reset_in
+            if span and info.limit is not None and info.limit == b.limit:
+                b.window = max(b.window or 0.0, span)
+        self._notify(b)
+
+    def release(self, ticket: Ticket) -> None:
+        """Settle a ticket whose request got no response; it still counts as sent."""
+        self._notify(self._settle(ticket))
+
+    @property
+    def stats(self) -> GovernorStats:
+        """Requests, 429s, paused seconds and the learned limit, remaining and window of each bucket."""
+        return GovernorStats({name: BucketStats(
+            b.requests, b.throttled, b.paused_seconds, b.limit,
+            None if b.snap_remaining is None else max(0, self._estimate(b)), b.window,
+        ) for name, b in self._buckets.items()})
+
+    def _estimate(self, b: _Bucket) -> int:
+        return (b.snap_remaining or 0) - (b.sent - b.snap_seq)
+
+    def _delay(self, b: _Bucket, now: float) -> float | None:
+        """0.0: send now; > 0: wait that long (or until a response); None: wait for a response."""
+        if (wait := max(b.paused_until, b.last_send + self._gap(b)) - now) > _EPS:
+            return wait
+        if b.snap_remaining is None:
+            return 0.0 if b.unlimited or b.in_flight < self._initial else None
+        if self._estimate(b) > self._margin:
+            return 0.0
+        if b.reset_at is not None:
+            return 0.0 if (wait := b.reset_at - now) <= _EPS else wait
+        return None if b.in_flight else 0.0  # nothing will answer: probe
+
+    async def _wait(self, b: _Bucket, delay: float | None) -> None:
+        if delay is not None and b.in_flight == 0:
+            await self._sleep(delay)  # no response can arrive meanwhile
+            return
+        if b.changed is None:
+            b.changed = anyio.Event()
+        changed = b.changed
+        if delay is None:
+            await changed.wait()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def wake() -> None:
+                await changed.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(wake)
+            await self._sleep(delay)
+            tg.cancel_scope.cancel()
+
+    def _take(self, b: _Bucket) -> Ticket:
+        now = self._clock()
+        if b.snap_remaining is not None and self._estimate(b) <= self._margin:
+            b.reset_at = None  # this request spends the slot the reset freed
+        b.sent += 1
+        b.in_flight += 1
+        b.requests += 1
+        b.last_send = now
+        return Ticket(self, b.name, b.sent)
+
+    def _gap(self, b: _Bucket) -> float:
+        """The least spacing between two sends: window / effective limit, and 1 / max_rate."""
+        gap = 0.0 if self._max_rate is None else 1.0 / self._max_rate
+        if b.limit is not None and b.window:
+            gap = max(gap, b.window / max(1, math.floor(b.limit * self._share)))
+        return gap
+
+    def _settle(self, ticket: Ticket) -> _Bucket:
+        if ticket._governor is not self or ticket.done:
+            raise RuntimeError("a ticket must be settled exactly once, by the governor that issued it")
+        ticket.done = True
+        b = self._buckets[ticket.bucket]
+        b.in_flight -= 1
+        return b
+
+    def _notify(self, b: _Bucket) -> None:
+        if b.changed is not None:
+            b.changed.set()
+            b.changed = None
+
+    def _pause(self, b: _Bucket, now: float, seconds: float) -> None:
+        until = now + seconds
+        if until <= b.paused_until:
+            return
+        b.paused_seconds += until - max(now, b.paused_until)
+        b.paused_until = until
+        if self._on_pause is not None:
+            self._on_pause(PauseNotice(b.name, seconds, 0, b.limit))
