@@ -1,16 +1,174 @@
-"""The command line: argument parsing and exit codes; the work is done elsewhere."""
+"""The command line: argument parsing, output and exit codes; the work is done elsewhere.
+
+Exit codes: 0 all done, 1 some work failed, 2 usage or configuration error, 130 interrupted.
+"""
 
 from __future__ import annotations
 
-import click
+import functools
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
-from asyncdl import __version__
+import anyio
+import click
+from rich.console import Console
+from rich.table import Table
+
+from asyncdl import export
+from asyncdl._version import __version__
+from asyncdl.config import DEFAULT_BASE_URL, Config
+from asyncdl.crawl import crawl_records
+from asyncdl.errors import AsyncdlError, UsageError
+from asyncdl.events import Event, Notice, PageFetched
+from asyncdl.invenio import Selection
+
+T = TypeVar("T")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; turn asyncdl errors into a one-line message and an exit code."""
+    try:
+        return anyio.run(work)
+    except UsageError as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    except AsyncdlError as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that takes a selection."""
+    decorators = [
+        click.argument("identifiers", nargs=-1, metavar="[RECORD]..."),
+        click.option("--community", metavar="SLUG", help="Every record of a community (its records endpoint)."),
+        click.option("--owner", metavar="ID", help="Every public record of a user id (e.g. 88403)."),
+        click.option("--query", "-q", "query", metavar="Q",
+                     help='A search query, passed on as is (e.g. \'title:"Alkalinity"\').'),
+        click.option("--all-versions", is_flag=True, help="Every version, not only the latest."),
+        click.option("--title-regex", metavar="RE", help="Keep only records whose title matches RE."),
+        click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
+                     help="The InvenioRDM instance."),
+        click.option("--token", envvar="ZENODO_TOKEN", show_envvar=True,
+                     help="Personal access token (sent as a Bearer header; never logged). Raises the page "
+                          "size from 25 to 100."),
+        click.option("--page-concurrency", default=4, show_default=True, help="Search pages fetched at once."),
+        click.option("--retries", default=8, show_default=True,
+                     help="Retries of a request after a 5xx or a connection error (with growing waits)."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def build_selection(options: dict[str, Any]) -> Selection:
+    selection = Selection(identifiers=tuple(options["identifiers"]), community=options["community"],
+                          owner=options["owner"], query=options["query"], all_versions=options["all_versions"],
+                          title_regex=options["title_regex"])
+    if not (selection.identifiers or selection.community or selection.owner or selection.query):
+        raise click.UsageError("name what to select: RECORD ids/URLs/DOIs, --community, --owner or --query")
+    return selection
+
+
+def build_config(options: dict[str, Any]) -> Config:
+    return Config(base_url=options["base_url"], token=options["token"] or None,
+                  page_concurrency=options["page_concurrency"], retries=options["retries"])
+
+
+class StatusSink:
+    """Shows the crawl's progress on a terminal (stderr), and notices everywhere."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.status = console.status("crawling...") if console.is_terminal else None
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, PageFetched) and self.status is not None:
+            self.status.update(f"crawling: {event.pages_done}/{max(event.pages_planned, event.pages_done)} pages, "
+                               f"{event.total_hits if event.total_hits is not None else '?'} hits")
+        elif isinstance(event, Notice) and event.level != "info":
+            self.console.print(f"[yellow]{event.level}:[/yellow] {event.message}", highlight=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="asyncdl")
 def main() -> None:
     """Mirror files from Zenodo and other InvenioRDM repositories: fast, resumable, md5-verified."""
+
+
+LIST_EPILOG = """\b
+Examples:
+  asyncdl list 10206227                                 # one record
+  asyncdl list --owner 88403 --extract \\
+      'Expedition\\s(?P<expedition>[A-Z]?\\d{3}[A-Z]?)\\s(?P<analysis>.+)' \\
+      --columns id,expedition,analysis,title,doi,conceptdoi --sort expedition,conceptdoi
+  asyncdl list --owner 88403 --extract '...(?P<analysis>.+)' --group-by analysis
+  asyncdl list --community nfdi4bioimage --columns url,downloads --sort -downloads -o downloads.csv
+"""
+
+
+@main.command("list", epilog=LIST_EPILOG)
+@selection_options
+@click.option("--format", "fmt", type=click.Choice(export.FORMATS),
+              help="Output format [default: table on a terminal, else csv; or from -o's extension].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option("--columns", metavar="A,B,...", help=f"Columns to show, in order (default all: "
+                                                    f"{', '.join(export.COLUMNS)}, and extracted ones).")
+@click.option("--extract", "extract_pattern", metavar="REGEX",
+              help="Add a column per named group of REGEX matched in each title.")
+@click.option("--group-by", metavar="COLUMN", help="One row per value of COLUMN, summing files, bytes and stats.")
+@click.option("--sort", "sort_spec", metavar="A,-B", help="Sort by columns; '-' before a name sorts descending.")
+def list_command(**options: Any) -> None:
+    """List the records of a selection as a table, with DOIs and download statistics.
+
+    RECORD is a record id, a record URL, a DOI or a DOI URL; a concept id or concept DOI means its
+    latest version (every version with --all-versions).
+    """
+    selection = build_selection(options)
+    config = build_config(options)
+    pattern = export.compile_extract(options["extract_pattern"]) if options["extract_pattern"] else None
+    records = run(functools.partial(crawl_records, selection, config, sink=StatusSink(stderr)))
+    rows = [export.record_row(r) for r in records]
+    try:
+        if pattern is not None:
+            rows = export.extract(rows, pattern)
+        if options["group_by"]:
+            rows = export.group(rows, options["group_by"])
+        if options["sort_spec"]:
+            rows = export.sort(rows, options["sort_spec"])
+        columns = export.choose_columns(rows, options["columns"])
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    output: Path | None = options["output"]
+    fmt = options["fmt"] or (export.format_for_path(str(output)) if output else None)
+    fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "csv")
+    if fmt == "table":
+        write_table(rows, columns, output)
+    else:
+        text = export.render(rows, columns, fmt)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+    stderr.print(f"{len(rows)} rows" + (f" written to {output}" if output else ""), highlight=False)
+
+
+def write_table(rows: list[export.Row], columns: list[str], output: Path | None) -> None:
+    table = Table(*columns, show_lines=False)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    if output is None:
+        Console().print(table)
+    else:
+        with output.open("w", encoding="utf-8") as stream:
+            Console(file=stream, width=200).print(table)
 
 
 def _register() -> None:

@@ -132,3 +132,23 @@ class JournalError(LocalError):
 
 class LockedError(LocalError):
     """Another asyncdl run holds the destination folder."""
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The one error to report from a (possibly nested) exception group: a fatal asyncdl error first,
+    then any asyncdl error, then whatever came first."""
+    if not isinstance(error, BaseExceptionGroup):
+        return error
+    leaves: list[BaseException] = []
+
+    def collect(group: BaseExceptionGroup[BaseException]) -> None:
+        for inner in group.exceptions:
+            if isinstance(inner, BaseExceptionGroup):
+                collect(inner)
+            else:
+                leaves.append(inner)
+
+    collect(error)
+    ours = [e for e in leaves if isinstance(e, AsyncdlError)]
+    fatal = [e for e in ours if e.fatal]
+    return (fatal or ours or leaves or [error])[0]

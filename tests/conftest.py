@@ -16,6 +16,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "zenodo-recorded"
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
 def start_emulator() -> Iterator[Callable[..., RunningEmulator]]:
     """Start emulators (each in its own thread and event loop); all are stopped after the test."""
     started: list[EmulatorThread] = []

@@ -108,6 +108,8 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
               help="Rate of file bodies cut by a connection reset.")
 @click.option("--fault-5xx", "fault_5xx", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Rate of requests answered 500/502/503/504.")
+@click.option("--fault-429", "fault_429", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Rate of requests answered 429 (Retry-After: 1) whatever the budget: a 429 storm.")
 @click.option("--fault-corrupt", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Rate of file bodies with one flipped byte (wrong md5).")
 @click.option("--fault-stall", default=0.0, show_default=True, type=click.FloatRange(0, 1),
@@ -175,7 +177,8 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         hostile_keys=o.flag("hostile_keys"))
     faults = FaultConfig(
         seed=o.int("fault_seed"), latency=o.float("latency"), bandwidth=o.float("bandwidth"),
-        reset=o.float("fault_reset"), error_5xx=o.float("fault_5xx"), corrupt=o.float("fault_corrupt"),
+        reset=o.float("fault_reset"), error_5xx=o.float("fault_5xx"), error_429=o.float("fault_429"),
+        corrupt=o.float("fault_corrupt"),
         stall=o.float("fault_stall"), truncate=o.float("fault_truncate"),
         first_attempts=o.int("fault_first_attempts"), stall_seconds=o.float("stall_seconds"))
     dataset_file = o.text("dataset_file")

@@ -21,6 +21,7 @@ class FaultConfig:
     bandwidth: float = 0.0
     reset: float = 0.0
     error_5xx: float = 0.0
+    error_429: float = 0.0
     corrupt: float = 0.0
     stall: float = 0.0
     truncate: float = 0.0

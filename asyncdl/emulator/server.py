@@ -27,7 +27,7 @@ from asyncdl.emulator.ratelimit import Limit, MovingWindowLimiter, Verdict, head
 from asyncdl.emulator.zipstream import zip_stream
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SEARCH_KINDS = ("search", "community-search", "versions")
+SEARCH_KINDS = ("search", "community-search")  # versions, files and content spend the global budget
 BLOCKED_PAGE = """<!DOCTYPE html>
 <html><head><title>Blocked</title></head>
 <body><h1>Your access has been blocked</h1>
@@ -181,6 +181,11 @@ class EmulatorApp:
             request[RATE_HEADERS] = headers_for(verdict, wall_now=time.time())
             if not verdict.allowed:
                 return self._too_many(verdict)
+        if self.faults.applies("error_429", request.path_qs, attempt):
+            self.stats.faults["http_429"] += 1
+            limit = self._limits(kind, user is not None)[-1]
+            request[RATE_HEADERS] = headers_for(Verdict(False, limit, 0, 1.0), wall_now=time.time())
+            return self._too_many(Verdict(False, limit, 0, 1.0))
         if self.faults.applies("error_5xx", request.path_qs, attempt):
             code = self.faults.status_5xx(request.path_qs, attempt)
             self.stats.faults[f"http_{code}"] += 1

@@ -1,0 +1,50 @@
+"""Config: every limit, timeout and size asyncdl uses, with a documented default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asyncdl._version import __version__
+
+DEFAULT_BASE_URL = "https://zenodo.org"
+DEFAULT_USER_AGENT = f"asyncdl/{__version__} (+https://github.com/asyncdl/asyncdl)"
+GUEST_PAGE_SIZE = 25
+TOKEN_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of a run. Sizes in bytes, times in seconds. The token never appears in repr()."""
+
+    base_url: str = DEFAULT_BASE_URL
+    token: str | None = field(default=None, repr=False)
+    user_agent: str = DEFAULT_USER_AGENT
+    # crawl
+    page_size: int = 0  # 0: the largest the server allows (100 with a token, 25 without)
+    page_concurrency: int = 4
+    # transfer
+    concurrency: int = 4
+    connections_per_host: int = 8
+    chunk_size: int = 1024 * 1024
+    segment_threshold: int = 512 * 1024 * 1024
+    segments: int = 4
+    max_attempts: int = 5
+    # requests
+    retries: int = 8
+    backoff_base: float = 0.5
+    backoff_max: float = 60.0
+    max_rate_limit_waits: int = 100
+    connect_timeout: float = 30.0
+    read_timeout: float = 60.0
+    max_rate: float | None = None
+    rate_share: float = 1.0
+
+    @property
+    def effective_page_size(self) -> int:
+        """The page size to ask for: never above the server's cap for this kind of client."""
+        cap = TOKEN_PAGE_SIZE if self.token else GUEST_PAGE_SIZE
+        return min(self.page_size, cap) if self.page_size > 0 else cap
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url.rstrip('/')}/api"

@@ -1,0 +1,208 @@
+"""Selection -> stream of Records: identifiers resolved, searches paged concurrently, the 10k window sliced.
+
+The crawl asks for as few pages as it can: the first page of a search tells the total; the remaining
+pages are fetched concurrently (bounded); a search with more hits than the result window reaches is split
+by ``created`` ranges, recursively, until every slice fits, so no request goes past the window. Pages are
+sorted oldest-first, so records published while the crawl runs land at the end instead of shifting pages.
+Records are deduplicated; a record whose hit lacks its file list gets one ``/files`` request, and only then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+from datetime import UTC, datetime, timedelta
+
+import anyio
+from anyio.abc import ObjectSendStream
+
+from asyncdl import invenio
+from asyncdl.config import Config
+from asyncdl.errors import AccessDeniedError, NotFoundError, UsageError, unwrap
+from asyncdl.events import CrawlDone, Notice, NullSink, PageFetched, ProgressSink
+from asyncdl.http import Client
+from asyncdl.invenio import Selection, TimeSlice
+from asyncdl.models import Record
+
+STABLE_SORT = "oldest"
+
+
+class Crawler:
+    """Finds every record of a selection and sends each, once, into ``send``."""
+
+    def __init__(self, client: Client, config: Config, *, sink: ProgressSink | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.sink = sink or NullSink()
+        self.size = config.effective_page_size
+        self._pages = anyio.CapacityLimiter(max(1, config.page_concurrency))
+        self._seen: set[str] = set()
+        self._send: ObjectSendStream[Record] | None = None
+        self._title: re.Pattern[str] | None = None
+        self.pages_done = 0
+        self.pages_planned = 0
+        self.records_sent = 0
+
+    async def run(self, selection: Selection, send: ObjectSendStream[Record]) -> None:
+        """Crawl ``selection``; ``send`` is closed when done."""
+        self._send = send
+        self._title = re.compile(selection.title_regex) if selection.title_regex else None
+        async with send:
+            for text in selection.identifiers:
+                await self._identifier(invenio.parse_identifier(text), all_versions=selection.all_versions)
+            query = invenio.selection_query(selection)
+            if selection.community or query:
+                await self._search(query, community=selection.community, all_versions=selection.all_versions)
+        self.sink.emit(CrawlDone(records=self.records_sent, pages=self.pages_done))
+
+    # -- identifiers --------------------------------------------------------------------------------------
+    async def _identifier(self, ident: invenio.Identifier, *, all_versions: bool) -> None:
+        base = self.config.base_url
+        if ident.kind == "doi":
+            await self._search(f'doi:"{ident.value}"', community=None, all_versions=True)
+            return
+        try:
+            data = await self.client.get_json(invenio.record_url(base, ident.value))
+        except NotFoundError as exc:
+            raise UsageError(f"no record {ident.value} at {base} (404)") from exc
+        record = invenio.parse_record(data, base_url=base)
+        if all_versions:
+            await self._follow(invenio.record_url(base, record.id) + "/versions",
+                               {"page": "1", "size": str(self.size), "sort": "version"}, bucket="default")
+        else:
+            await self._emit([record])
+
+    # -- searches -----------------------------------------------------------------------------------------
+    async def _search(self, query: str, *, community: str | None, all_versions: bool) -> None:
+        url = invenio.search_url(base_url=self.config.base_url, community=community)
+        try:
+            first = await self._page(url, query, page=1, all_versions=all_versions)
+        except NotFoundError as exc:
+            if community:
+                raise UsageError(f"unknown community {community!r} at {self.config.base_url}") from exc
+            raise
+        if first.total is None:
+            await self._emit(first.records)
+            if first.next_url:
+                await self._follow(first.next_url, None, bucket="search")
+            return
+        if invenio.fits_window(first.total, size=self.size):
+            self.pages_planned += invenio.last_reachable_page(total=first.total, size=self.size)
+            await self._emit(first.records)
+            await self._rest(url, query, first.total, all_versions=all_versions)
+            return
+        self.sink.emit(Notice(f"{first.total} hits exceed the 10,000-hit window: splitting by creation date",
+                              level="info"))
+        span = await self._created_span(url, query, first, all_versions=all_versions)
+        await self._slice(url, query, span, all_versions=all_versions)
+
+    async def _rest(self, url: str, query: str, total: int, *, all_versions: bool) -> None:
+        """Pages 2..last of a search that fits the window, concurrently."""
+        last = invenio.last_reachable_page(total=total, size=self.size)
+
+        async def fetch(page: int) -> None:
+            result = await self._page(url, query, page=page, all_versions=all_versions)
+            await self._emit(result.records)
+
+        async with anyio.create_task_group() as group:
+            for page in range(2, last + 1):
+                group.start_soon(fetch, page)
+
+    async def _created_span(self, url: str, query: str, first: invenio.SearchPage, *,
+                            all_versions: bool) -> TimeSlice:
+        """Whole days covering every hit: from the oldest (first page) to the newest (one size=1 request)."""
+        newest = await self._page(url, query, page=1, size=1, sort="newest", all_versions=all_versions, count=False)
+        moments = [invenio.parse_datetime(r.created) for r in (*first.records, *newest.records) if r.created]
+        if not moments:
+            raise UsageError("cannot split a search over 10,000 hits whose records carry no creation date")
+        start = datetime.combine(min(moments).date(), datetime.min.time(), tzinfo=UTC)
+        end = datetime.combine(max(moments).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        return TimeSlice(start, end)
+
+    async def _slice(self, url: str, query: str, piece: TimeSlice, *, all_versions: bool) -> None:
+        """Crawl one created-range slice, splitting it again while it holds more than the window."""
+        sliced = invenio.combine_query(query, invenio.created_clause(piece))
+        first = await self._page(url, sliced, page=1, all_versions=all_versions)
+        total = first.total or 0
+        if invenio.fits_window(total, size=self.size) or piece.duration <= timedelta(seconds=1):
+            if not invenio.fits_window(total, size=self.size):
+                self.sink.emit(Notice(f"{total} records were created within one second at "
+                                      f"{piece.start.isoformat()}: only the first 10,000 can be reached"))
+            self.pages_planned += invenio.last_reachable_page(total=total, size=self.size)
+            await self._emit(first.records)
+            await self._rest(url, sliced, total, all_versions=all_versions)
+            return
+        async with anyio.create_task_group() as group:
+            for half in invenio.split_slice(piece):
+                group.start_soon(functools.partial(self._slice, url, query, half, all_versions=all_versions))
+
+    async def _follow(self, url: str, params: dict[str, str] | None, *, bucket: str) -> None:
+        """Follow ``links.next`` one page after another (for listings whose total is not used)."""
+        next_url: str | None = url
+        while next_url:
+            data = await self.client.get_json(next_url, params=params, bucket=bucket)
+            params = None
+            result = invenio.parse_search_page(data, base_url=self.config.base_url)
+            self.pages_done += 1
+            await self._emit(result.records)
+            self.sink.emit(PageFetched(len(result.records), self.pages_done, self.pages_planned, result.total))
+            next_url = result.next_url
+
+    async def _page(self, url: str, query: str, *, page: int, all_versions: bool, size: int | None = None,
+                    sort: str = STABLE_SORT, count: bool = True) -> invenio.SearchPage:
+        params = invenio.search_params(query=query, page=page, size=size or self.size, sort=sort,
+                                       all_versions=all_versions)
+        async with self._pages:
+            data = await self.client.get_json(url, params=params, bucket="search")
+        result = invenio.parse_search_page(data, base_url=self.config.base_url)
+        if count:
+            self.pages_done += 1
+            self.sink.emit(PageFetched(len(result.records), self.pages_done, self.pages_planned, result.total))
+        return result
+
+    # -- records ------------------------------------------------------------------------------------------
+    async def _emit(self, records: tuple[Record, ...] | list[Record]) -> None:
+        assert self._send is not None
+        for record in records:
+            if record.id in self._seen:
+                continue
+            self._seen.add(record.id)
+            if self._title is not None and not self._title.search(record.title):
+                continue
+            if not record.files_listed:
+                record = await self._with_files(record)
+            self.records_sent += 1
+            await self._send.send(record)
+
+    async def _with_files(self, record: Record) -> Record:
+        """Fetch the file list the search hit left out (one request)."""
+        url = invenio.files_url(self.config.base_url, record.id)
+        try:
+            data = await self.client.get_json(url)
+        except AccessDeniedError:
+            self.sink.emit(Notice(f"record {record.id}: files are restricted or embargoed (403)", level="info"))
+            return record
+        files = invenio.parse_files_listing(data, base_url=self.config.base_url, record_id=record.id)
+        return dataclasses.replace(record, files=files, files_listed=True)
+
+
+async def crawl_records(selection: Selection, config: Config, *, sink: ProgressSink | None = None,
+                        client: Client | None = None) -> list[Record]:
+    """Every record of ``selection``, in the order found (the Python API behind ``asyncdl list``)."""
+    if client is None:
+        async with Client(config) as owned:
+            return await crawl_records(selection, config, sink=sink, client=owned)
+    send, receive = anyio.create_memory_object_stream[Record](max_buffer_size=math.inf)
+    crawler = Crawler(client, config, sink=sink)
+    records: list[Record] = []
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(crawler.run, selection, send)
+            async with receive:
+                async for record in receive:
+                    records.append(record)
+    except BaseExceptionGroup as group_error:
+        raise unwrap(group_error) from None
+    return records

@@ -1,0 +1,215 @@
+"""HTTP for asyncdl: the only module that imports aiohttp.
+
+One :class:`Client` per run holds the session, sends the User-Agent and the token (as a Bearer
+header, never in a URL), paces every request through the host's :class:`Governor`, follows
+redirects itself (dropping Authorization when the host changes), retries 5xx and connection errors
+with jittered backoff, waits out 429s, and translates every failure into an asyncdl error.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import aiohttp
+import anyio
+
+from asyncdl.config import Config
+from asyncdl.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    BadResponseError,
+    BlockedError,
+    GoneError,
+    NotFoundError,
+    RateLimitedError,
+    RemoteError,
+    ServerError,
+    TransportError,
+)
+from asyncdl.governor import Governor, PauseNotice
+
+MAX_REDIRECTS = 10
+SECRET_PARAMS = {"access_token", "token"}
+
+
+def redact(url: str) -> str:
+    """The URL with secret query parameters (access_token, token) masked, for messages and logs."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = [(k, "***" if k in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(pairs, safe=":/*")))
+
+
+def is_html(content_type: str, body: bytes) -> bool:
+    return "html" in content_type.lower() or body.lstrip()[:1] == b"<"
+
+
+@dataclass
+class ClientStats:
+    """What the client did, for the run summary."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+
+class Client:
+    """``async with Client(config) as client: await client.get_json(url)``."""
+
+    def __init__(self, config: Config, *, on_pause: Callable[[PauseNotice], None] | None = None) -> None:
+        self.config = config
+        self.stats = ClientStats()
+        self._on_pause = on_pause
+        self._governors: dict[str, Governor] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Client:
+        connector = aiohttp.TCPConnector(limit=max(64, self.config.connections_per_host * 4),
+                                         limit_per_host=self.config.connections_per_host)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
+                                        sock_read=self.config.read_timeout)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True,
+                                              headers={"User-Agent": self.config.user_agent})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def governor(self, url: str) -> Governor:
+        """The governor of the URL's host (one per host, shared by every request)."""
+        host = urlsplit(url).netloc.lower()
+        if host not in self._governors:
+            self._governors[host] = Governor(max_rate=self.config.max_rate, rate_share=self.config.rate_share,
+                                             on_pause=self._on_pause)
+        return self._governors[host]
+
+    @property
+    def throttled(self) -> int:
+        """429s received, over every host."""
+        return sum(g.stats.throttled for g in self._governors.values())
+
+    def _headers(self, url: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self.config.token and urlsplit(url).netloc.lower() == urlsplit(self.config.base_url).netloc.lower():
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        return headers
+
+    @asynccontextmanager
+    async def _send(self, url: str, *, headers: Mapping[str, str] | None,
+                    bucket: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One governed GET, following redirects hop by hop; transport errors become TransportError."""
+        assert self._session is not None, "use the client inside 'async with'"
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self.governor(url).request(bucket) as ticket:
+                self.stats.requests += 1
+                try:
+                    response = await self._session.get(url, headers=self._headers(url, headers),
+                                                       allow_redirects=False)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise TransportError(f"{type(exc).__name__} for {redact(url)}: {exc}") from exc
+                ticket.observe(response.status, response.headers)
+            if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
+                url = urljoin(url, response.headers["Location"])
+                response.release()
+                continue
+            try:
+                yield response
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise TransportError(f"{type(exc).__name__} while reading {redact(url)}: {exc}") from exc
+            finally:
+                response.release()
+            return
+        raise BadResponseError(f"more than {MAX_REDIRECTS} redirects from {redact(url)}", url=redact(url))
+
+    async def get_json(self, url: str, *, params: Mapping[str, str] | None = None, bucket: str = "default",
+                       accept: str = "application/json") -> Any:
+        """GET a JSON document, retrying what can be retried; raise an asyncdl error otherwise."""
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, safe=':/')}"
+        attempt, waits = 0, 0
+        while True:
+            try:
+                async with self._send(url, headers={"Accept": accept}, bucket=bucket) as response:
+                    body = await response.read()
+                    return self._json_or_error(response, body)
+            except RateLimitedError:
+                self.stats.rate_limited += 1
+                waits += 1
+                if waits > self.config.max_rate_limit_waits:
+                    raise
+            except (ServerError, TransportError, BlockedError):
+                attempt += 1
+                if attempt > self.config.retries:
+                    raise
+                self.stats.retries += 1
+                await anyio.sleep(self.backoff(attempt))
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds before retry ``attempt`` (1-based): exponential, capped, with full jitter."""
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    @staticmethod
+    def _json_or_error(response: aiohttp.ClientResponse, body: bytes) -> Any:
+        url, status = redact(str(response.url)), response.status
+        content_type = response.headers.get("Content-Type", "")
+        if status >= 400:
+            raise error_for(status, url=url, content_type=content_type, body=body,
+                            retry_after=response.headers.get("Retry-After"))
+        if is_html(content_type, body):
+            raise BadResponseError(f"expected JSON from {url} but got an HTML page (status {status})",
+                                   url=url, status=status)
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise BadResponseError(f"malformed or truncated JSON from {url} (status {status}, {len(body)} bytes)",
+                                   url=url, status=status) from exc
+
+
+def _message(body: bytes) -> str:
+    """The server's own message, if its body is JSON with one."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            messages = errors[0].get("messages") or []
+            return "; ".join(str(m) for m in messages) or str(data.get("message", ""))
+        return str(data.get("message", ""))
+    return ""
+
+
+def error_for(status: int, *, url: str, content_type: str, body: bytes,
+              retry_after: str | None = None) -> RemoteError:
+    """The asyncdl error for an HTTP error status (never raised here: returned)."""
+    said = _message(body)
+    detail = f": {said}" if said else ""
+    if status == 401:
+        return AuthenticationError(f"the server refused the token (401) for {url}{detail}", url=url, status=status)
+    if status == 403 and is_html(content_type, body):
+        return BlockedError(f"blocked by the server (403 HTML page, 'unusual traffic') at {url}", url=url,
+                            status=status)
+    if status == 403:
+        return AccessDeniedError(f"access denied (403: restricted or embargoed) at {url}{detail}", url=url,
+                                 status=status)
+    if status == 404:
+        return NotFoundError(f"not found (404) at {url}{detail}", url=url, status=status)
+    if status == 410:
+        return GoneError(f"deleted (410) at {url}{detail}", url=url, status=status)
+    if status == 429:
+        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        return RateLimitedError(f"rate limited (429) at {url}", url=url, retry_after=seconds)
+    if status >= 500:
+        return ServerError(f"server error {status} at {url}", url=url, status=status)
+    return RemoteError(f"HTTP {status} at {url}{detail}", url=url, status=status)
