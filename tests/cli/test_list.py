@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from asyncdl.emulator import DatasetSpec, EmulatorConfig, RunningEmulator
+from asyncdl.emulator import DatasetSpec, EmulatorConfig, RecordSpec, RunningEmulator
 
 Start = Callable[..., RunningEmulator]
 IODP_EXTRACT = r"Expedition\s(?P<expedition>[A-Z]?\d{3}[A-Z]?)\s(?P<analysis>.+)"
@@ -25,7 +25,7 @@ def emulator(start: Start) -> RunningEmulator:
     return start(EmulatorConfig(rate_limits=False, dataset=DatasetSpec(records=150, seed=4)))
 
 
-def visible(emu: RunningEmulator, keep: Callable[..., bool]) -> list:
+def visible(emu: RunningEmulator, keep: Callable[[RecordSpec], bool]) -> list[RecordSpec]:
     return [r for r in emu.dataset.records.values() if r.is_latest and r.searchable and keep(r)]
 
 
@@ -55,7 +55,7 @@ def test_iodp_grouped_by_analysis(start_emulator: Start) -> None:
                      "--sort", "analysis", "--format", "json")
     assert result.returncode == 0, result.stderr
     groups = {g["analysis"]: g for g in json.loads(result.stdout)}
-    expected: dict[str, list] = {}
+    expected: dict[str, list[RecordSpec]] = {}
     for r in visible(emu, lambda r: "88403" in r.owners):
         expected.setdefault(re.search(IODP_EXTRACT, r.title)["analysis"], []).append(r)  # type: ignore[index]
     assert set(groups) == set(expected)
