@@ -59,7 +59,7 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--token", envvar="ZENODO_TOKEN", show_envvar=True,
                      help="Personal access token (sent as a Bearer header; never logged). Raises the page "
                           "size from 25 to 100."),
-        click.option("--page-concurrency", default=4, show_default=True, help="Search pages fetched at once."),
+        click.option("--page-concurrency", default=8, show_default=True, help="Search pages fetched at once."),
         click.option("--retries", default=8, show_default=True,
                      help="Retries of a request after a 5xx or a connection error (with growing waits)."),
     ]

@@ -21,7 +21,7 @@ class Config:
     user_agent: str = DEFAULT_USER_AGENT
     # crawl
     page_size: int = 0  # 0: the largest the server allows (100 with a token, 25 without)
-    page_concurrency: int = 4
+    page_concurrency: int = 8
     # transfer
     concurrency: int = 4
     connections_per_host: int = 8

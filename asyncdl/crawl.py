@@ -177,7 +177,10 @@ class Crawler:
             await self._send.send(record)
 
     async def _with_files(self, record: Record) -> Record:
-        """Fetch the file list the search hit left out (one request)."""
+        """Fetch the file list the search hit left out (one request; none when a guest would get 403)."""
+        if record.access_right in ("restricted", "embargoed") and not self.config.token:
+            self.sink.emit(Notice(f"record {record.id}: files are {record.access_right}", level="info"))
+            return record
         url = invenio.files_url(self.config.base_url, record.id)
         try:
             data = await self.client.get_json(url)
