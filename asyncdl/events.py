@@ -43,7 +43,34 @@ class Notice:
     level: str = "warning"
 
 
-Event = PageFetched | CrawlDone | RateLimitPaused | Notice
+@dataclass(frozen=True, slots=True)
+class FileStarted:
+    """A transfer began; ``offset`` > 0 when it resumes bytes already on disk."""
+
+    path: str
+    size: int | None
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileAdvanced:
+    """``nbytes`` more bytes of ``path`` arrived (negative when a restart discarded bytes)."""
+
+    path: str
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileFinished:
+    """A file reached its end state: ``outcome`` is ok, skipped or failed, with the reason."""
+
+    path: str
+    outcome: str
+    reason: str
+    size: int | None
+
+
+Event = PageFetched | CrawlDone | RateLimitPaused | Notice | FileStarted | FileAdvanced | FileFinished
 
 
 class ProgressSink(Protocol):

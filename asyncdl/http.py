@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 import anyio
+from yarl import URL
 
 from asyncdl.config import Config
 from asyncdl.errors import (
@@ -112,7 +113,7 @@ class Client:
             async with self.governor(url).request(bucket) as ticket:
                 self.stats.requests += 1
                 try:
-                    response = await self._session.get(url, headers=self._headers(url, headers),
+                    response = await self._session.get(URL(url, encoded=True), headers=self._headers(url, headers),
                                                        allow_redirects=False)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     raise TransportError(f"{type(exc).__name__} for {redact(url)}: {exc}") from exc
@@ -130,22 +131,39 @@ class Client:
             return
         raise BadResponseError(f"more than {MAX_REDIRECTS} redirects from {redact(url)}", url=redact(url))
 
+    @asynccontextmanager
+    async def stream(self, url: str, *, headers: Mapping[str, str] | None = None,
+                     bucket: str = "default") -> AsyncIterator[aiohttp.ClientResponse]:
+        """A successful (2xx) response whose body the caller reads; 429s are waited out and retried.
+
+        Error statuses raise the matching asyncdl error before the body is touched; reading the body
+        may raise TransportError (reset, stall past the read timeout, early end).
+        """
+        waits = 0
+        while True:
+            async with self._send(url, headers=headers, bucket=bucket) as response:
+                if response.status != 429:
+                    if response.status >= 400:
+                        body = await response.content.read(65536)
+                        raise error_for(response.status, url=redact(str(response.url)),
+                                        content_type=response.headers.get("Content-Type", ""), body=body)
+                    yield response
+                    return
+            self.stats.rate_limited += 1
+            waits += 1
+            if waits > self.config.max_rate_limit_waits:
+                raise RateLimitedError(f"still rate limited after {waits} waits at {redact(url)}", url=redact(url))
+
     async def get_json(self, url: str, *, params: Mapping[str, str] | None = None, bucket: str = "default",
                        accept: str = "application/json") -> Any:
         """GET a JSON document, retrying what can be retried; raise an asyncdl error otherwise."""
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, safe=':/')}"
-        attempt, waits = 0, 0
+        attempt = 0
         while True:
             try:
-                async with self._send(url, headers={"Accept": accept}, bucket=bucket) as response:
-                    body = await response.read()
-                    return self._json_or_error(response, body)
-            except RateLimitedError:
-                self.stats.rate_limited += 1
-                waits += 1
-                if waits > self.config.max_rate_limit_waits:
-                    raise
+                async with self.stream(url, headers={"Accept": accept}, bucket=bucket) as response:
+                    return parse_json(response, await response.read())
             except (ServerError, TransportError, BlockedError):
                 attempt += 1
                 if attempt > self.config.retries:
@@ -158,21 +176,19 @@ class Client:
         ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
-    @staticmethod
-    def _json_or_error(response: aiohttp.ClientResponse, body: bytes) -> Any:
-        url, status = redact(str(response.url)), response.status
-        content_type = response.headers.get("Content-Type", "")
-        if status >= 400:
-            raise error_for(status, url=url, content_type=content_type, body=body,
-                            retry_after=response.headers.get("Retry-After"))
-        if is_html(content_type, body):
-            raise BadResponseError(f"expected JSON from {url} but got an HTML page (status {status})",
-                                   url=url, status=status)
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise BadResponseError(f"malformed or truncated JSON from {url} (status {status}, {len(body)} bytes)",
-                                   url=url, status=status) from exc
+
+
+def parse_json(response: aiohttp.ClientResponse, body: bytes) -> Any:
+    """The JSON document in a 2xx response; an HTML page or malformed JSON is a BadResponseError."""
+    url, status = redact(str(response.url)), response.status
+    if is_html(response.headers.get("Content-Type", ""), body):
+        raise BadResponseError(f"expected JSON from {url} but got an HTML page (status {status})", url=url,
+                               status=status)
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise BadResponseError(f"malformed or truncated JSON from {url} (status {status}, {len(body)} bytes)",
+                               url=url, status=status) from exc
 
 
 def _message(body: bytes) -> str:

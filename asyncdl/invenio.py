@@ -34,8 +34,13 @@ def api_base(base_url: str) -> str:
 
 
 def quote_key(key: str) -> str:
-    """Percent-encode a file key for a URL path, keeping ``/`` (keys may name sub-folders)."""
-    return quote(key, safe="/")
+    """Percent-encode a file key for a URL path, keeping ``/`` (keys may name sub-folders).
+
+    ``.`` and ``..`` segments are encoded too (``%2E``), so no URL library folds them away and the
+    server receives the key as it is.
+    """
+    segments = quote(key, safe="/").split("/")
+    return "/".join(s.replace(".", "%2E") if s in (".", "..") else s for s in segments)
 
 
 def _quote_id(record_id: str) -> str:

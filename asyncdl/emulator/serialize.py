@@ -14,8 +14,9 @@ STAT_NAMES = ("downloads", "unique_downloads", "views", "unique_views", "version
 
 
 def quote_key(key: str) -> str:
-    """A file key as it appears in a URL path ("/" kept, as Zenodo does since 2026-03)."""
-    return quote(key, safe="/")
+    """A file key as it appears in a URL path ("/" kept, as Zenodo does since 2026-03; dot segments encoded)."""
+    segments = quote(key, safe="/").split("/")
+    return "/".join(s.replace(".", "%2E") if s in (".", "..") else s for s in segments)
 
 
 def iso(record_time: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
 
 from asyncdl.emulator import serialize
 from asyncdl.emulator.config import GENERIC_USER_AGENTS, EmulatorConfig
@@ -448,7 +450,8 @@ class EmulatorApp:
         response.content_length = end - start
         await response.prepare(request)
         if request.method != "HEAD":
-            await self._stream_body(request, response, spec, start, end, label=f"{record.id}/{spec.key}")
+            with contextlib.suppress(ConnectionError, ClientConnectionResetError):  # the client went away
+                await self._stream_body(request, response, spec, start, end, label=f"{record.id}/{spec.key}")
         return response
 
     async def _stream_body(self, request: web.Request, response: web.StreamResponse, spec: FileSpec,
@@ -549,7 +552,7 @@ class EmulatorApp:
 def _disposition(key: str, request: web.Request) -> str:
     name = key.rsplit("/", 1)[-1]
     kind = "attachment" if request.path.endswith("/content") or request.query.get("download") else "inline"
-    if name.isascii() and '"' not in name and ";" not in name:
+    if name.isascii() and name.isprintable() and '"' not in name and ";" not in name:
         return f"{kind}; filename={name}"
     return f"{kind}; filename*=UTF-8''{quote(name)}"
 
@@ -638,6 +641,14 @@ class Emulator:
         await self.stop()
 
 
+async def _cancel_others() -> None:
+    """Cancel what is left on the loop (stalled bodies) so it can close cleanly."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 class EmulatorThread:
     """Runs an :class:`Emulator` on its own event loop in a background thread (for tests and sync code)."""
 
@@ -657,6 +668,7 @@ class EmulatorThread:
     def stop(self) -> None:
         if self.running is not None:
             asyncio.run_coroutine_threadsafe(self.emulator.stop(), self._loop).result(timeout=30)
+            asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop).result(timeout=30)
             self.running = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)

@@ -1,0 +1,96 @@
+"""File-system helpers: safe targets under DEST, hashing, durable renames, disk-full translation."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+from asyncdl.errors import DiskFullError, UnsafePathError
+
+HASH_BLOCK = 4 * 1024 * 1024
+
+
+def safe_target(dest: Path, relative: str) -> Path:
+    """The absolute path for ``relative`` (POSIX, sanitised) inside ``dest``.
+
+    Refuses anything that would end outside ``dest``: absolute paths, '..', and symlinks planted in
+    ``dest`` that point out of it (a link inside that stays inside is allowed).
+    """
+    root = dest.resolve()
+    if relative.startswith("/") or ".." in relative.split("/"):
+        raise UnsafePathError(f"refusing path {relative!r}: it would leave {root}")
+    target = root.joinpath(*relative.split("/"))
+    probe = root
+    for part in relative.split("/")[:-1]:
+        probe = probe / part
+        if probe.is_symlink() and not _within(probe.resolve(), root):
+            raise UnsafePathError(f"refusing {relative!r}: {probe} is a symlink out of {root}")
+    if not _within(target.parent.resolve(), root):
+        raise UnsafePathError(f"refusing {relative!r}: it resolves outside {root}")
+    return target
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def md5_of(path: Path, limit: int | None = None) -> tuple[str, int]:
+    """md5 hex of a file's first ``limit`` bytes (all of it by default) and how many bytes were read."""
+    digest = hashlib.md5()
+    read = 0
+    with open(path, "rb") as stream:
+        while limit is None or read < limit:
+            block = stream.read(HASH_BLOCK if limit is None else min(HASH_BLOCK, limit - read))
+            if not block:
+                break
+            digest.update(block)
+            read += len(block)
+    return digest.hexdigest(), read
+
+
+def hash_prefix(path: Path, length: int) -> hashlib._Hash:
+    """An md5 object fed with the first ``length`` bytes of ``path`` (to resume a partial file)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as stream:
+        remaining = length
+        while remaining > 0:
+            block = stream.read(min(HASH_BLOCK, remaining))
+            if not block:
+                raise OSError(f"{path} is shorter than {length} bytes")
+            digest.update(block)
+            remaining -= len(block)
+    return digest
+
+
+def commit(part: Path, final: Path) -> None:
+    """Make ``part`` durable, then atomically give it its final name (and make the rename durable)."""
+    with open(part, "rb+") as stream:
+        os.fsync(stream.fileno())
+    if final.is_symlink():
+        final.unlink()
+    os.replace(part, final)
+    fsync_dir(final.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a directory's entries (a rename, a new file) durable, where the platform allows it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def translate_os_error(exc: OSError, path: Path) -> Exception:
+    """ENOSPC and EDQUOT become DiskFullError (fatal); anything else is returned unchanged."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"no space left on the device holding {path.parent}: free some and run again "
+                             "(partial files are kept and will resume)")
+    return exc

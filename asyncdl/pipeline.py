@@ -1,0 +1,155 @@
+"""The run: crawl -> plan -> bounded worker pool -> summary, in one anyio task group.
+
+Stages talk through bounded memory streams, so the first file downloads while pages are still being
+fetched and memory stays flat however large the selection. A failed file is a line in the summary,
+never the end of the run; only fatal errors (disk full, a refused token) stop everything.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from asyncdl.config import Config
+from asyncdl.crawl import Crawler
+from asyncdl.errors import unwrap
+from asyncdl.events import Notice, NullSink, ProgressSink, RateLimitPaused
+from asyncdl.governor import PauseNotice
+from asyncdl.http import Client
+from asyncdl.invenio import Selection
+from asyncdl.models import Record
+from asyncdl.plan import DEFAULT_LAYOUT, Filters, Layout, PlannedFile, SkippedFile
+from asyncdl.transfer import Transfer, TransferResult
+
+RECORD_BUFFER = 32
+JOB_BUFFER = 256
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``exit_code``: 0 when nothing failed, 1 otherwise."""
+
+    results: list[TransferResult] = field(default_factory=list)
+    filtered: list[SkippedFile] = field(default_factory=list)
+    planned: list[PlannedFile] = field(default_factory=list)
+    inaccessible: list[tuple[str, str]] = field(default_factory=list)
+    records: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+    elapsed: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def _count(self, outcome: str) -> list[TransferResult]:
+        return [r for r in self.results if r.outcome == outcome]
+
+    @property
+    def ok(self) -> list[TransferResult]:
+        return self._count("ok")
+
+    @property
+    def skipped(self) -> list[TransferResult]:
+        return self._count("skipped")
+
+    @property
+    def failed(self) -> list[TransferResult]:
+        return self._count("failed")
+
+    @property
+    def bytes_received(self) -> int:
+        return sum(r.bytes_received for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+class Run:
+    """One mirror run; see :func:`mirror`."""
+
+    def __init__(self, selection: Selection, dest: Path, config: Config, *, layout: str = DEFAULT_LAYOUT,
+                 filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None) -> None:
+        self.selection = selection
+        self.dest = dest
+        self.config = config
+        self.layout = Layout(layout)
+        self.filters = filters or Filters()
+        self.dry_run = dry_run
+        self.sink = sink or NullSink()
+        self.summary = RunSummary()
+
+    def _on_pause(self, notice: PauseNotice) -> None:
+        self.sink.emit(RateLimitPaused(self.config.base_url, notice.bucket, notice.seconds, notice.remaining,
+                                       notice.limit))
+
+    async def execute(self) -> RunSummary:
+        began = time.monotonic()
+        self.dest.mkdir(parents=True, exist_ok=True)
+        async with Client(self.config, on_pause=self._on_pause) as client:
+            records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
+            jobs_send, jobs_receive = anyio.create_memory_object_stream[PlannedFile](JOB_BUFFER)
+            transfer = Transfer(client, self.config, self.dest, sink=self.sink)
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(Crawler(client, self.config, sink=self.sink).run, self.selection,
+                                     records_send)
+                    group.start_soon(self._plan, records_receive, jobs_send)
+                    async with jobs_receive:
+                        for _ in range(max(1, self.config.concurrency)):
+                            group.start_soon(self._work, jobs_receive.clone(), transfer)
+            except BaseExceptionGroup as error:
+                raise unwrap(error) from None
+            finally:
+                self.summary.requests = client.stats.requests
+                self.summary.rate_limited = client.throttled
+                self.summary.elapsed = time.monotonic() - began
+        return self.summary
+
+    async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[PlannedFile]) -> None:
+        async with records, jobs:
+            async for record in records:
+                self.summary.records += 1
+                if not record.files_listed and not record.files:
+                    reason = f"files not accessible ({record.access_right or 'restricted'})"
+                    self.summary.inaccessible.append((record.id, reason))
+                    self.sink.emit(Notice(f"record {record.id}: {reason}"))
+                planned, skipped = self.layout.plan(record, record.files, self.filters)
+                self.summary.filtered += skipped
+                for item in planned:
+                    self.summary.notes += list(item.notes)
+                    for note in item.notes:
+                        self.sink.emit(Notice(note, level="info"))
+                    if self.dry_run:
+                        self.summary.planned.append(item)
+                    else:
+                        await jobs.send(item)
+
+    async def _work(self, jobs: ObjectReceiveStream[PlannedFile], transfer: Transfer) -> None:
+        async with jobs:
+            async for item in jobs:
+                self.summary.results.append(await transfer.fetch(item))
+
+
+async def mirror(selection: Selection, dest: str | Path, config: Config | None = None, *,
+                 layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
+                 max_file_size: int | None = None, dry_run: bool = False,
+                 sink: ProgressSink | None = None) -> RunSummary:
+    """Download every file of ``selection`` into ``dest``, verified; returns what happened."""
+    filters = Filters(tuple(include), tuple(exclude), max_file_size)
+    run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
+              sink=sink)
+    return await run.execute()
+
+
+def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = None, *,
+                layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
+                max_file_size: int | None = None, dry_run: bool = False,
+                sink: ProgressSink | None = None) -> RunSummary:
+    """The synchronous form of :func:`mirror`."""
+    return anyio.run(functools.partial(mirror, selection, dest, config, layout=layout, include=include,
+                                       exclude=exclude, max_file_size=max_file_size, dry_run=dry_run, sink=sink))

@@ -1,0 +1,152 @@
+"""Segmented download of one large file: several Range requests at once, each written at its offset.
+
+The part file is preallocated; a sidecar ``<part>.segments`` (JSON) records each segment's bytes done,
+written only after the part is fsynced, so after a crash every segment resumes from bytes known to be
+on disk. The md5 covers the file in order: the first segment is hashed as it streams, the rest is read
+back (from the page cache) once all segments are in. A resumed segmented file is hashed whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from asyncdl.fsutil import HASH_BLOCK, translate_os_error
+
+SIDECAR_SUFFIX = ".segments"
+CHECKPOINT_BYTES = 32 * 1024 * 1024
+
+
+class SegmentsUnsupported(Exception):
+    """The server answered a segment's Range request with a 200: fall back to one stream."""
+
+
+@dataclass
+class Segment:
+    start: int
+    end: int  # exclusive
+    done: int = 0
+
+    @property
+    def next_byte(self) -> int:
+        return self.start + self.done
+
+    @property
+    def complete(self) -> bool:
+        return self.next_byte >= self.end
+
+
+class SegmentedPart:
+    """A preallocated part file written at offsets, with its durable progress sidecar."""
+
+    def __init__(self, path: Path, size: int, count: int) -> None:
+        self.path = path
+        self.sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        self.size = size
+        self.segments = split(size, count)
+        self.head_digest = hashlib.md5()
+        self.resumed = False
+        self._fd = -1
+        self._since_checkpoint = 0
+        self._lock = threading.Lock()  # segments write from several threads; one checkpoint at a time
+
+    def open(self) -> None:
+        """Create or reopen the part; resume from the sidecar when it matches (blocking)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        saved = load_sidecar(self.sidecar, self.size)
+        if saved is not None and self.path.exists():
+            self.segments, self.resumed = saved, True
+        else:
+            self.sidecar.unlink(missing_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        self._fd = os.open(self.path, flags, 0o644)
+        if os.fstat(self._fd).st_size != self.size:
+            os.ftruncate(self._fd, self.size)
+        self.checkpoint()
+
+    def write(self, segment: Segment, chunk: bytes) -> None:
+        """Write a chunk at the segment's next byte; hash it if it extends the head (blocking)."""
+        try:
+            os.pwrite(self._fd, chunk, segment.next_byte)
+        except OSError as exc:
+            raise translate_os_error(exc, self.path) from exc
+        if segment is self.segments[0] and not self.resumed:
+            self.head_digest.update(chunk)
+        segment.done += len(chunk)
+        self._since_checkpoint += len(chunk)
+        if self._since_checkpoint >= CHECKPOINT_BYTES:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """fsync the part, then record progress (so the sidecar never claims bytes not on disk)."""
+        with self._lock:
+            if self._fd < 0:
+                return
+            done = [s.done for s in self.segments]  # read before the fsync: all of it is then on disk
+            os.fsync(self._fd)
+            data = {"size": self.size,
+                    "segments": [[s.start, s.end, d] for s, d in zip(self.segments, done, strict=True)]}
+            temporary = self.sidecar.with_name(self.sidecar.name + ".tmp")
+            temporary.write_text(json.dumps(data))
+            os.replace(temporary, self.sidecar)
+            self._since_checkpoint = 0
+
+    def md5(self) -> str:
+        """The md5 of the whole file, in order (blocking)."""
+        digest = self.head_digest if not self.resumed else hashlib.md5()
+        position = 0 if self.resumed else self.segments[0].end
+        with open(self.path, "rb") as stream:
+            stream.seek(position)
+            while block := stream.read(HASH_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
+
+    @property
+    def received(self) -> int:
+        return sum(s.done for s in self.segments)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                self.checkpoint()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+    def finish(self) -> None:
+        """The part is complete: drop the sidecar (blocking)."""
+        self.close()
+        self.sidecar.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+        self.sidecar.unlink(missing_ok=True)
+
+
+def split(size: int, count: int) -> list[Segment]:
+    """``count`` contiguous segments covering ``[0, size)``."""
+    count = max(1, min(count, size))
+    step = -(-size // count)
+    return [Segment(start, min(size, start + step)) for start in range(0, size, step)]
+
+
+def load_sidecar(path: Path, size: int) -> list[Segment] | None:
+    """Segments saved by an earlier run, if the sidecar is readable and for this size."""
+    try:
+        data = json.loads(path.read_text())
+        if data.get("size") != size:
+            return None
+        segments = [Segment(int(a), int(b), int(c)) for a, b, c in data["segments"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not segments or segments[0].start != 0 or segments[-1].end != size:
+        return None
+    if any(s.done < 0 or s.next_byte > s.end for s in segments):
+        return None
+    return segments
+

@@ -1,0 +1,401 @@
+"""One file, from the server to its final name: resumable, verified, never half-written under that name.
+
+The bytes go to ``<name>.asyncdl-part`` beside the destination; the md5 is computed as they arrive,
+in a worker thread together with the write. A dropped connection resumes with ``Range: bytes=N-``,
+accepted only as a 206 whose Content-Range starts at N and whose total is the file's size; a 200 means
+the server ignored Range: the API content URL is then abandoned for the record's download URL, and if
+that ignores Range too, the part is truncated and the 200 body is taken from byte 0. Error statuses and
+HTML pages are never written. Size and md5 are checked before the part is fsynced and renamed. A
+mismatch deletes the part and starts again from zero, up to ``max_attempts`` times.
+
+Large files may be fetched in segments at once (``segments`` connections), each written at its
+offset; the md5 then follows the contiguous prefix: the first segment is hashed as it streams, the
+others are read back from the page cache as the prefix reaches them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import aiohttp
+import anyio
+
+from asyncdl import invenio
+from asyncdl.config import Config
+from asyncdl.errors import (
+    AccessDeniedError,
+    AsyncdlError,
+    BadResponseError,
+    BlockedError,
+    DiskFullError,
+    GoneError,
+    IntegrityError,
+    NotFoundError,
+    RemoteError,
+    ServerError,
+    TransportError,
+    unwrap,
+)
+from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice, NullSink, ProgressSink
+from asyncdl.fsutil import commit, hash_prefix, md5_of, safe_target, translate_os_error
+from asyncdl.http import Client, redact
+from asyncdl.models import Record
+from asyncdl.plan import PART_SUFFIX, PlannedFile
+from asyncdl.segments import SIDECAR_SUFFIX, Segment, SegmentedPart, SegmentsUnsupported
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    """How one file ended: ``outcome`` ok, skipped or failed; ``verified`` when its md5 was checked."""
+
+    path: str
+    record_id: str
+    key: str
+    outcome: str
+    reason: str = ""
+    size: int | None = None
+    bytes_received: int = 0
+    verified: bool = False
+
+
+class PartFile:
+    """The ``.asyncdl-part`` file being written, with the md5 of its contiguous prefix."""
+
+    def __init__(self, path: Path, *, expected_size: int | None) -> None:
+        self.path = path
+        self.expected_size = expected_size
+        self.offset = 0
+        self.digest = hashlib.md5()
+        self._stream: BinaryIO | None = None
+
+    def open(self) -> int:
+        """Open for appending, re-hashing the bytes already there (blocking: run in a thread)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if self.expected_size is not None and size > self.expected_size:
+            size = 0
+        self.digest = hash_prefix(self.path, size) if size else hashlib.md5()
+        self.offset = size
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        self._stream = os.fdopen(os.open(self.path, flags, 0o644), "r+b")
+        self._stream.truncate(size)
+        self._stream.seek(size)
+        return size
+
+    def write(self, chunk: bytes) -> None:
+        """Append and hash a chunk (blocking: run in a thread)."""
+        assert self._stream is not None
+        try:
+            self._stream.write(chunk)
+        except OSError as exc:
+            raise translate_os_error(exc, self.path) from exc
+        self.digest.update(chunk)
+        self.offset += len(chunk)
+
+    def restart(self) -> None:
+        """Discard everything written (blocking)."""
+        assert self._stream is not None
+        self._stream.seek(0)
+        self._stream.truncate(0)
+        self.offset = 0
+        self.digest = hashlib.md5()
+
+    def close(self) -> None:
+        """Close the file; an empty part (nothing arrived) is removed."""
+        if self._stream is not None:
+            self._stream.flush()
+            self._stream.close()
+            self._stream = None
+        if self.offset == 0:
+            self.path.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+class Transfer:
+    """Fetches planned files into ``dest``; one instance is shared by every worker of a run."""
+
+    def __init__(self, client: Client, config: Config, dest: Path, *, sink: ProgressSink | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.dest = dest
+        self.sink = sink or NullSink()
+        self._range_kinds: dict[str, list[str]] = {}  # host -> URL kinds still believed to honour Range
+
+    async def fetch(self, planned: PlannedFile) -> TransferResult:
+        """Bring one file to its final name, verified; never raises for a per-file failure."""
+        entry = planned.entry
+        try:
+            final = safe_target(self.dest, planned.path)
+            if await anyio.to_thread.run_sync(self._already_there, planned, final):
+                self.sink.emit(FileFinished(planned.path, "skipped", "already present, md5 verified", entry.size))
+                return self._result(planned, "skipped", "already present, md5 verified", verified=True)
+            return await self._fetch_verified(planned, final)
+        except (DiskFullError, anyio.get_cancelled_exc_class()):
+            raise
+        except AsyncdlError as exc:
+            if exc.fatal:
+                raise
+            reason = failure_reason(exc, planned)
+            self.sink.emit(FileFinished(planned.path, "failed", reason, entry.size))
+            return self._result(planned, "failed", reason)
+        except OSError as exc:
+            reason = f"local error: {exc}"
+            self.sink.emit(FileFinished(planned.path, "failed", reason, entry.size))
+            return self._result(planned, "failed", reason)
+
+    def _already_there(self, planned: PlannedFile, final: Path) -> bool:
+        """A file already at the final name with the record's size and md5 is adopted (hashed once)."""
+        entry = planned.entry
+        if not final.is_file() or final.is_symlink() or entry.size is None or final.stat().st_size != entry.size:
+            return False
+        if entry.checksum is None or entry.checksum.algorithm != "md5":
+            return False
+        return md5_of(final)[0] == entry.checksum.value
+
+    def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
+        """Large enough to split, and not a single-stream part left by an earlier run."""
+        size = planned.entry.size
+        if size is None or self.config.segments < 2 or size < self.config.segment_threshold:
+            return False
+        sidecar = part.with_name(part.name + SIDECAR_SUFFIX)
+        return sidecar.exists() or not part.exists()
+
+    async def _fetch_verified(self, planned: PlannedFile, final: Path) -> TransferResult:
+        part = final.with_name(final.name + PART_SUFFIX)
+        if self._segmentable(planned, part):
+            try:
+                return await self._fetch_segmented(planned, final, part)
+            except SegmentsUnsupported:
+                self.sink.emit(Notice(f"{planned.path}: the server ignores Range; one stream instead", level="info"))
+        return await self._fetch_single(planned, final, part)
+
+    async def _fetch_single(self, planned: PlannedFile, final: Path, part_path: Path) -> TransferResult:
+        entry = planned.entry
+        part = PartFile(part_path, expected_size=entry.size)
+        received = 0
+        for attempt in range(1, self.config.max_attempts + 1):
+            offset = await anyio.to_thread.run_sync(part.open)
+            self.sink.emit(FileStarted(planned.path, entry.size, offset))
+            try:
+                received += await self._download(planned, part)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(part.close)
+            problem = check_integrity(planned, part)
+            if problem is None:
+                await anyio.to_thread.run_sync(commit, part.path, final)
+                verified = entry.checksum is not None and entry.checksum.algorithm == "md5"
+                reason = "" if verified else "size checked; no md5 to verify against"
+                self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
+                return self._result(planned, "ok", reason, received=received, verified=verified)
+            self.sink.emit(FileAdvanced(planned.path, -part.offset))
+            await anyio.to_thread.run_sync(part.discard)
+            if attempt == self.config.max_attempts:
+                raise IntegrityError(f"{problem} after {attempt} attempts")
+        raise AssertionError("unreachable")
+
+    async def _fetch_segmented(self, planned: PlannedFile, final: Path, part_path: Path) -> TransferResult:
+        """Several Range requests at once; falls back (SegmentsUnsupported) when the server ignores Range."""
+        entry = planned.entry
+        assert entry.size is not None
+        received = 0
+        for attempt in range(1, self.config.max_attempts + 1):
+            part = SegmentedPart(part_path, entry.size, self.config.segments)
+            await anyio.to_thread.run_sync(part.open)
+            before = part.received
+            self.sink.emit(FileStarted(planned.path, entry.size, before))
+            try:
+                async with anyio.create_task_group() as group:
+                    for segment in part.segments:
+                        if not segment.complete:
+                            group.start_soon(self._segment, planned, part, segment)
+            except BaseExceptionGroup as error:
+                leaf = unwrap(error)
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(part.discard if isinstance(leaf, SegmentsUnsupported)
+                                                   else part.close)
+                raise leaf from None
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(part.close)
+                raise
+            received += part.received - before
+            digest = await anyio.to_thread.run_sync(part.md5)
+            expected = entry.checksum.value if entry.checksum and entry.checksum.algorithm == "md5" else None
+            if expected is None or digest == expected:
+                await anyio.to_thread.run_sync(part.finish)
+                await anyio.to_thread.run_sync(commit, part.path, final)
+                reason = "" if expected else "size checked; no md5 to verify against"
+                self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
+                return self._result(planned, "ok", reason, received=received, verified=expected is not None)
+            self.sink.emit(FileAdvanced(planned.path, -entry.size))
+            await anyio.to_thread.run_sync(part.discard)
+            if attempt == self.config.max_attempts:
+                raise IntegrityError(f"md5 {digest} differs from the record's {expected} after {attempt} attempts")
+        raise AssertionError("unreachable")
+
+    async def _segment(self, planned: PlannedFile, part: SegmentedPart, segment: Segment) -> None:
+        """Fetch one segment with its own retry budget (reset whenever bytes arrive)."""
+        entry = planned.entry
+        failures = 0
+        while not segment.complete:
+            url, kind = self._range_url(planned)
+            if kind is None:
+                raise SegmentsUnsupported()
+            headers = {"Range": f"bytes={segment.next_byte}-{segment.end - 1}", "Accept-Encoding": "identity"}
+            before = segment.done
+            try:
+                async with self.client.stream(url, headers=headers) as response:
+                    if response.status == 200:
+                        self._range_ignored(planned, kind)
+                        continue
+                    check_content_range(response.headers.get("Content-Range", ""), segment.next_byte, entry.size,
+                                        url)
+                    async for chunk in response.content.iter_chunked(self.config.chunk_size):
+                        if len(chunk) > segment.end - segment.next_byte:
+                            raise TransportError(f"more bytes than the segment asked for at {redact(url)}")
+                        await anyio.to_thread.run_sync(part.write, segment, chunk)
+                        self.sink.emit(FileAdvanced(planned.path, len(chunk)))
+            except NotFoundError:
+                if kind != "ui":
+                    raise
+                self._range_ignored(planned, "ui")
+            except (TransportError, ServerError, BlockedError):
+                failures = 0 if segment.done > before else failures + 1
+                if failures > self.config.retries:
+                    raise
+                await anyio.sleep(self.client.backoff(max(1, failures)))
+
+    def _host(self, record: Record) -> str:
+        return record.api_url.split("/api/", 1)[0] or self.config.base_url
+
+    async def _download(self, planned: PlannedFile, part: PartFile) -> int:
+        """Stream the missing bytes into ``part``, resuming after transport errors; bytes received."""
+        entry, received, failures = planned.entry, 0, 0
+        while entry.size is None or part.offset < entry.size:
+            before = part.offset
+            try:
+                await self._one_request(planned, part)
+                received += part.offset - before
+                if entry.size is None:
+                    return received
+            except (TransportError, ServerError, BlockedError):
+                received += part.offset - before
+                failures = 0 if part.offset > before else failures + 1  # the budget resets when bytes arrive
+                if failures > self.config.retries:
+                    raise
+                await anyio.sleep(self.client.backoff(max(1, failures)))
+        return received
+
+    def _range_url(self, planned: PlannedFile) -> tuple[str, str | None]:
+        """The URL for a Range request and its kind ("ui" download URL first, then "api"); kind None
+        when the host ignored Range on both (then the plain URL, whose 200 is taken from byte 0)."""
+        record, entry = planned.record, planned.entry
+        host = self._host(record)
+        kinds = self._range_kinds.setdefault(host, ["ui", "api"])
+        if not kinds:
+            return entry.url, None
+        if kinds[0] == "ui":
+            return invenio.download_url(base_url=host, record_id=record.id, key=entry.key), "ui"
+        return entry.url, "api"
+
+    def _range_ignored(self, planned: PlannedFile, kind: str) -> None:
+        """Remember that this host's ``kind`` URL does not honour Range."""
+        kinds = self._range_kinds.setdefault(self._host(planned.record), ["ui", "api"])
+        if kind in kinds:
+            kinds.remove(kind)
+
+    async def _one_request(self, planned: PlannedFile, part: PartFile) -> None:
+        entry, offset = planned.entry, part.offset
+        url, kind = self._range_url(planned) if offset else (entry.url, None)
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            async with self.client.stream(url, headers=headers) as response:
+                if offset and response.status == 200:
+                    if kind is not None:
+                        self._range_ignored(planned, kind)
+                        return  # try the next kind of URL
+                    await anyio.to_thread.run_sync(part.restart)
+                    self.sink.emit(FileAdvanced(planned.path, -offset))
+                elif offset:
+                    check_content_range(response.headers.get("Content-Range", ""), offset, entry.size, url)
+                await self._stream_body(planned, part, response)
+        except NotFoundError:
+            if kind != "ui":
+                raise
+            self._range_ignored(planned, "ui")  # an instance without the download route
+
+    async def _stream_body(self, planned: PlannedFile, part: PartFile, response: aiohttp.ClientResponse) -> None:
+        entry = planned.entry
+        url = redact(str(response.url))
+        content_type = response.headers.get("Content-Type", "")
+        expects_html = entry.key.lower().endswith((".html", ".htm")) or "html" in (entry.mimetype or "")
+        if "html" in content_type.lower() and not expects_html:
+            raise BadResponseError(f"got an HTML page instead of the file at {url} (status {response.status})",
+                                   url=url, status=response.status)
+        length = response.content_length
+        if entry.size is not None and length is not None and part.offset + length != entry.size:
+            raise BadResponseError(f"the server announced {part.offset + length} bytes for a file of {entry.size} "
+                                   f"at {url}", url=url, status=response.status)
+        write: Callable[[bytes], None] = part.write
+        async for chunk in response.content.iter_chunked(self.config.chunk_size):
+            if entry.size is not None and part.offset + len(chunk) > entry.size:
+                raise BadResponseError(f"the server sent more than the file's {entry.size} bytes at {url}", url=url)
+            await anyio.to_thread.run_sync(write, chunk)
+            self.sink.emit(FileAdvanced(planned.path, len(chunk)))
+
+    @staticmethod
+    def _result(planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,
+                verified: bool = False) -> TransferResult:
+        return TransferResult(planned.path, planned.record.id, planned.entry.key, outcome, reason,
+                              planned.entry.size, received, verified)
+
+
+def check_content_range(header: str, offset: int, size: int | None, url: str) -> None:
+    """A 206 must start where we asked and describe the whole file we expect."""
+    found = _CONTENT_RANGE.match(header.strip())
+    if not found or int(found.group(1)) != offset or (size is not None and found.group(3) != str(size)):
+        raise TransportError(f"unexpected Content-Range {header!r} for bytes={offset}- at {redact(url)}")
+
+
+def check_integrity(planned: PlannedFile, part: PartFile) -> str | None:
+    """Why the part is not the file the record describes, or None when it is."""
+    entry = planned.entry
+    if entry.size is not None and part.offset != entry.size:
+        return f"size {part.offset} differs from the record's {entry.size}"
+    if entry.checksum is not None and entry.checksum.algorithm == "md5":
+        got = part.digest.hexdigest()
+        if got != entry.checksum.value:
+            return f"md5 {got} differs from the record's {entry.checksum.value}"
+    return None
+
+
+def failure_reason(error: AsyncdlError, planned: PlannedFile) -> str:
+    """A short reason for the summary: restricted, embargoed, deleted, blocked, not found..."""
+    if isinstance(error, AccessDeniedError):
+        access = planned.record.access_right or "restricted"
+        return f"{'embargoed' if access == 'embargoed' else 'restricted'} (403)"
+    if isinstance(error, GoneError):
+        return "deleted (410)"
+    if isinstance(error, NotFoundError):
+        return "not found (404)"
+    if isinstance(error, BlockedError):
+        return "blocked by the server (403 HTML page)"
+    if isinstance(error, IntegrityError):
+        return f"corrupt: {error}"
+    if isinstance(error, RemoteError | TransportError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
