@@ -5,6 +5,7 @@ Exit codes: 0 all done, 1 some work failed, 2 usage or configuration error, 130 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,10 @@ from asyncdl.crawl import crawl_records
 from asyncdl.errors import AsyncdlError, UsageError
 from asyncdl.events import Event, Notice, PageFetched
 from asyncdl.invenio import Selection
+from asyncdl.pipeline import RunSummary, mirror
+from asyncdl.plan import DEFAULT_LAYOUT, check_template
+from asyncdl.progress import MODES, make_sink, summary_table
+from asyncdl.units import format_size, parse_size
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,7 +55,7 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.argument("identifiers", nargs=-1, metavar="[RECORD]..."),
         click.option("--community", metavar="SLUG", help="Every record of a community (its records endpoint)."),
         click.option("--owner", metavar="ID", help="Every public record of a user id (e.g. 88403)."),
-        click.option("--query", "-q", "query", metavar="Q",
+        click.option("--query", "query", metavar="Q",
                      help='A search query, passed on as is (e.g. \'title:"Alkalinity"\').'),
         click.option("--all-versions", is_flag=True, help="Every version, not only the latest."),
         click.option("--title-regex", metavar="RE", help="Keep only records whose title matches RE."),
@@ -169,6 +174,141 @@ def write_table(rows: list[export.Row], columns: list[str], output: Path | None)
     else:
         with output.open("w", encoding="utf-8") as stream:
             Console(file=stream, width=200).print(table)
+
+
+def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    try:
+        return None if value is None else parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the commands that download."""
+    decorators = [
+        click.option("--concurrency", "-j", default=4, show_default=True, help="Files downloaded at once."),
+        click.option("--connections-per-host", default=8, show_default=True,
+                     help="Most open connections to one host (segments included)."),
+        click.option("--include", multiple=True, metavar="GLOB",
+                     help="Only files whose key matches GLOB (repeatable), e.g. '*.csv'."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out files whose key matches GLOB."),
+        click.option("--max-file-size", callback=_size_option, metavar="SIZE",
+                     help="Leave out files larger than SIZE (e.g. 2GB)."),
+        click.option("--layout", default=DEFAULT_LAYOUT, show_default=True,
+                     help="Path of each file under DEST; placeholders {id} {conceptrecid} {doi} {conceptdoi} "
+                          "{title} {key} {filename} {version} {created} {year}."),
+        click.option("--dry-run", is_flag=True, help="Show what would be downloaded, and where; fetch nothing."),
+        click.option("--segments", default=4, show_default=True,
+                     help="Connections for one large file (when the server honours Range); 1 turns it off."),
+        click.option("--segment-threshold", default="512MiB", show_default=True, callback=_size_option,
+                     help="Files at least this large are fetched in segments."),
+        click.option("--chunk-size", default="1MiB", show_default=True, callback=_size_option,
+                     help="Read and write size."),
+        click.option("--read-timeout", default=60.0, show_default=True,
+                     help="Seconds without a byte before a transfer counts as stalled and is resumed."),
+        click.option("--max-attempts", default=5, show_default=True,
+                     help="Downloads of a file from zero after md5 mismatches, before it is reported failed."),
+        click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True,
+                     help="auto: bars on a terminal, log lines otherwise; json: one event per line on stdout."),
+        click.option("-v", "--verbose", is_flag=True, help="Report every file and every notice."),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors and the final line."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def transfer_config(options: dict[str, Any]) -> Config:
+    return dataclasses.replace(
+        build_config(options), concurrency=options["concurrency"],
+        connections_per_host=options["connections_per_host"], segments=options["segments"],
+        segment_threshold=options["segment_threshold"], chunk_size=options["chunk_size"],
+        read_timeout=options["read_timeout"], max_attempts=options["max_attempts"])
+
+
+def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
+    """Run a mirror with progress and a summary; exit with its code."""
+    config = transfer_config(options)
+    mode = "none" if options["quiet"] else options["progress_mode"]
+    sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"])
+    try:
+        check_template(options["layout"])
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    work = functools.partial(mirror, selection, dest, config, layout=options["layout"],
+                             include=options["include"], exclude=options["exclude"],
+                             max_file_size=options["max_file_size"], dry_run=options["dry_run"], sink=sink)
+    try:
+        summary = run(work)
+    finally:
+        close = getattr(sink, "close", None)
+        if close is not None:
+            close()
+    if options["dry_run"]:
+        show_plan(summary, dest)
+        sys.exit(EXIT_OK)
+    if mode == "rich" or (mode == "auto" and stderr.is_terminal):
+        stderr.print(summary_table(summary))
+    elif mode != "json":
+        stderr.print(f"done: {len(summary.ok)} ok, {len(summary.skipped)} already there, {len(summary.failed)} "
+                     f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
+                     f"{summary.requests} requests, {summary.rate_limited} answered 429", highlight=False)
+        for result in summary.failed:
+            stderr.print(f"failed: {result.path}: {result.reason}", highlight=False)
+    sys.exit(summary.exit_code)
+
+
+def show_plan(summary: RunSummary, dest: Path) -> None:
+    table = Table("path", "size", "notes", title=f"would download into {dest}")
+    for item in summary.planned:
+        table.add_row(item.path, "?" if item.entry.size is None else format_size(item.entry.size),
+                      "; ".join(item.notes))
+    Console().print(table)
+    total = sum(item.entry.size or 0 for item in summary.planned)
+    stderr.print(f"{len(summary.planned)} files, {format_size(total)}; {len(summary.filtered)} filtered out",
+                 highlight=False)
+
+
+GET_EPILOG = """\b
+Examples:
+  asyncdl get 10206227                        # into ./10206227/
+  asyncdl get https://zenodo.org/records/10206227 10.5281/zenodo.7502011 -o data
+  asyncdl get 10206227 --include '*.csv'
+"""
+
+
+@main.command("get", epilog=GET_EPILOG)
+@selection_options
+@click.option("-o", "--output", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Destination folder.")
+@transfer_options
+def get_command(**options: Any) -> None:
+    """Download every file of the given records, verified, into DEST (default: here).
+
+    RECORD is a record id, a record URL, a DOI or a DOI URL.
+    """
+    download(build_selection(options), options["dest"], options)
+
+
+MIRROR_EPILOG = """\b
+Examples:
+  asyncdl mirror --community nfdi4bioimage ./nfdi4bioimage
+  asyncdl mirror --owner 88403 --title-regex Alkalinity ./iodp-alkalinity
+  asyncdl mirror --query 'title:"Expedition 374"' --include '*.csv' --layout '{year}/{id}/{key}' ./exp374
+"""
+
+
+@main.command("mirror", epilog=MIRROR_EPILOG)
+@selection_options
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@transfer_options
+def mirror_command(**options: Any) -> None:
+    """Download every file of a selection into DEST: resumable, md5-verified, rate-limit aware.
+
+    The selection is RECORD ids/URLs/DOIs, --community, --owner and/or --query (see 'asyncdl list').
+    Run the same command again to continue after an interruption.
+    """
+    download(build_selection(options), options["dest"], options)
 
 
 def _register() -> None:

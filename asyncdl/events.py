@@ -44,6 +44,14 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class FileQueued:
+    """A file was planned for transfer (``size`` bytes, None when the record does not say)."""
+
+    path: str
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class FileStarted:
     """A transfer began; ``offset`` > 0 when it resumes bytes already on disk."""
 
@@ -70,7 +78,8 @@ class FileFinished:
     size: int | None
 
 
-Event = PageFetched | CrawlDone | RateLimitPaused | Notice | FileStarted | FileAdvanced | FileFinished
+Event = (PageFetched | CrawlDone | RateLimitPaused | Notice | FileQueued | FileStarted | FileAdvanced
+         | FileFinished)
 
 
 class ProgressSink(Protocol):

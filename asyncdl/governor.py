@@ -6,11 +6,16 @@ Zenodo (Flask-Limiter) keeps moving windows per User-Agent + IP: at most L reque
 as a wall-clock epoch). The governor learns these per bucket from the responses and paces requests:
 
 * until a bucket has answered, at most ``initial_concurrency`` of its requests are in flight (a probe);
-* then remaining is estimated as R of the newest answered request minus the requests sent after it, and a
-  request goes out only while the estimate exceeds ``safety_margin``; otherwise the bucket waits for fresher
-  answers, or sends one request once the stated reset has passed (a slot has expired);
-* requests are spaced at least W / floor(L * rate_share) seconds apart (and 1 / max_rate), so the moving
-  window never sees a burst;
+* then remaining is estimated as the lowest R stated since the last reset minus the requests in flight (the
+  server counts concurrent requests in its own order; whatever it counted after the lowest R is still in
+  flight); the lowest R may rise only once a stated reset has passed; a request goes out only while the
+  estimate exceeds ``safety_margin``; otherwise the bucket waits for fresher answers, or sends one request
+  once the stated reset has passed (a slot has expired);
+* bursts are fine while the estimate is above a quarter of the budget (a moving window only counts
+  requests); below it, requests are spaced W / floor(L * rate_share) apart, which leaves slack for the
+  whole-second rounding of Retry-After; with ``rate_share`` < 1 this process also keeps to
+  floor(L * rate_share) requests in any W seconds, so machines sharing one budget leave each other room;
+  ``max_rate`` spaces requests at least 1 / max_rate apart;
 * a 429 pauses the bucket until Retry-After; the caller acquires again and retries the same request.
 
 Budget requests, not bytes: a ticket covers one request until its response headers arrive.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ import anyio
 from asyncdl.errors import ConfigError
 
 _EPS = 1e-9  # seconds; waits shorter than this count as none
+_CLOCK_SLACK = 1e-3  # seconds; a request sent this close to a stated reset was sent at it
 _MAX_WAIT = 3600.0  # a stated reset further away than this is clock skew or garbage
 
 
@@ -88,10 +95,10 @@ class GovernorStats:
 class Ticket:
     """Leave to send one request; settle it exactly once with :meth:`observe` or :meth:`release`."""
 
-    __slots__ = ("_governor", "bucket", "done", "seq")
+    __slots__ = ("_governor", "bucket", "done", "sent_at", "seq")
 
-    def __init__(self, governor: Governor, bucket: str, seq: int) -> None:
-        self._governor, self.bucket, self.seq, self.done = governor, bucket, seq, False
+    def __init__(self, governor: Governor, bucket: str, seq: int, sent_at: float) -> None:
+        self._governor, self.bucket, self.seq, self.sent_at, self.done = governor, bucket, seq, sent_at, False
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Report the response (see :meth:`Governor.observe`)."""
@@ -109,8 +116,8 @@ class _Bucket:
     changed: anyio.Event | None = None  # set when a response or release arrives
     sent: int = 0  # sequence number of the newest ticket
     in_flight: int = 0
-    snap_seq: int = 0  # the newest answered ticket that stated remaining ...
-    snap_remaining: int | None = None  # ... and what it stated (None: nothing learned yet)
+    min_remaining: int | None = None  # lowest remaining stated since the last reset (None: nothing learned)
+    rise_at: float = -math.inf  # min_remaining may only rise once this stated reset has passed
     reset_at: float | None = None  # when a slot frees by the newest statement (None: unknown or spent)
     limit: int | None = None
     window: float | None = None
@@ -118,6 +125,7 @@ class _Bucket:
     last_send: float = -math.inf
     paused_until: float = -math.inf
     backoff: float = 0.0
+    recent: deque[float] = field(default_factory=deque)  # own send times, kept when rate_share < 1
     requests: int = 0
     throttled: int = 0
     paused_seconds: float = 0.0
@@ -222,23 +230,21 @@ class Governor:
         """
         b, now = self._settle(ticket), self._clock()
         info = parse_rate_headers(headers, self._wall_clock())
-        newest = ticket.seq > b.snap_seq
-        if info.limit is not None and newest and info.limit != b.limit:
+        if info.limit is not None and info.limit != b.limit:
             b.limit, b.window = info.limit, None  # a different limit: relearn its window
         if status == 429:
             b.throttled += 1
             seconds = info.reset_in or b.backoff
             b.backoff = self._backoff if info.reset_in else min(2 * b.backoff, self._max_backoff)
-            if info.remaining is not None or b.snap_remaining is not None:
-                b.snap_seq, b.snap_remaining = max(b.snap_seq, ticket.seq), 0
+            if info.remaining is not None or b.min_remaining is not None:
+                b.min_remaining, b.rise_at = 0, now + seconds
             b.reset_at = now + seconds
             self._pause(b, now, seconds)
         else:
             b.backoff = self._backoff
-            if newest and info.remaining is not None:
-                b.snap_seq, b.snap_remaining = ticket.seq, info.remaining
-                b.reset_at = None if info.reset_in is None else now + info.reset_in
-            elif b.snap_remaining is None and info.limit is None and status < 400:
+            if info.remaining is not None:
+                self._learn_remaining(b, now, info, sent_at=ticket.sent_at)
+            elif b.min_remaining is None and info.limit is None and status < 400:
                 b.unlimited = True
             span = info.retry_after if info.retry_after is not None else info.reset_in
             if span and info.limit is not None and info.limit == b.limit:
@@ -254,17 +260,35 @@ class Governor:
         """Requests, 429s, paused seconds and the learned limit, remaining and window of each bucket."""
         return GovernorStats({name: BucketStats(
             b.requests, b.throttled, b.paused_seconds, b.limit,
-            None if b.snap_remaining is None else max(0, self._estimate(b)), b.window,
+            None if b.min_remaining is None else max(0, self._estimate(b)), b.window,
         ) for name, b in self._buckets.items()})
 
+    @staticmethod
+    def _learn_remaining(b: _Bucket, now: float, info: RateHeaders, *, sent_at: float) -> None:
+        """Keep the lowest remaining stated since the last reset; a higher one only after that reset.
+
+        The server counts concurrent requests in its own order, so the freshest-sent answer is not the
+        freshest count; but every request counted after the one with the lowest remaining is still in
+        flight, so ``min_remaining - in_flight`` never overstates what is left (expiries only add to it).
+        A higher remaining is believed only from a request sent after the stated reset, so the server
+        counted it after a slot expired.
+        """
+        assert info.remaining is not None
+        reset_at = None if info.reset_in is None else now + info.reset_in
+        if b.min_remaining is None or sent_at >= b.rise_at - _CLOCK_SLACK:
+            b.min_remaining, b.rise_at = info.remaining, (reset_at if reset_at is not None else now)
+        else:
+            b.min_remaining = min(b.min_remaining, info.remaining)
+        b.reset_at = reset_at
+
     def _estimate(self, b: _Bucket) -> int:
-        return (b.snap_remaining or 0) - (b.sent - b.snap_seq)
+        return 0 if b.min_remaining is None else b.min_remaining - b.in_flight
 
     def _delay(self, b: _Bucket, now: float) -> float | None:
         """0.0: send now; > 0: wait that long (or until a response); None: wait for a response."""
-        if (wait := max(b.paused_until, b.last_send + self._gap(b)) - now) > _EPS:
+        if (wait := max(b.paused_until, b.last_send + self._gap(b), self._share_free_at(b, now)) - now) > _EPS:
             return wait
-        if b.snap_remaining is None:
+        if b.min_remaining is None:
             return 0.0 if b.unlimited or b.in_flight < self._initial else None
         if self._estimate(b) > self._margin:
             return 0.0
@@ -294,20 +318,37 @@ class Governor:
 
     def _take(self, b: _Bucket) -> Ticket:
         now = self._clock()
-        if b.snap_remaining is not None and self._estimate(b) <= self._margin:
+        if b.min_remaining is not None and self._estimate(b) <= self._margin:
             b.reset_at = None  # this request spends the slot the reset freed
         b.sent += 1
         b.in_flight += 1
         b.requests += 1
         b.last_send = now
-        return Ticket(self, b.name, b.sent)
+        if self._share < 1:
+            b.recent.append(now)
+        return Ticket(self, b.name, b.sent, now)
 
     def _gap(self, b: _Bucket) -> float:
-        """The least spacing between two sends: window / effective limit, and 1 / max_rate."""
+        """The least spacing between two sends: 1 / max_rate; and window / effective limit once the budget
+        runs low (while it is plentiful, bursts are fine: a moving window only counts requests)."""
         gap = 0.0 if self._max_rate is None else 1.0 / self._max_rate
         if b.limit is not None and b.window:
-            gap = max(gap, b.window / max(1, math.floor(b.limit * self._share)))
+            effective = max(1, math.floor(b.limit * self._share))
+            low_water = max(self._margin + 1, effective // 4)
+            if b.min_remaining is None or self._estimate(b) <= low_water:
+                gap = max(gap, b.window / effective)
         return gap
+
+    def _share_free_at(self, b: _Bucket, now: float) -> float:
+        """With rate_share < 1: when this process may send again without using more than its share
+        (floor(limit * share) requests in any window) of a budget it shares with other machines."""
+        if self._share >= 1 or b.limit is None or not b.window:
+            return -math.inf
+        while b.recent and b.recent[0] <= now - b.window:
+            b.recent.popleft()
+        if len(b.recent) < max(1, math.floor(b.limit * self._share)):
+            return -math.inf
+        return b.recent[0] + b.window * 1.01  # a little past the edge: the server's clock is not ours
 
     def _settle(self, ticket: Ticket) -> _Bucket:
         if ticket._governor is not self or ticket.done:

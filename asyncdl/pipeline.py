@@ -19,7 +19,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.errors import unwrap
-from asyncdl.events import Notice, NullSink, ProgressSink, RateLimitPaused
+from asyncdl.events import FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
@@ -124,6 +124,7 @@ class Run:
                     self.summary.notes += list(item.notes)
                     for note in item.notes:
                         self.sink.emit(Notice(note, level="info"))
+                    self.sink.emit(FileQueued(item.path, item.entry.size))
                     if self.dry_run:
                         self.summary.planned.append(item)
                     else:

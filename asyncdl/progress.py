@@ -1,0 +1,251 @@
+"""Progress: one Accounting of what happened, and the sinks that show it.
+
+- RichProgress: live bars on a terminal (overall, crawl state, the active files), notices above them.
+- LogProgress: plain timestamped lines at a steady interval, for servers and log files; no control codes.
+- JsonProgress: one JSON object per event, for scripts.
+- NullSink (events.py): nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from asyncdl.events import (
+    CrawlDone,
+    Event,
+    FileAdvanced,
+    FileFinished,
+    FileQueued,
+    FileStarted,
+    Notice,
+    PageFetched,
+    ProgressSink,
+    RateLimitPaused,
+)
+from asyncdl.units import format_size
+
+MODES = ("auto", "rich", "plain", "json", "none")
+
+
+class Accounting:
+    """Counters of a run, fed by events (the one place that keeps them)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.pages = self.pages_planned = self.records = 0
+        self.crawl_done = False
+        self.queued = self.queued_bytes = 0
+        self.done_bytes = 0
+        self.outcomes = {"ok": 0, "skipped": 0, "failed": 0}
+        self.failures: list[tuple[str, str]] = []
+        self.pauses = 0
+        self.active: dict[str, tuple[int | None, int]] = {}  # path -> (size, bytes so far)
+
+    def feed(self, event: Event) -> None:
+        if isinstance(event, PageFetched):
+            self.pages, self.pages_planned = event.pages_done, max(event.pages_planned, event.pages_done)
+            self.records += event.records
+        elif isinstance(event, CrawlDone):
+            self.crawl_done, self.records = True, event.records
+        elif isinstance(event, FileQueued):
+            self.queued += 1
+            self.queued_bytes += event.size or 0
+        elif isinstance(event, FileStarted):
+            self.active[event.path] = (event.size, event.offset)
+            self.done_bytes += event.offset
+        elif isinstance(event, FileAdvanced):
+            size, got = self.active.get(event.path, (None, 0))
+            self.active[event.path] = (size, got + event.nbytes)
+            self.done_bytes += event.nbytes
+        elif isinstance(event, FileFinished):
+            self.outcomes[event.outcome] = self.outcomes.get(event.outcome, 0) + 1
+            if event.outcome == "skipped":
+                self.done_bytes += event.size or 0
+            if event.outcome == "failed":
+                self.failures.append((event.path, event.reason))
+                self.done_bytes -= self.active.get(event.path, (None, 0))[1]
+            self.active.pop(event.path, None)
+        elif isinstance(event, RateLimitPaused):
+            self.pauses += 1
+
+    @property
+    def finished(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def elapsed(self) -> float:
+        return max(1e-6, self.clock() - self.started)
+
+    def speed(self) -> float:
+        return self.done_bytes / self.elapsed
+
+    def eta(self) -> float | None:
+        left = self.queued_bytes - self.done_bytes
+        speed = self.speed()
+        return left / speed if speed > 0 and left > 0 and self.crawl_done else None
+
+
+def describe_pause(event: RateLimitPaused) -> str:
+    limit = "?" if event.limit is None else str(event.limit)
+    return f"paused {event.seconds:.0f} s: rate limit, {event.remaining}/{limit} left ({event.bucket})"
+
+
+def status_line(acc: Accounting) -> str:
+    """One line for logs: files, bytes, speed, ETA, crawl."""
+    eta = acc.eta()
+    crawl = "done" if acc.crawl_done else f"{acc.pages}/{acc.pages_planned or '?'} pages"
+    return (f"files {acc.finished}/{acc.queued}{'' if acc.crawl_done else '+'} (ok {acc.outcomes['ok']}, "
+            f"skipped {acc.outcomes['skipped']}, failed {acc.outcomes['failed']}) | "
+            f"{format_size(acc.done_bytes)}/{format_size(acc.queued_bytes)} at {format_size(acc.speed())}/s"
+            f"{'' if eta is None else f', ETA {eta:.0f} s'} | crawl {crawl}, {acc.records} records")
+
+
+class LogProgress:
+    """Plain log lines: failures, pauses and notices at once, a status line every ``interval`` seconds."""
+
+    def __init__(self, stream: IO[str], *, interval: float = 10.0, verbose: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.interval, self.verbose, self.clock = stream, interval, verbose, clock
+        self.accounting = Accounting(clock)
+        self._last = clock()
+
+    def _line(self, text: str) -> None:
+        self.stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        self.stream.flush()
+
+    def emit(self, event: Event) -> None:
+        self.accounting.feed(event)
+        if isinstance(event, FileFinished) and event.outcome == "failed":
+            self._line(f"FAILED {event.path}: {event.reason}")
+        elif isinstance(event, FileFinished) and self.verbose:
+            self._line(f"{event.outcome} {event.path}{': ' + event.reason if event.reason else ''}")
+        elif isinstance(event, RateLimitPaused):
+            self._line(describe_pause(event))
+        elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
+            self._line(f"{event.level}: {event.message}")
+        if self.clock() - self._last >= self.interval:
+            self._last = self.clock()
+            self._line(status_line(self.accounting))
+
+    def close(self) -> None:
+        self._line(status_line(self.accounting))
+
+
+class JsonProgress:
+    """One JSON object per event: ``{"event": "FileFinished", "path": ..., "time": ...}``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.accounting = Accounting()
+
+    def emit(self, event: Event) -> None:
+        self.accounting.feed(event)
+        record: dict[str, Any] = {"event": type(event).__name__, "time": round(time.time(), 3)}
+        record.update(dataclasses.asdict(event))
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        return None
+
+
+class RichProgress:
+    """Live bars on a terminal: overall bytes and files, the crawl, and up to ``max_bars`` active files."""
+
+    def __init__(self, console: Console, *, max_bars: int = 8, verbose: bool = False) -> None:
+        self.console, self.max_bars, self.verbose = console, max_bars, verbose
+        self.accounting = Accounting()
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeRemainingColumn())
+        self.overall = Progress(*columns, console=console)
+        self.files = Progress(TextColumn("  {task.description}", style="dim"), BarColumn(), DownloadColumn(),
+                              TransferSpeedColumn(), console=console)
+        self.total_task = self.overall.add_task("all files", total=None)
+        self.bars: dict[str, TaskID] = {}
+        self.crawl_text = "crawling..."
+        self.live = Live(Group(self.overall, self.files), console=console, refresh_per_second=8, transient=False)
+        self.live.start()
+
+    def emit(self, event: Event) -> None:
+        acc = self.accounting
+        acc.feed(event)
+        if isinstance(event, FileStarted) and len(self.bars) < self.max_bars:
+            name = event.path if len(event.path) <= 48 else "…" + event.path[-47:]
+            self.bars[event.path] = self.files.add_task(name, total=event.size, completed=event.offset)
+        elif isinstance(event, FileAdvanced) and event.path in self.bars:
+            self.files.advance(self.bars[event.path], event.nbytes)
+        elif isinstance(event, FileFinished):
+            task = self.bars.pop(event.path, None)
+            if task is not None:
+                self.files.remove_task(task)
+            if event.outcome == "failed":
+                self.console.print(f"[red]failed[/red] {event.path}: {event.reason}", highlight=False)
+        elif isinstance(event, RateLimitPaused):
+            self.console.print(f"[yellow]{describe_pause(event)}[/yellow]", highlight=False)
+        elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
+            self.console.print(f"[yellow]{event.level}:[/yellow] {event.message}", highlight=False)
+        crawl = "crawl done" if acc.crawl_done else f"crawl {acc.pages}/{acc.pages_planned or '?'} pages"
+        description = (f"files {acc.finished}/{acc.queued}{'' if acc.crawl_done else '+'} "
+                       f"({crawl}, {acc.records} records)")
+        self.overall.update(self.total_task, description=description, completed=acc.done_bytes,
+                            total=acc.queued_bytes if acc.crawl_done else None)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+def make_sink(mode: str, *, console: Console, json_stream: IO[str], verbose: bool = False,
+              interval: float = 10.0) -> ProgressSink:
+    """The sink for ``--progress MODE`` (auto: rich on a terminal, plain log lines otherwise)."""
+    if mode == "auto":
+        mode = "rich" if console.is_terminal else "plain"
+    if mode == "rich":
+        return RichProgress(console, verbose=verbose)
+    if mode == "plain":
+        return LogProgress(console.file, interval=interval, verbose=verbose)
+    if mode == "json":
+        return JsonProgress(json_stream)
+    from asyncdl.events import NullSink
+
+    return NullSink()
+
+
+def summary_table(summary: Any, accounting: Accounting | None = None) -> Table:
+    """The end-of-run table: ok, skipped, failed with reasons, bytes, time, speed, requests, 429s."""
+    table = Table(title="asyncdl summary", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    elapsed = max(summary.elapsed, 1e-6)
+    table.add_row("files ok", str(len(summary.ok)))
+    table.add_row("skipped (already there)", str(len(summary.skipped)))
+    table.add_row("filtered out", str(len(summary.filtered)))
+    table.add_row("failed", str(len(summary.failed)))
+    for result in summary.failed[:20]:
+        table.add_row("", f"{result.path}: {result.reason}")
+    if len(summary.failed) > 20:
+        table.add_row("", f"... and {len(summary.failed) - 20} more")
+    for record_id, reason in summary.inaccessible[:10]:
+        table.add_row("record not accessible", f"{record_id}: {reason}")
+    table.add_row("records", str(summary.records))
+    table.add_row("downloaded", f"{format_size(summary.bytes_received)} in {elapsed:.1f} s "
+                                f"({format_size(summary.bytes_received / elapsed)}/s)")
+    table.add_row("requests", f"{summary.requests} ({summary.rate_limited} answered 429)")
+    return table
