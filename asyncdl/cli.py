@@ -228,13 +228,13 @@ def transfer_config(options: dict[str, Any]) -> Config:
 
 def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     """Run a mirror with progress and a summary; exit with its code."""
-    config = transfer_config(options)
-    mode = "none" if options["quiet"] else options["progress_mode"]
-    sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"])
     try:
         check_template(options["layout"])
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
+    config = transfer_config(options)
+    mode = "none" if options["quiet"] else options["progress_mode"]
+    sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"])
     work = functools.partial(mirror, selection, dest, config, layout=options["layout"],
                              include=options["include"], exclude=options["exclude"],
                              max_file_size=options["max_file_size"], dry_run=options["dry_run"], sink=sink)
@@ -255,15 +255,23 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
                      f"{summary.requests} requests, {summary.rate_limited} answered 429", highlight=False)
         for result in summary.failed:
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False)
+    for record_id, reason in summary.inaccessible:
+        stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False)
     sys.exit(summary.exit_code)
 
 
 def show_plan(summary: RunSummary, dest: Path) -> None:
-    table = Table("path", "size", "notes", title=f"would download into {dest}")
-    for item in summary.planned:
-        table.add_row(item.path, "?" if item.entry.size is None else format_size(item.entry.size),
-                      "; ".join(item.notes))
-    Console().print(table)
+    """The dry run's plan: a table on a terminal, tab-separated lines (path, bytes, notes) otherwise."""
+    if sys.stdout.isatty():
+        table = Table("path", "size", "notes", title=f"would download into {dest}")
+        for item in summary.planned:
+            table.add_row(item.path, "?" if item.entry.size is None else format_size(item.entry.size),
+                          "; ".join(item.notes))
+        Console().print(table)
+    else:
+        for item in summary.planned:
+            size = "" if item.entry.size is None else str(item.entry.size)
+            sys.stdout.write(f"{item.path}\t{size}\t{'; '.join(item.notes)}\n")
     total = sum(item.entry.size or 0 for item in summary.planned)
     stderr.print(f"{len(summary.planned)} files, {format_size(total)}; {len(summary.filtered)} filtered out",
                  highlight=False)

@@ -33,7 +33,7 @@ JOB_BUFFER = 256
 
 @dataclass
 class RunSummary:
-    """What a run did. ``exit_code``: 0 when nothing failed, 1 otherwise."""
+    """What a run did."""
 
     results: list[TransferResult] = field(default_factory=list)
     filtered: list[SkippedFile] = field(default_factory=list)
@@ -66,7 +66,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        """1 when a file failed or a selected record's files could not be had; else 0."""
+        return 1 if self.failed or self.inaccessible else 0
 
 
 class Run:
@@ -89,7 +90,8 @@ class Run:
 
     async def execute(self) -> RunSummary:
         began = time.monotonic()
-        self.dest.mkdir(parents=True, exist_ok=True)
+        if not self.dry_run:
+            self.dest.mkdir(parents=True, exist_ok=True)
         async with Client(self.config, on_pause=self._on_pause) as client:
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
             jobs_send, jobs_receive = anyio.create_memory_object_stream[PlannedFile](JOB_BUFFER)
