@@ -24,8 +24,8 @@ from asyncdl.crawl import crawl_records
 from asyncdl.errors import AsyncdlError, UsageError
 from asyncdl.events import Event, Notice, PageFetched
 from asyncdl.invenio import Selection
-from asyncdl.pipeline import RunSummary, mirror
-from asyncdl.plan import DEFAULT_LAYOUT, check_template
+from asyncdl.pipeline import mirror
+from asyncdl.plan import DEFAULT_LAYOUT, PlannedFile, check_template
 from asyncdl.progress import MODES, make_sink, summary_table
 from asyncdl.units import format_size, parse_size
 
@@ -237,7 +237,8 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"])
     work = functools.partial(mirror, selection, dest, config, layout=options["layout"],
                              include=options["include"], exclude=options["exclude"],
-                             max_file_size=options["max_file_size"], dry_run=options["dry_run"], sink=sink)
+                             max_file_size=options["max_file_size"], dry_run=options["dry_run"], sink=sink,
+                             on_plan=print_planned if options["dry_run"] else None)
     try:
         summary = run(work)
     finally:
@@ -245,12 +246,14 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
         if close is not None:
             close()
     if options["dry_run"]:
-        show_plan(summary, dest)
+        stderr.print(f"dry run: {summary.counts['planned']} files, {format_size(summary.planned_bytes)} would be "
+                     f"downloaded into {dest}; {summary.counts['filtered']} filtered out", highlight=False)
         sys.exit(EXIT_OK)
     if mode == "rich" or (mode == "auto" and stderr.is_terminal):
         stderr.print(summary_table(summary))
     elif mode != "json":
-        stderr.print(f"done: {len(summary.ok)} ok, {len(summary.skipped)} already there, {len(summary.failed)} "
+        stderr.print(f"done: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
+                     f"{summary.counts['failed']} "
                      f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
                      f"{summary.requests} requests, {summary.rate_limited} answered 429", highlight=False)
         for result in summary.failed:
@@ -260,21 +263,10 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     sys.exit(summary.exit_code)
 
 
-def show_plan(summary: RunSummary, dest: Path) -> None:
-    """The dry run's plan: a table on a terminal, tab-separated lines (path, bytes, notes) otherwise."""
-    if sys.stdout.isatty():
-        table = Table("path", "size", "notes", title=f"would download into {dest}")
-        for item in summary.planned:
-            table.add_row(item.path, "?" if item.entry.size is None else format_size(item.entry.size),
-                          "; ".join(item.notes))
-        Console().print(table)
-    else:
-        for item in summary.planned:
-            size = "" if item.entry.size is None else str(item.entry.size)
-            sys.stdout.write(f"{item.path}\t{size}\t{'; '.join(item.notes)}\n")
-    total = sum(item.entry.size or 0 for item in summary.planned)
-    stderr.print(f"{len(summary.planned)} files, {format_size(total)}; {len(summary.filtered)} filtered out",
-                 highlight=False)
+def print_planned(item: PlannedFile) -> None:
+    """One line of a dry run, as soon as the file is planned: path, size in bytes, notes (tab-separated)."""
+    size = "" if item.entry.size is None else str(item.entry.size)
+    sys.stdout.write(f"{item.path}\t{size}\t{'; '.join(item.notes)}\n")
 
 
 GET_EPILOG = """\b

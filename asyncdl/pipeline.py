@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,50 +32,62 @@ RECORD_BUFFER = 32
 JOB_BUFFER = 256
 
 
+KEEP = 10_000  # results, filtered files and notes kept in full; beyond, only counted
+
+
 @dataclass
 class RunSummary:
-    """What a run did."""
+    """What a run did: exact counts, and the first ``KEEP`` results of each kind (memory stays flat)."""
 
+    counts: Counter[str] = field(default_factory=Counter)
     results: list[TransferResult] = field(default_factory=list)
     filtered: list[SkippedFile] = field(default_factory=list)
     planned: list[PlannedFile] = field(default_factory=list)
     inaccessible: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    planned_bytes: int = 0
+    bytes_received: int = 0
     records: int = 0
     requests: int = 0
     rate_limited: int = 0
     elapsed: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
-    def _count(self, outcome: str) -> list[TransferResult]:
+    def add(self, result: TransferResult) -> None:
+        self.counts[result.outcome] += 1
+        self.bytes_received += result.bytes_received
+        if self.counts[result.outcome] <= KEEP:
+            self.results.append(result)
+
+    def _kept(self, outcome: str) -> list[TransferResult]:
         return [r for r in self.results if r.outcome == outcome]
 
     @property
     def ok(self) -> list[TransferResult]:
-        return self._count("ok")
+        """Files downloaded and verified (the first KEEP; ``counts["ok"]`` has them all)."""
+        return self._kept("ok")
 
     @property
     def skipped(self) -> list[TransferResult]:
-        return self._count("skipped")
+        """Files already there and verified (the first KEEP)."""
+        return self._kept("skipped")
 
     @property
     def failed(self) -> list[TransferResult]:
-        return self._count("failed")
-
-    @property
-    def bytes_received(self) -> int:
-        return sum(r.bytes_received for r in self.results)
+        """Files that failed, with their reasons (the first KEEP)."""
+        return self._kept("failed")
 
     @property
     def exit_code(self) -> int:
         """1 when a file failed or a selected record's files could not be had; else 0."""
-        return 1 if self.failed or self.inaccessible else 0
+        return 1 if self.counts["failed"] or self.inaccessible else 0
 
 
 class Run:
     """One mirror run; see :func:`mirror`."""
 
     def __init__(self, selection: Selection, dest: Path, config: Config, *, layout: str = DEFAULT_LAYOUT,
-                 filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None) -> None:
+                 filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None,
+                 on_plan: Callable[[PlannedFile], None] | None = None) -> None:
         self.selection = selection
         self.dest = dest
         self.config = config
@@ -82,6 +95,7 @@ class Run:
         self.filters = filters or Filters()
         self.dry_run = dry_run
         self.sink = sink or NullSink()
+        self.on_plan = on_plan
         self.summary = RunSummary()
 
     def _on_pause(self, notice: PauseNotice) -> None:
@@ -121,31 +135,43 @@ class Run:
                     self.summary.inaccessible.append((record.id, reason))
                     self.sink.emit(Notice(f"record {record.id}: {reason}"))
                 planned, skipped = self.layout.plan(record, record.files, self.filters)
-                self.summary.filtered += skipped
+                self.summary.counts["filtered"] += len(skipped)
+                self.summary.filtered += skipped[: max(0, KEEP - len(self.summary.filtered))]
                 for item in planned:
-                    self.summary.notes += list(item.notes)
+                    self.summary.counts["planned"] += 1
+                    self.summary.planned_bytes += item.entry.size or 0
                     for note in item.notes:
+                        self.summary.counts["notes"] += 1
+                        if len(self.summary.notes) < KEEP:
+                            self.summary.notes.append(note)
                         self.sink.emit(Notice(note, level="info"))
                     self.sink.emit(FileQueued(item.path, item.entry.size))
+                    if self.on_plan is not None:
+                        self.on_plan(item)
                     if self.dry_run:
-                        self.summary.planned.append(item)
+                        if len(self.summary.planned) < KEEP:
+                            self.summary.planned.append(item)
                     else:
                         await jobs.send(item)
 
     async def _work(self, jobs: ObjectReceiveStream[PlannedFile], transfer: Transfer) -> None:
         async with jobs:
             async for item in jobs:
-                self.summary.results.append(await transfer.fetch(item))
+                self.summary.add(await transfer.fetch(item))
 
 
 async def mirror(selection: Selection, dest: str | Path, config: Config | None = None, *,
                  layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
                  max_file_size: int | None = None, dry_run: bool = False,
-                 sink: ProgressSink | None = None) -> RunSummary:
-    """Download every file of ``selection`` into ``dest``, verified; returns what happened."""
+                 sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None,
+                 ) -> RunSummary:
+    """Download every file of ``selection`` into ``dest``, verified; returns what happened.
+
+    ``on_plan`` is called with every file as it is planned (a dry run's listing, streamed).
+    """
     filters = Filters(tuple(include), tuple(exclude), max_file_size)
     run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
-              sink=sink)
+              sink=sink, on_plan=on_plan)
     return await run.execute()
 
 

@@ -234,14 +234,15 @@ def summary_table(summary: Any, accounting: Accounting | None = None) -> Table:
     table.add_column("what", style="bold")
     table.add_column("value")
     elapsed = max(summary.elapsed, 1e-6)
-    table.add_row("files ok", str(len(summary.ok)))
-    table.add_row("skipped (already there)", str(len(summary.skipped)))
-    table.add_row("filtered out", str(len(summary.filtered)))
-    table.add_row("failed", str(len(summary.failed)))
+    counts = summary.counts
+    table.add_row("files ok", str(counts["ok"]))
+    table.add_row("skipped (already there)", str(counts["skipped"]))
+    table.add_row("filtered out", str(counts["filtered"]))
+    table.add_row("failed", str(counts["failed"]))
     for result in summary.failed[:20]:
         table.add_row("", f"{result.path}: {result.reason}")
-    if len(summary.failed) > 20:
-        table.add_row("", f"... and {len(summary.failed) - 20} more")
+    if counts["failed"] > 20:
+        table.add_row("", f"... and {counts['failed'] - 20} more")
     for record_id, reason in summary.inaccessible[:10]:
         table.add_row("record not accessible", f"{record_id}: {reason}")
     table.add_row("records", str(summary.records))

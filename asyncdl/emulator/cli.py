@@ -124,6 +124,8 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Private key for --tls-cert.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
+@click.option("--md5-cache", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep md5s of large generated files in this JSON file, so they are hashed only once.")
 def emulate(**options: object) -> None:
     """Run a local Zenodo (InvenioRDM) server with generated records, for trying asyncdl offline.
 
@@ -197,7 +199,8 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         guest_per_hour=o.int("guest_per_hour"), auth_per_minute=o.int("auth_per_minute"),
         auth_per_hour=o.int("auth_per_hour"), html_429=o.flag("html_429"),
         block_generic_user_agents=o.flag("block_generic_user_agents"), faults=faults,
-        chunk_size=o.int("chunk_size"), access_log=o.flag("access_log"))
+        chunk_size=o.int("chunk_size"), access_log=o.flag("access_log"),
+        md5_cache=Path(str(options["md5_cache"])) if options.get("md5_cache") else None)
 
 
 async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None:

@@ -43,6 +43,7 @@ class EmulatorConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     chunk_size: int = 256 * 1024
     access_log: bool = False
+    md5_cache: Path | None = None
 
     def user_for_token(self, token: str) -> str | None:
         return dict(self.tokens).get(token)

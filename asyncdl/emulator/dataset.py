@@ -128,6 +128,8 @@ class Dataset:
             known.update(record.communities)
         self.communities = tuple(sorted(known))
         self.content = ContentSource(content_seed)
+        self.content_seed = content_seed
+        self.md5_cache: Path | None = None
         self._md5_lock = threading.Lock()
         self._file_locks: dict[int, threading.Lock] = {}
 
@@ -147,9 +149,33 @@ class Dataset:
             lock = self._file_locks.setdefault(id(spec), threading.Lock())
         with lock:
             if spec._md5 is None:
-                spec._md5 = (hashlib.md5(spec.content).hexdigest() if spec.content is not None
-                             else self.content.md5(spec.offset, spec.size))
+                spec._md5 = self._cached_md5(spec)
         return spec._md5
+
+    def _cached_md5(self, spec: FileSpec) -> str:
+        """Hash a file, reusing the on-disk cache (``md5_cache``) for generated files when one is set."""
+        if spec.content is not None:
+            return hashlib.md5(spec.content).hexdigest()
+        key = f"{self.content_seed}:{spec.offset}:{spec.size}"
+        cached = self._read_cache().get(key) if self.md5_cache else None
+        if cached:
+            return cached
+        digest = self.content.md5(spec.offset, spec.size)
+        if self.md5_cache and spec.size >= 2**20:
+            with self._md5_lock:
+                table = self._read_cache()
+                table[key] = digest
+                self.md5_cache.parent.mkdir(parents=True, exist_ok=True)
+                temporary = self.md5_cache.with_suffix(".tmp")
+                temporary.write_text(json.dumps(table))
+                temporary.replace(self.md5_cache)
+        return digest
+
+    def _read_cache(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self.md5_cache.read_text())) if self.md5_cache else {}
+        except (OSError, ValueError):
+            return {}
 
     def iter_file(self, spec: FileSpec, start: int, end: int, chunk_size: int) -> Iterator[memoryview]:
         """The bytes ``[start, end)`` of a file, in chunks."""

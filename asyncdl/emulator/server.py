@@ -602,6 +602,7 @@ class Emulator:
             dataset = (Dataset.from_json(self.config.dataset_file, seed=self.config.dataset.seed)
                        if self.config.dataset_file else Dataset.generate(self.config.dataset))
         self.dataset = dataset
+        self.dataset.md5_cache = self.config.md5_cache
         self.ssl_context = ssl_context
         self.running: RunningEmulator | None = None
 
@@ -618,16 +619,18 @@ class Emulator:
         port = sock.getsockname()[1]
         scheme = "https" if self.ssl_context else "http"
         app.base_url = (self.config.public_url or f"{scheme}://{self.config.host}:{port}").rstrip("/")
-        threading.Thread(target=self._precompute_md5, daemon=True).start()
+        self._precompute_md5()
         self.running = RunningEmulator(app.base_url, app, runner)
         return self.running
 
     def _precompute_md5(self) -> None:
-        """Hash large generated files in the background so the first request does not wait."""
-        for record in self.dataset.records.values():
-            for spec in record.files:
-                if spec.size >= 16 * 2**20:
-                    self.dataset.file_md5(spec)
+        """Hash large generated files in the background (two threads) so the first request does not wait."""
+        large = [spec for record in self.dataset.records.values() for spec in record.files
+                 if spec.size >= 16 * 2**20]
+        workers = [threading.Thread(target=lambda part=large[i::2]: [self.dataset.file_md5(s) for s in part],
+                                    daemon=True) for i in range(2)]
+        for worker in workers:
+            worker.start()
 
     async def stop(self) -> None:
         if self.running is not None:
