@@ -12,24 +12,42 @@ from asyncdl.errors import DiskFullError, UnsafePathError
 HASH_BLOCK = 4 * 1024 * 1024
 
 
-def safe_target(dest: Path, relative: str) -> Path:
-    """The absolute path for ``relative`` (POSIX, sanitised) inside ``dest``.
+class SafeTargets:
+    """Absolute paths inside ``dest`` for sanitised relative paths; nothing ever resolves outside it.
 
-    Refuses anything that would end outside ``dest``: absolute paths, '..', and symlinks planted in
-    ``dest`` that point out of it (a link inside that stays inside is allowed).
+    Refuses absolute paths, '..', and symlinks planted in ``dest`` that point out of it (a link inside
+    that stays inside is allowed). Folders already checked are remembered, so a run of many files in
+    few folders costs a few system calls, not a path resolution per file.
     """
-    root = dest.resolve()
-    if relative.startswith("/") or ".." in relative.split("/"):
-        raise UnsafePathError(f"refusing path {relative!r}: it would leave {root}")
-    target = root.joinpath(*relative.split("/"))
-    probe = root
-    for part in relative.split("/")[:-1]:
-        probe = probe / part
-        if probe.is_symlink() and not _within(probe.resolve(), root):
-            raise UnsafePathError(f"refusing {relative!r}: {probe} is a symlink out of {root}")
-    if not _within(target.parent.resolve(), root):
-        raise UnsafePathError(f"refusing {relative!r}: it resolves outside {root}")
-    return target
+
+    def __init__(self, dest: Path) -> None:
+        self.root = dest.resolve()
+        self._checked: set[Path] = {self.root}
+
+    def target(self, relative: str) -> Path:
+        parts = relative.split("/")
+        if relative.startswith("/") or ".." in parts:
+            raise UnsafePathError(f"refusing path {relative!r}: it would leave {self.root}")
+        target = self.root.joinpath(*parts)
+        if target.parent not in self._checked:
+            self._check_folder(relative, target.parent)
+        return target
+
+    def _check_folder(self, relative: str, folder: Path) -> None:
+        probe = self.root
+        for part in folder.relative_to(self.root).parts:
+            probe = probe / part
+            if probe.is_symlink() and not _within(probe.resolve(), self.root):
+                raise UnsafePathError(f"refusing {relative!r}: {probe} is a symlink out of {self.root}")
+        if not _within(folder.resolve(), self.root):
+            raise UnsafePathError(f"refusing {relative!r}: it resolves outside {self.root}")
+        if folder.is_dir():  # remember only what exists: a folder made later is checked again
+            self._checked.add(folder)
+
+
+def safe_target(dest: Path, relative: str) -> Path:
+    """The absolute path for ``relative`` inside ``dest`` (see :class:`SafeTargets`)."""
+    return SafeTargets(dest).target(relative)
 
 
 def _within(path: Path, root: Path) -> bool:

@@ -36,6 +36,7 @@ from asyncdl.errors import (
 from asyncdl.governor import Governor, PauseNotice
 
 MAX_REDIRECTS = 10
+INITIAL_CONCURRENCY = 4  # requests of a bucket in flight before its limit is known (Zenodo's smallest is 30/min)
 SECRET_PARAMS = {"access_token", "token"}
 
 
@@ -46,6 +47,12 @@ def redact(url: str) -> str:
         return url
     pairs = [(k, "***" if k in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     return urlunsplit(parts._replace(query=urlencode(pairs, safe=":/*")))
+
+
+def _host(url: str | URL) -> str:
+    """``host:port`` of a URL, lower-cased: the key of its governor and of where the token may go."""
+    parsed = url if isinstance(url, URL) else URL(url)
+    return f"{(parsed.host or '').lower()}:{parsed.port}"
 
 
 def is_html(content_type: str, body: bytes) -> bool:
@@ -69,6 +76,7 @@ class Client:
         self.stats = ClientStats()
         self._on_pause = on_pause
         self._governors: dict[str, Governor] = {}
+        self._base_host = _host(config.base_url)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Client:
@@ -85,12 +93,12 @@ class Client:
             await self._session.close()
             self._session = None
 
-    def governor(self, url: str) -> Governor:
+    def governor(self, url: str | URL) -> Governor:
         """The governor of the URL's host (one per host, shared by every request)."""
-        host = urlsplit(url).netloc.lower()
+        host = _host(url)
         if host not in self._governors:
             self._governors[host] = Governor(max_rate=self.config.max_rate, rate_share=self.config.rate_share,
-                                             on_pause=self._on_pause)
+                                             initial_concurrency=INITIAL_CONCURRENCY, on_pause=self._on_pause)
         return self._governors[host]
 
     @property
@@ -98,9 +106,10 @@ class Client:
         """429s received, over every host."""
         return sum(g.stats.throttled for g in self._governors.values())
 
-    def _headers(self, url: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    def _headers(self, url: URL, extra: Mapping[str, str] | None) -> dict[str, str]:
+        """The request's headers; the token goes only to the configured host (never across a redirect)."""
         headers = dict(extra or {})
-        if self.config.token and urlsplit(url).netloc.lower() == urlsplit(self.config.base_url).netloc.lower():
+        if self.config.token and _host(url) == self._base_host:
             headers["Authorization"] = f"Bearer {self.config.token}"
         return headers
 
@@ -110,10 +119,11 @@ class Client:
         """One governed GET, following redirects hop by hop; transport errors become TransportError."""
         assert self._session is not None, "use the client inside 'async with'"
         for _ in range(MAX_REDIRECTS + 1):
-            async with self.governor(url).request(bucket) as ticket:
+            target = URL(url, encoded=True)
+            async with self.governor(target).request(bucket) as ticket:
                 self.stats.requests += 1
                 try:
-                    response = await self._session.get(URL(url, encoded=True), headers=self._headers(url, headers),
+                    response = await self._session.get(target, headers=self._headers(target, headers),
                                                        allow_redirects=False)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     raise TransportError(f"{type(exc).__name__} for {redact(url)}: {exc}") from exc

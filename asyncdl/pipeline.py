@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.errors import unwrap
@@ -109,15 +110,18 @@ class Run:
         async with Client(self.config, on_pause=self._on_pause) as client:
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
             jobs_send, jobs_receive = anyio.create_memory_object_stream[PlannedFile](JOB_BUFFER)
-            transfer = Transfer(client, self.config, self.dest, sink=self.sink)
+            committer = Committer()
+            transfer = Transfer(client, self.config, self.dest, sink=self.sink, committer=committer)
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(Crawler(client, self.config, sink=self.sink).run, self.selection,
                                      records_send)
                     group.start_soon(self._plan, records_receive, jobs_send)
-                    async with jobs_receive:
+                    group.start_soon(committer.run)
+                    async with jobs_receive, anyio.create_task_group() as workers:
                         for _ in range(max(1, self.config.concurrency)):
-                            group.start_soon(self._work, jobs_receive.clone(), transfer)
+                            workers.start_soon(self._work, jobs_receive.clone(), transfer)
+                    committer.close()
             except BaseExceptionGroup as error:
                 raise unwrap(error) from None
             finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import aiohttp
 import anyio
 
 from asyncdl import invenio
+from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.errors import (
     AccessDeniedError,
@@ -43,13 +45,14 @@ from asyncdl.errors import (
     unwrap,
 )
 from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice, NullSink, ProgressSink
-from asyncdl.fsutil import commit, hash_prefix, md5_of, safe_target, translate_os_error
+from asyncdl.fsutil import SafeTargets, commit, hash_prefix, md5_of, translate_os_error
 from asyncdl.http import Client, redact
 from asyncdl.models import Record
 from asyncdl.plan import PART_SUFFIX, PlannedFile
 from asyncdl.segments import SIDECAR_SUFFIX, Segment, SegmentedPart, SegmentsUnsupported
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+INLINE_WRITE = 256 * 1024  # writes up to this size are done on the event loop: page-cache fast
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +80,21 @@ class PartFile:
         self._stream: BinaryIO | None = None
 
     def open(self) -> int:
-        """Open for appending, re-hashing the bytes already there (blocking: run in a thread)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        size = self.path.stat().st_size if self.path.exists() else 0
+        """Open for appending, re-hashing the bytes already there (blocking: a thread if there are any)."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.expected_size is not None and size > self.expected_size:
             size = 0
         self.digest = hash_prefix(self.path, size) if size else hashlib.md5()
         self.offset = size
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         self._stream = os.fdopen(os.open(self.path, flags, 0o644), "r+b")
-        self._stream.truncate(size)
-        self._stream.seek(size)
+        if size:
+            self._stream.truncate(size)
+            self._stream.seek(size)
         return size
 
     def write(self, chunk: bytes) -> None:
@@ -125,10 +132,13 @@ class PartFile:
 class Transfer:
     """Fetches planned files into ``dest``; one instance is shared by every worker of a run."""
 
-    def __init__(self, client: Client, config: Config, dest: Path, *, sink: ProgressSink | None = None) -> None:
+    def __init__(self, client: Client, config: Config, dest: Path, *, sink: ProgressSink | None = None,
+                 committer: Committer | None = None) -> None:
         self.client = client
+        self.committer = committer
         self.config = config
         self.dest = dest
+        self.targets = SafeTargets(dest)
         self.sink = sink or NullSink()
         self._range_kinds: dict[str, list[str]] = {}  # host -> URL kinds still believed to honour Range
 
@@ -136,8 +146,9 @@ class Transfer:
         """Bring one file to its final name, verified; never raises for a per-file failure."""
         entry = planned.entry
         try:
-            final = safe_target(self.dest, planned.path)
-            if await anyio.to_thread.run_sync(self._already_there, planned, final):
+            final = self.targets.target(planned.path)
+            there = self._maybe_there(planned, final)
+            if there and await anyio.to_thread.run_sync(self._already_there, planned, final):
                 self.sink.emit(FileFinished(planned.path, "skipped", "already present, md5 verified", entry.size))
                 return self._result(planned, "skipped", "already present, md5 verified", verified=True)
             return await self._fetch_verified(planned, final)
@@ -154,14 +165,22 @@ class Transfer:
             self.sink.emit(FileFinished(planned.path, "failed", reason, entry.size))
             return self._result(planned, "failed", reason)
 
-    def _already_there(self, planned: PlannedFile, final: Path) -> bool:
-        """A file already at the final name with the record's size and md5 is adopted (hashed once)."""
+    @staticmethod
+    def _maybe_there(planned: PlannedFile, final: Path) -> bool:
+        """A quick look (one stat): is there a file of the right size to hash?"""
         entry = planned.entry
-        if not final.is_file() or final.is_symlink() or entry.size is None or final.stat().st_size != entry.size:
+        try:
+            info = final.lstat()
+        except OSError:
             return False
-        if entry.checksum is None or entry.checksum.algorithm != "md5":
-            return False
-        return md5_of(final)[0] == entry.checksum.value
+        return stat.S_ISREG(info.st_mode) and entry.size == info.st_size and entry.checksum is not None \
+            and entry.checksum.algorithm == "md5"
+
+    @staticmethod
+    def _already_there(planned: PlannedFile, final: Path) -> bool:
+        """A file already at the final name with the record's md5 is adopted (hashed once)."""
+        checksum = planned.entry.checksum
+        return checksum is not None and md5_of(final)[0] == checksum.value
 
     def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
         """Large enough to split, and not a single-stream part left by an earlier run."""
@@ -185,16 +204,19 @@ class Transfer:
         part = PartFile(part_path, expected_size=entry.size)
         received = 0
         for attempt in range(1, self.config.max_attempts + 1):
-            offset = await anyio.to_thread.run_sync(part.open)
+            # a new part opens inline (a few fast system calls); an existing one is re-hashed in a thread
+            offset = await anyio.to_thread.run_sync(part.open) if part.path.exists() else part.open()
             self.sink.emit(FileStarted(planned.path, entry.size, offset))
             try:
                 received += await self._download(planned, part)
-            finally:
+            except BaseException:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(part.close)
+                raise
+            part.close()
             problem = check_integrity(planned, part)
             if problem is None:
-                await anyio.to_thread.run_sync(commit, part.path, final)
+                await self._commit(part.path, final)
                 verified = entry.checksum is not None and entry.checksum.algorithm == "md5"
                 reason = "" if verified else "size checked; no md5 to verify against"
                 self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
@@ -235,7 +257,7 @@ class Transfer:
             expected = entry.checksum.value if entry.checksum and entry.checksum.algorithm == "md5" else None
             if expected is None or digest == expected:
                 await anyio.to_thread.run_sync(part.finish)
-                await anyio.to_thread.run_sync(commit, part.path, final)
+                await self._commit(part.path, final)
                 reason = "" if expected else "size checked; no md5 to verify against"
                 self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
                 return self._result(planned, "ok", reason, received=received, verified=expected is not None)
@@ -276,6 +298,13 @@ class Transfer:
                 if failures > self.config.retries:
                     raise
                 await anyio.sleep(self.client.backoff(max(1, failures)))
+
+    async def _commit(self, part: Path, final: Path) -> None:
+        """fsync and rename, batched with other files' when the run has a committer."""
+        if self.committer is not None:
+            await self.committer.commit(part, final)
+        else:
+            await anyio.to_thread.run_sync(commit, part, final)
 
     def _host(self, record: Record) -> str:
         return record.api_url.split("/api/", 1)[0] or self.config.base_url
@@ -340,22 +369,40 @@ class Transfer:
 
     async def _stream_body(self, planned: PlannedFile, part: PartFile, response: aiohttp.ClientResponse) -> None:
         entry = planned.entry
-        url = redact(str(response.url))
         content_type = response.headers.get("Content-Type", "")
-        expects_html = entry.key.lower().endswith((".html", ".htm")) or "html" in (entry.mimetype or "")
-        if "html" in content_type.lower() and not expects_html:
+        if "html" in content_type.lower() and not (entry.key.lower().endswith((".html", ".htm"))
+                                                  or "html" in (entry.mimetype or "")):
+            url = redact(str(response.url))
             raise BadResponseError(f"got an HTML page instead of the file at {url} (status {response.status})",
                                    url=url, status=response.status)
         length = response.content_length
         if entry.size is not None and length is not None and part.offset + length != entry.size:
+            url = redact(str(response.url))
             raise BadResponseError(f"the server announced {part.offset + length} bytes for a file of {entry.size} "
                                    f"at {url}", url=url, status=response.status)
-        write: Callable[[bytes], None] = part.write
-        async for chunk in response.content.iter_chunked(self.config.chunk_size):
-            if entry.size is not None and part.offset + len(chunk) > entry.size:
-                raise BadResponseError(f"the server sent more than the file's {entry.size} bytes at {url}", url=url)
-            await anyio.to_thread.run_sync(write, chunk)
-            self.sink.emit(FileAdvanced(planned.path, len(chunk)))
+        pending = bytearray()
+        try:
+            async for chunk in response.content.iter_chunked(self.config.chunk_size):
+                if entry.size is not None and part.offset + len(pending) + len(chunk) > entry.size:
+                    url = redact(str(response.url))
+                    raise BadResponseError(f"the server sent more than the file's {entry.size} bytes at {url}",
+                                           url=url)
+                pending += chunk
+                if len(pending) >= self.config.chunk_size:
+                    await self._write(planned, part.write, bytes(pending))
+                    pending.clear()
+        finally:  # bytes that arrived before an error are kept: the resume starts after them
+            if pending:
+                with anyio.CancelScope(shield=True):
+                    await self._write(planned, part.write, bytes(pending))
+
+    async def _write(self, planned: PlannedFile, write: Callable[[bytes], None], data: bytes) -> None:
+        """Hash and write ``data``: inline when small (a thread hand-off costs more), else in a thread."""
+        if len(data) <= INLINE_WRITE:
+            write(data)
+        else:
+            await anyio.to_thread.run_sync(write, data)
+        self.sink.emit(FileAdvanced(planned.path, len(data)))
 
     @staticmethod
     def _result(planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,

@@ -102,3 +102,87 @@ def machine() -> dict[str, Any]:
 
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
             "memory": memory, "asyncdl": __version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+FLAT = ["--restricted-fraction", "0", "--files-restricted-fraction", "0", "--embargoed-fraction", "0",
+        "--deleted-fraction", "0", "--multi-version-fraction", "0"]
+"""Emulator options for a dataset where every record is public, single-version and downloadable."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    record_id: str
+    key: str
+    url: str  # the API content URL (links.self)
+    download_url: str  # the UI URL, /records/{id}/files/{key}?download=1
+    size: int
+    md5: str
+
+
+def listing(server: Emulator) -> list[RemoteFile]:
+    """Every file of every record, read from the API before any timing (what other tools are handed)."""
+    from urllib.parse import quote
+
+    files = []
+    page, total = 1, None
+    while total is None or (page - 1) * 100 < total:
+        query = f"{server.url}/api/records?size=100&page={page}&sort=oldest"
+        request = urllib.request.Request(query, headers={"Authorization": "Bearer emulator-token"})
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            body = json.load(reply)
+        total = body["hits"]["total"]
+        for hit in body["hits"]["hits"]:
+            for f in hit.get("files", []):
+                files.append(RemoteFile(str(hit["id"]), f["key"], f["links"]["self"],
+                                        f"{server.url}/records/{hit['id']}/files/{quote(f['key'], safe='/')}"
+                                        "?download=1", f["size"], f["checksum"].split(":", 1)[1]))
+        page += 1
+    return files
+
+
+def verify(dest: Path, files: Sequence[RemoteFile], layout: str = "{id}/{key}") -> int:
+    """How many of ``files`` are missing or wrong under ``dest``."""
+    import hashlib
+
+    bad = 0
+    for f in files:
+        path = dest / layout.format(id=f.record_id, key=f.key)
+        if not path.is_file() or path.stat().st_size != f.size:
+            bad += 1
+            continue
+        digest = hashlib.md5()
+        with path.open("rb") as stream:
+            while block := stream.read(1 << 22):
+                digest.update(block)
+        bad += digest.hexdigest() != f.md5
+    return bad
+
+
+def have(tool: str) -> bool:
+    """Whether a peer tool is installed (benchmarks install nothing themselves)."""
+    import shutil
+
+    return shutil.which(tool) is not None
+
+
+def peak_rss_of(command: Sequence[str], *, stop_after: float | None = None) -> tuple[float, float]:
+    """Run a command; its peak RSS in MiB (polled from /proc) and wall seconds. With ``stop_after``,
+    interrupt it (SIGINT) after that many seconds: for measuring a steady state, not completion."""
+    import signal
+
+    began = time.perf_counter()
+    process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            found = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            peak = max(peak, int(found.group(1)) / 1024) if found else peak
+        except OSError:
+            break
+        if stop_after is not None and time.perf_counter() - began > stop_after:
+            process.send_signal(signal.SIGINT)
+            stop_after = None
+        time.sleep(0.05)
+    process.wait(timeout=120)
+    return peak, time.perf_counter() - began

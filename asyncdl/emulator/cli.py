@@ -7,15 +7,15 @@ import logging
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from asyncdl.emulator.config import EmulatorConfig
-from asyncdl.emulator.dataset import DatasetSpec
-from asyncdl.emulator.faults import FaultConfig
-from asyncdl.emulator.server import Emulator
 from asyncdl.units import format_size, parse_size
+
+if TYPE_CHECKING:
+    from asyncdl.emulator.config import EmulatorConfig
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -164,6 +164,10 @@ class _Options:
 
 def build_config(options: dict[str, object]) -> EmulatorConfig:
     """The EmulatorConfig for the command's options."""
+    from asyncdl.emulator.config import EmulatorConfig
+    from asyncdl.emulator.dataset import DatasetSpec
+    from asyncdl.emulator.faults import FaultConfig
+
     o = _Options(options)
     raw_tokens = [str(t) for t in options.get("tokens") or ()]  # type: ignore[attr-defined]
     tokens = tuple((t.partition(":")[0], t.partition(":")[2] or "88403") for t in raw_tokens)
@@ -204,6 +208,8 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
 
 
 async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None:
+    from asyncdl.emulator.server import Emulator
+
     console = Console(stderr=True, soft_wrap=True)
     if config.access_log:
         logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -1,0 +1,69 @@
+"""S1: many small files over a link with 50 ms latency per request (no rate limit).
+
+Models mirroring a community of many small records from a server far away. asyncdl crawls the
+selection itself; aria2c and curl are handed the finished URL list (with md5s for aria2c); the seed
+notebook lists and downloads one file after another.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import FLAT, PYTHON, ROOT, Row, emulator, have, listing, show, timed, verify
+
+CONCURRENCY = 16
+
+
+def run(quick: bool) -> list[Row]:
+    records, files, size, latency = (8, 5, 16384, 0.02) if quick else (40, 20, 16384, 0.05)
+    args = ["--records", str(records), "--files-per-record", f"{files}-{files}", "--file-size", f"{size}-{size}",
+            "--latency", str(latency), "--no-rate-limits", *FLAT]
+    rows: list[Row] = []
+    with emulator(*args) as server, tempfile.TemporaryDirectory() as scratch:
+        remote = listing(server)
+        work = Path(scratch)
+
+        def measure(tool: str, command: list[str], dest: Path, note: str = "") -> None:
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True)
+            server.reset()
+            seconds, _ = timed(command)
+            stats = server.stats()
+            rows.append(Row("S1", tool, seconds, show(command),
+                            {"files": len(remote), "lost_or_bad": verify(dest, remote),
+                             "requests": stats["total_requests"]}, note))
+
+        dest = work / "asyncdl"
+        measure("asyncdl mirror", [PYTHON, "-m", "asyncdl", "mirror", "--base-url", server.url, "--query", "*",
+                                   str(dest), "--concurrency", str(CONCURRENCY), "--connections-per-host",
+                                   str(CONCURRENCY), "--progress", "none"], dest,
+                "crawls the selection itself; md5 verified")
+        if have("aria2c"):
+            urls = work / "aria2.txt"
+            urls.write_text("".join(f"{f.url}\n  out={f.record_id}/{f.key}\n  checksum=md5={f.md5}\n"
+                                    for f in remote))
+            dest = work / "aria2c"
+            measure(f"aria2c -j{CONCURRENCY}", ["aria2c", "-i", str(urls), "-j", str(CONCURRENCY), "-d", str(dest),
+                                                "--console-log-level=warn", "--summary-interval=0", "-q",
+                                                "--file-allocation=none", "--auto-file-renaming=false"], dest,
+                    "handed the URL list with md5s")
+        if have("curl"):
+            config = work / "curl.cfg"
+            dest = work / "curl"
+            config.write_text("".join(f'url = "{f.url}"\noutput = "{dest}/{f.record_id}/{f.key}"\n' for f in remote))
+            measure(f"curl --parallel {CONCURRENCY}", ["curl", "--parallel", "--parallel-max", str(CONCURRENCY),
+                                                       "--create-dirs", "-s", "-K", str(config)], dest,
+                    "handed the URL list; no checksum")
+        dest = work / "seed"
+        measure("seed notebook loop (urlretrieve)", [PYTHON, str(ROOT / "peers" / "seed_loop.py"), server.url, "*",
+                                                     str(dest)], dest, "sequential, no checksum")
+    base = rows[0].seconds or 1
+    for row in rows:
+        row.metrics["time_vs_asyncdl"] = round((row.seconds or 0) / base, 2)
+    aria = next((r for r in rows if r.tool.startswith("aria2c")), None)
+    if aria is not None:
+        met = (aria.seconds or 0) > (rows[0].seconds or 0)
+        rows[0].note += f"; goal faster than aria2c with the same concurrency: {'met' if met else 'MISSED'}"
+    return rows
