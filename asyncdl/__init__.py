@@ -16,6 +16,7 @@ from asyncdl.crawl import crawl_records
 from asyncdl.errors import AsyncdlError
 from asyncdl.invenio import Selection
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
+from asyncdl.pipeline import RunSummary, mirror, mirror_sync
 
 
 def list_records(selection: Selection, config: Config | None = None) -> list[Record]:
@@ -23,5 +24,5 @@ def list_records(selection: Selection, config: Config | None = None) -> list[Rec
     return anyio.run(crawl_records, selection, config or Config())
 
 
-__all__ = ["AsyncdlError", "Checksum", "Config", "FileEntry", "Record", "RecordStats", "Selection", "__version__",
-           "crawl_records", "list_records"]
+__all__ = ["AsyncdlError", "Checksum", "Config", "FileEntry", "Record", "RecordStats", "RunSummary", "Selection",
+           "__version__", "crawl_records", "list_records", "mirror", "mirror_sync"]

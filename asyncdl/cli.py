@@ -198,6 +198,9 @@ def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Path of each file under DEST; placeholders {id} {conceptrecid} {doi} {conceptdoi} "
                           "{title} {key} {filename} {version} {created} {year}."),
         click.option("--dry-run", is_flag=True, help="Show what would be downloaded, and where; fetch nothing."),
+        click.option("--archive", is_flag=True,
+                     help="Fetch records under 300 MB as one ZIP each (one request instead of one per file); "
+                          "every member is checked against the record's md5."),
         click.option("--segments", default=4, show_default=True,
                      help="Connections for one large file (when the server honours Range); 1 turns it off."),
         click.option("--segment-threshold", default="512MiB", show_default=True, callback=_size_option,
@@ -238,7 +241,7 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     work = functools.partial(mirror, selection, dest, config, layout=options["layout"],
                              include=options["include"], exclude=options["exclude"],
                              max_file_size=options["max_file_size"], dry_run=options["dry_run"], sink=sink,
-                             on_plan=print_planned if options["dry_run"] else None)
+                             on_plan=print_planned if options["dry_run"] else None, archive=options["archive"])
     try:
         summary = run(work)
     finally:

@@ -103,8 +103,9 @@ class Crawler:
         last = invenio.last_reachable_page(total=total, size=self.size)
 
         async def fetch(page: int) -> None:
-            result = await self._page(url, query, page=page, all_versions=all_versions)
-            await self._emit(result.records)
+            async with self._pages:  # held until the records are handed on: parsed pages never pile up
+                result = await self._page(url, query, page=page, all_versions=all_versions, limited=False)
+                await self._emit(result.records)
 
         async with anyio.create_task_group() as group:
             for page in range(2, last + 1):
@@ -151,10 +152,14 @@ class Crawler:
             next_url = result.next_url
 
     async def _page(self, url: str, query: str, *, page: int, all_versions: bool, size: int | None = None,
-                    sort: str = STABLE_SORT, count: bool = True) -> invenio.SearchPage:
+                    sort: str = STABLE_SORT, count: bool = True, limited: bool = True) -> invenio.SearchPage:
+        """One search page; ``limited`` takes a page slot (callers that hold one already pass False)."""
         params = invenio.search_params(query=query, page=page, size=size or self.size, sort=sort,
                                        all_versions=all_versions)
-        async with self._pages:
+        if limited:
+            async with self._pages:
+                data = await self.client.get_json(url, params=params, bucket="search")
+        else:
             data = await self.client.get_json(url, params=params, bucket="search")
         result = invenio.parse_search_page(data, base_url=self.config.base_url)
         if count:

@@ -85,6 +85,7 @@ class Client:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
                                         sock_read=self.config.read_timeout)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True,
+                                              read_bufsize=self.config.chunk_size,
                                               headers={"User-Agent": self.config.user_agent})
         return self
 

@@ -7,6 +7,7 @@ never the end of the run; only fatal errors (disk full, a refused token) stop ev
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
@@ -29,6 +31,7 @@ from asyncdl.models import Record
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, Layout, PlannedFile, SkippedFile
 from asyncdl.transfer import Transfer, TransferResult
 
+Job = PlannedFile | PlannedRecord
 RECORD_BUFFER = 32
 JOB_BUFFER = 256
 
@@ -41,11 +44,12 @@ class RunSummary:
     """What a run did: exact counts, and the first ``KEEP`` results of each kind (memory stays flat)."""
 
     counts: Counter[str] = field(default_factory=Counter)
-    results: list[TransferResult] = field(default_factory=list)
-    filtered: list[SkippedFile] = field(default_factory=list)
-    planned: list[PlannedFile] = field(default_factory=list)
-    inaccessible: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    # long lists stay out of repr(): asyncio formats a finished task's result, and these hold thousands
+    results: list[TransferResult] = field(default_factory=list, repr=False)
+    filtered: list[SkippedFile] = field(default_factory=list, repr=False)
+    planned: list[PlannedFile] = field(default_factory=list, repr=False)
+    inaccessible: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list, repr=False)
     planned_bytes: int = 0
     bytes_received: int = 0
     records: int = 0
@@ -88,7 +92,7 @@ class Run:
 
     def __init__(self, selection: Selection, dest: Path, config: Config, *, layout: str = DEFAULT_LAYOUT,
                  filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None,
-                 on_plan: Callable[[PlannedFile], None] | None = None) -> None:
+                 on_plan: Callable[[PlannedFile], None] | None = None, archive: bool = False) -> None:
         self.selection = selection
         self.dest = dest
         self.config = config
@@ -97,6 +101,7 @@ class Run:
         self.dry_run = dry_run
         self.sink = sink or NullSink()
         self.on_plan = on_plan
+        self.archive = archive
         self.summary = RunSummary()
 
     def _on_pause(self, notice: PauseNotice) -> None:
@@ -109,7 +114,7 @@ class Run:
             self.dest.mkdir(parents=True, exist_ok=True)
         async with Client(self.config, on_pause=self._on_pause) as client:
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
-            jobs_send, jobs_receive = anyio.create_memory_object_stream[PlannedFile](JOB_BUFFER)
+            jobs_send, jobs_receive = anyio.create_memory_object_stream[Job](JOB_BUFFER)
             committer = Committer()
             transfer = Transfer(client, self.config, self.dest, sink=self.sink, committer=committer)
             try:
@@ -130,7 +135,7 @@ class Run:
                 self.summary.elapsed = time.monotonic() - began
         return self.summary
 
-    async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[PlannedFile]) -> None:
+    async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job]) -> None:
         async with records, jobs:
             async for record in records:
                 self.summary.records += 1
@@ -139,8 +144,10 @@ class Run:
                     self.summary.inaccessible.append((record.id, reason))
                     self.sink.emit(Notice(f"record {record.id}: {reason}"))
                 planned, skipped = self.layout.plan(record, record.files, self.filters)
+                lean = dataclasses.replace(record, metadata={})  # what the summary keeps: no raw JSON
                 self.summary.counts["filtered"] += len(skipped)
-                self.summary.filtered += skipped[: max(0, KEEP - len(self.summary.filtered))]
+                self.summary.filtered += [dataclasses.replace(s, record=lean)
+                                          for s in skipped[: max(0, KEEP - len(self.summary.filtered))]]
                 for item in planned:
                     self.summary.counts["planned"] += 1
                     self.summary.planned_bytes += item.entry.size or 0
@@ -154,35 +161,48 @@ class Run:
                         self.on_plan(item)
                     if self.dry_run:
                         if len(self.summary.planned) < KEEP:
-                            self.summary.planned.append(item)
-                    else:
+                            self.summary.planned.append(dataclasses.replace(item, record=lean))
+                    elif not self._via_archive(planned):
                         await jobs.send(item)
+                if not self.dry_run and self._via_archive(planned):
+                    await jobs.send(PlannedRecord(record, tuple(planned)))
 
-    async def _work(self, jobs: ObjectReceiveStream[PlannedFile], transfer: Transfer) -> None:
+    def _via_archive(self, planned: list[PlannedFile]) -> bool:
+        """--archive: several files whose total Zenodo's files-archive serves (one request, not many)."""
+        total = sum(p.entry.size or 0 for p in planned)
+        return self.archive and len(planned) > 1 and total <= ARCHIVE_LIMIT
+
+    async def _work(self, jobs: ObjectReceiveStream[Job], transfer: Transfer) -> None:
         async with jobs:
             async for item in jobs:
-                self.summary.add(await transfer.fetch(item))
+                if isinstance(item, PlannedRecord):
+                    for result in await transfer.fetch_record_archive(item):
+                        self.summary.add(result)
+                else:
+                    self.summary.add(await transfer.fetch(item))
 
 
 async def mirror(selection: Selection, dest: str | Path, config: Config | None = None, *,
                  layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
                  max_file_size: int | None = None, dry_run: bool = False,
                  sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None,
-                 ) -> RunSummary:
+                 archive: bool = False) -> RunSummary:
     """Download every file of ``selection`` into ``dest``, verified; returns what happened.
 
-    ``on_plan`` is called with every file as it is planned (a dry run's listing, streamed).
+    ``on_plan`` is called with every file as it is planned (a dry run's listing, streamed); ``archive``
+    fetches records under Zenodo's 300 MB archive cap as one ZIP each (every member md5-checked).
     """
     filters = Filters(tuple(include), tuple(exclude), max_file_size)
     run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
-              sink=sink, on_plan=on_plan)
+              sink=sink, on_plan=on_plan, archive=archive)
     return await run.execute()
 
 
 def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = None, *,
                 layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
                 max_file_size: int | None = None, dry_run: bool = False,
-                sink: ProgressSink | None = None) -> RunSummary:
+                sink: ProgressSink | None = None, archive: bool = False) -> RunSummary:
     """The synchronous form of :func:`mirror`."""
     return anyio.run(functools.partial(mirror, selection, dest, config, layout=layout, include=include,
-                                       exclude=exclude, max_file_size=max_file_size, dry_run=dry_run, sink=sink))
+                                       exclude=exclude, max_file_size=max_file_size, dry_run=dry_run, sink=sink,
+                                       archive=archive))

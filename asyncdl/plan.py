@@ -79,12 +79,18 @@ class Layout:
 
     def __post_init__(self) -> None:
         check_template(self.template)
+        # with {id} in the folders, records cannot collide with each other: names are claimed per record
+        # and forgotten after it (memory stays flat); otherwise they are claimed for the whole run
+        folders = self.template.rpartition("/")[0]
+        self._per_record = "{id}" in folders
 
     def plan(self, record: Record, files: Iterable[FileEntry], filters: Filters | None = None,
              ) -> tuple[list[PlannedFile], list[SkippedFile]]:
         """Paths for a record's files (sorted by key, so collisions resolve the same way every run)."""
         planned: list[PlannedFile] = []
         skipped: list[SkippedFile] = []
+        if self._per_record:
+            self._claimed.clear()
         for entry in sorted(files, key=lambda e: e.key):
             reason = filters.reason_to_skip(entry) if filters else None
             if reason:

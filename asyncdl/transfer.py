@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import stat
-from collections.abc import Callable
+import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +30,8 @@ import aiohttp
 import anyio
 
 from asyncdl import invenio
+from asyncdl.archive import PlannedRecord, fetch_archive, unpack_member
+from asyncdl.archive import discard as discard_archive
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.errors import (
@@ -52,7 +56,8 @@ from asyncdl.plan import PART_SUFFIX, PlannedFile
 from asyncdl.segments import SIDECAR_SUFFIX, Segment, SegmentedPart, SegmentsUnsupported
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-INLINE_WRITE = 256 * 1024  # writes up to this size are done on the event loop: page-cache fast
+INLINE_WRITE = 256 * 1024  # bodies up to this size are written on the event loop: page-cache fast
+PIPELINE_DEPTH = 2  # chunks received but not yet written, per file: memory stays at a few MiB per transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,45 @@ class PartFile:
     def discard(self) -> None:
         self.close()
         self.path.unlink(missing_ok=True)
+
+
+class PipelinedWriter:
+    """Hash and write chunks in a thread of their own while the event loop receives the next ones.
+
+    At most ``depth`` chunks wait in between (memory stays bounded); a write error (disk full) is raised
+    by the next ``put`` or by ``close``. ``close`` waits until every chunk handed over is on disk.
+    """
+
+    def __init__(self, part: PartFile, *, depth: int) -> None:
+        self._part = part
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._room = threading.Semaphore(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="asyncdl-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._part.write(chunk)
+                except BaseException as exc:  # handed to the event loop by put() or close()
+                    self._error = exc
+            self._room.release()
+
+    async def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        if not self._room.acquire(blocking=False):  # the writer is behind: wait for it off the loop
+            await anyio.to_thread.run_sync(self._room.acquire)
+        self._queue.put(chunk)
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._thread.join)
+        if self._error is not None:
+            raise self._error
 
 
 class Transfer:
@@ -299,6 +343,55 @@ class Transfer:
                     raise
                 await anyio.sleep(self.client.backoff(max(1, failures)))
 
+    async def fetch_record_archive(self, item: PlannedRecord) -> list[TransferResult]:
+        """A record's files through its files-archive, each member checked against the record's md5;
+        whatever the archive cannot give (over the cap, missing, wrong) is fetched file by file."""
+        results: list[TransferResult] = []
+        wanted: list[tuple[PlannedFile, Path]] = []
+        for planned in item.files:
+            try:
+                final = self.targets.target(planned.path)
+            except AsyncdlError:
+                results.append(await self.fetch(planned))
+                continue
+            if self._maybe_there(planned, final) or final.with_name(final.name + PART_SUFFIX).exists():
+                results.append(await self.fetch(planned))  # present or partial: checked and resumed alone
+            else:
+                wanted.append((planned, final))
+        if len(wanted) < 2:
+            return results + [await self.fetch(planned) for planned, _ in wanted]
+        zip_path = self.dest / ".asyncdl" / "tmp" / f"{item.record.id}.zip"
+        try:
+            await fetch_archive(self.client, item.record, zip_path, base_url=self.config.base_url,
+                                chunk_size=self.config.chunk_size)
+            archive = await anyio.to_thread.run_sync(zipfile.ZipFile, zip_path)
+        except (AsyncdlError, zipfile.BadZipFile, OSError) as exc:
+            if isinstance(exc, AsyncdlError) and exc.fatal:
+                raise
+            self.sink.emit(Notice(f"record {item.record.id}: no archive ({exc}); fetching its files one by one",
+                                  level="info"))
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(discard_archive, zip_path)
+            return results + [await self.fetch(planned) for planned, _ in wanted]
+        try:
+            for planned, final in wanted:
+                part = await anyio.to_thread.run_sync(unpack_member, archive, planned, final)
+                if part is None:
+                    results.append(await self.fetch(planned))
+                    continue
+                await self._commit(part, final)
+                size = planned.entry.size
+                self.sink.emit(FileStarted(planned.path, size, 0))
+                self.sink.emit(FileAdvanced(planned.path, size or 0))
+                reason = "from the record's ZIP archive; md5 verified"
+                self.sink.emit(FileFinished(planned.path, "ok", reason, size))
+                results.append(self._result(planned, "ok", reason, received=size or 0, verified=True))
+        finally:
+            archive.close()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(discard_archive, zip_path)
+        return results
+
     async def _commit(self, part: Path, final: Path) -> None:
         """fsync and rename, batched with other files' when the run has a committer."""
         if self.committer is not None:
@@ -380,29 +473,36 @@ class Transfer:
             url = redact(str(response.url))
             raise BadResponseError(f"the server announced {part.offset + length} bytes for a file of {entry.size} "
                                    f"at {url}", url=url, status=response.status)
-        pending = bytearray()
+        if entry.size is not None and entry.size - part.offset <= INLINE_WRITE:
+            await self._receive_small(planned, part, response)
+            return
+        writer = PipelinedWriter(part, depth=PIPELINE_DEPTH)
         try:
             async for chunk in response.content.iter_chunked(self.config.chunk_size):
-                if entry.size is not None and part.offset + len(pending) + len(chunk) > entry.size:
+                if entry.size is not None and part.offset + len(chunk) > entry.size:
                     url = redact(str(response.url))
                     raise BadResponseError(f"the server sent more than the file's {entry.size} bytes at {url}",
                                            url=url)
-                pending += chunk
-                if len(pending) >= self.config.chunk_size:
-                    await self._write(planned, part.write, bytes(pending))
-                    pending.clear()
-        finally:  # bytes that arrived before an error are kept: the resume starts after them
-            if pending:
-                with anyio.CancelScope(shield=True):
-                    await self._write(planned, part.write, bytes(pending))
+                await writer.put(chunk)
+                self.sink.emit(FileAdvanced(planned.path, len(chunk)))
+        finally:  # whatever arrived is written before anything else happens: a resume starts after it
+            await writer.close()
 
-    async def _write(self, planned: PlannedFile, write: Callable[[bytes], None], data: bytes) -> None:
-        """Hash and write ``data``: inline when small (a thread hand-off costs more), else in a thread."""
-        if len(data) <= INLINE_WRITE:
-            write(data)
-        else:
-            await anyio.to_thread.run_sync(write, data)
-        self.sink.emit(FileAdvanced(planned.path, len(data)))
+    async def _receive_small(self, planned: PlannedFile, part: PartFile, response: aiohttp.ClientResponse) -> None:
+        """A small body: gathered, then hashed and written on the event loop (cheaper than a thread)."""
+        entry = planned.entry
+        pending = bytearray()
+        try:
+            async for chunk in response.content.iter_chunked(self.config.chunk_size):
+                pending += chunk
+                if entry.size is not None and part.offset + len(pending) > entry.size:
+                    url = redact(str(response.url))
+                    raise BadResponseError(f"the server sent more than the file's {entry.size} bytes at {url}",
+                                           url=url)
+        finally:  # bytes that arrived before an error are kept: the resume starts after them
+            if pending and (entry.size is None or part.offset + len(pending) <= entry.size):
+                part.write(bytes(pending))
+                self.sink.emit(FileAdvanced(planned.path, len(pending)))
 
     @staticmethod
     def _result(planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,

@@ -15,10 +15,13 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import s5_crawl
+from benchmarks import s1_small_files, s3_large_file, s4_segments, s5_crawl, s7_memory
 from benchmarks.common import ROOT, Row, machine
 
-SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {"S5": s5_crawl.run}
+SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
+    "S1": s1_small_files.run, "S3": s3_large_file.run, "S4": s4_segments.run, "S5": s5_crawl.run,
+    "S7": s7_memory.run,
+}
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
