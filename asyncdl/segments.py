@@ -1,9 +1,10 @@
 """Segmented download of one large file: several Range requests at once, each written at its offset.
 
-The part file is preallocated; a sidecar ``<part>.segments`` (JSON) records each segment's bytes done,
-written only after the part is fsynced, so after a crash every segment resumes from bytes known to be
-on disk. The md5 covers the file in order: the first segment is hashed as it streams, the rest is read
-back (from the page cache) once all segments are in. A resumed segmented file is hashed whole.
+The part file is preallocated and split into more pieces than connections; connections take pieces in
+order, so the start of the file completes first, and the md5 follows it: each piece is read back (from
+the page cache) and hashed as soon as every piece before it is complete, while later pieces still
+download. A sidecar ``<part>.segments`` (JSON) records each piece's bytes done, written only after the
+part is fsynced, so after a crash every piece resumes from bytes known to be on disk.
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ class SegmentedPart:
         self.sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
         self.size = size
         self.segments = split(size, count)
-        self.head_digest = hashlib.md5()
-        self.resumed = False
+        self.digest = hashlib.md5()
         self._fd = -1
         self._since_checkpoint = 0
         self._lock = threading.Lock()  # segments write from several threads; one checkpoint at a time
@@ -59,7 +59,7 @@ class SegmentedPart:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         saved = load_sidecar(self.sidecar, self.size)
         if saved is not None and self.path.exists():
-            self.segments, self.resumed = saved, True
+            self.segments = saved
         else:
             self.sidecar.unlink(missing_ok=True)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
@@ -69,13 +69,11 @@ class SegmentedPart:
         self.checkpoint()
 
     def write(self, segment: Segment, chunk: bytes) -> None:
-        """Write a chunk at the segment's next byte; hash it if it extends the head (blocking)."""
+        """Write a chunk at the segment's next byte (blocking)."""
         try:
             os.pwrite(self._fd, chunk, segment.next_byte)
         except OSError as exc:
             raise translate_os_error(exc, self.path) from exc
-        if segment is self.segments[0] and not self.resumed:
-            self.head_digest.update(chunk)
         segment.done += len(chunk)
         self._since_checkpoint += len(chunk)
         if self._since_checkpoint >= CHECKPOINT_BYTES:
@@ -95,15 +93,15 @@ class SegmentedPart:
             os.replace(temporary, self.sidecar)
             self._since_checkpoint = 0
 
-    def md5(self) -> str:
-        """The md5 of the whole file, in order (blocking)."""
-        digest = self.head_digest if not self.resumed else hashlib.md5()
-        position = 0 if self.resumed else self.segments[0].end
-        with open(self.path, "rb") as stream:
-            stream.seek(position)
-            while block := stream.read(HASH_BLOCK):
-                digest.update(block)
-        return digest.hexdigest()
+    def hash_piece(self, segment: Segment) -> None:
+        """Feed a complete piece to the md5, in file order (blocking: read back from the page cache)."""
+        position = segment.start
+        while position < segment.end:
+            block = os.pread(self._fd, min(HASH_BLOCK, segment.end - position), position)
+            if not block:
+                raise OSError(f"{self.path} ends before byte {segment.end}")
+            self.digest.update(block)
+            position += len(block)
 
     @property
     def received(self) -> int:

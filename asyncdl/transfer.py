@@ -58,6 +58,7 @@ from asyncdl.segments import SIDECAR_SUFFIX, Segment, SegmentedPart, SegmentsUns
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 INLINE_WRITE = 256 * 1024  # bodies up to this size are written on the event loop: page-cache fast
 PIPELINE_DEPTH = 2  # chunks received but not yet written, per file: memory stays at a few MiB per transfer
+PIECES_PER_SEGMENT = 4  # a segmented file is cut in segments x 4 pieces so its md5 can follow the download
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,16 +277,14 @@ class Transfer:
         entry = planned.entry
         assert entry.size is not None
         received = 0
+        expected = entry.checksum.value if entry.checksum and entry.checksum.algorithm == "md5" else None
         for attempt in range(1, self.config.max_attempts + 1):
-            part = SegmentedPart(part_path, entry.size, self.config.segments)
+            part = SegmentedPart(part_path, entry.size, self.config.segments * PIECES_PER_SEGMENT)
             await anyio.to_thread.run_sync(part.open)
             before = part.received
             self.sink.emit(FileStarted(planned.path, entry.size, before))
             try:
-                async with anyio.create_task_group() as group:
-                    for segment in part.segments:
-                        if not segment.complete:
-                            group.start_soon(self._segment, planned, part, segment)
+                await self._download_pieces(planned, part)
             except BaseExceptionGroup as error:
                 leaf = unwrap(error)
                 with anyio.CancelScope(shield=True):
@@ -297,8 +296,7 @@ class Transfer:
                     await anyio.to_thread.run_sync(part.close)
                 raise
             received += part.received - before
-            digest = await anyio.to_thread.run_sync(part.md5)
-            expected = entry.checksum.value if entry.checksum and entry.checksum.algorithm == "md5" else None
+            digest = part.digest.hexdigest()
             if expected is None or digest == expected:
                 await anyio.to_thread.run_sync(part.finish)
                 await self._commit(part.path, final)
@@ -310,6 +308,30 @@ class Transfer:
             if attempt == self.config.max_attempts:
                 raise IntegrityError(f"md5 {digest} differs from the record's {expected} after {attempt} attempts")
         raise AssertionError("unreachable")
+
+    async def _download_pieces(self, planned: PlannedFile, part: SegmentedPart) -> None:
+        """``segments`` connections take the pieces in order; the md5 follows the complete prefix."""
+        pieces = part.segments
+        finished = [anyio.Event() for _ in pieces]
+        for piece, event in zip(pieces, finished, strict=True):
+            if piece.complete:
+                event.set()
+        queue = iter([i for i, piece in enumerate(pieces) if not piece.complete])
+
+        async def connection() -> None:
+            for index in queue:  # a shared iterator: each piece is taken once, in file order
+                await self._segment(planned, part, pieces[index])
+                finished[index].set()
+
+        async def hasher() -> None:
+            for piece, event in zip(pieces, finished, strict=True):
+                await event.wait()
+                await anyio.to_thread.run_sync(part.hash_piece, piece)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(hasher)
+            for _ in range(self.config.segments):
+                group.start_soon(connection)
 
     async def _segment(self, planned: PlannedFile, part: SegmentedPart, segment: Segment) -> None:
         """Fetch one segment with its own retry budget (reset whenever bytes arrive)."""
