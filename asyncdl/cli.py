@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import os
+import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,12 +25,13 @@ from asyncdl import export
 from asyncdl._version import __version__
 from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
-from asyncdl.errors import AsyncdlError, UsageError
+from asyncdl.errors import AsyncdlError, UsageError, unwrap
 from asyncdl.events import Event, Notice, PageFetched
 from asyncdl.invenio import Selection
-from asyncdl.pipeline import mirror
-from asyncdl.plan import DEFAULT_LAYOUT, PlannedFile, check_template
+from asyncdl.pipeline import Run, RunSummary
+from asyncdl.plan import DEFAULT_LAYOUT, Filters, PlannedFile, check_template
 from asyncdl.progress import MODES, make_sink, summary_table
+from asyncdl.status import read_status, verify
 from asyncdl.units import format_size, parse_size
 
 T = TypeVar("T")
@@ -198,6 +203,11 @@ def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Path of each file under DEST; placeholders {id} {conceptrecid} {doi} {conceptdoi} "
                           "{title} {key} {filename} {version} {created} {year}."),
         click.option("--dry-run", is_flag=True, help="Show what would be downloaded, and where; fetch nothing."),
+        click.option("--refresh", is_flag=True,
+                     help="Crawl the selection again although the journal in DEST knows its records."),
+        click.option("--since-last", is_flag=True,
+                     help="Crawl only records updated since the last complete crawl of this selection."),
+        click.option("--save-metadata", is_flag=True, help="Write each record's JSON beside its files."),
         click.option("--archive", is_flag=True,
                      help="Fetch records under 300 MB as one ZIP each (one request instead of one per file); "
                           "every member is checked against the record's md5."),
@@ -238,12 +248,12 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     config = transfer_config(options)
     mode = "none" if options["quiet"] else options["progress_mode"]
     sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"])
-    work = functools.partial(mirror, selection, dest, config, layout=options["layout"],
-                             include=options["include"], exclude=options["exclude"],
-                             max_file_size=options["max_file_size"], dry_run=options["dry_run"], sink=sink,
-                             on_plan=print_planned if options["dry_run"] else None, archive=options["archive"])
+    filters = Filters(tuple(options["include"]), tuple(options["exclude"]), options["max_file_size"])
+    job = Run(selection, dest, config, layout=options["layout"], filters=filters, dry_run=options["dry_run"],
+              sink=sink, on_plan=print_planned if options["dry_run"] else None, archive=options["archive"],
+              refresh=options["refresh"], since_last=options["since_last"], save_metadata=options["save_metadata"])
     try:
-        summary = run(work)
+        summary = run(functools.partial(execute_with_signals, job))
     finally:
         close = getattr(sink, "close", None)
         if close is not None:
@@ -263,7 +273,37 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False)
     for record_id, reason in summary.inaccessible:
         stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False)
+    if summary.interrupted:
+        stderr.print("interrupted: run the same command again to continue where it stopped", highlight=False)
     sys.exit(summary.exit_code)
+
+
+async def execute_with_signals(job: Run) -> RunSummary:
+    """Run ``job``; the first SIGINT or SIGTERM stops it cleanly (state recorded, summary printed, exit 130),
+    a second one exits at once (still safe to resume: parts are consistent, the journal is reconciled)."""
+    try:
+        return await _execute_watched(job)
+    except BaseExceptionGroup as error:
+        raise unwrap(error) from None
+
+
+async def _execute_watched(job: Run) -> RunSummary:
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    if job.summary.interrupted:
+                        stderr.print("interrupted again: exiting now", highlight=False)
+                        os._exit(EXIT_INTERRUPTED)
+                    stderr.print("interrupted: finishing writes and recording the state "
+                                 "(press Ctrl-C again to exit at once)", highlight=False)
+                    job.interrupt()
+
+        group.start_soon(watch)
+        summary = await job.execute()
+        group.cancel_scope.cancel()
+    return summary
 
 
 def print_planned(item: PlannedFile) -> None:
@@ -312,6 +352,80 @@ def mirror_command(**options: Any) -> None:
     Run the same command again to continue after an interruption.
     """
     download(build_selection(options), options["dest"], options)
+
+
+@main.command("status", epilog="\b\nExample:\n  asyncdl status ./iodp")
+@click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def status_command(dest: Path, fmt: str) -> None:
+    """What the journal in DEST says: files and bytes by state, failures with reasons, the last runs, and
+    an estimate of the time left at the last run's speed."""
+    try:
+        status = read_status(dest)
+    except UsageError as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"states": {k: vars(v) for k, v in status.states.items()},
+                                     "failures": status.failures, "runs": status.runs,
+                                     "bytes_left": status.bytes_left, "eta_seconds": status.eta}, indent=2) + "\n")
+        return
+    console = Console()
+    table = Table("state", "files", "bytes", title=f"asyncdl status of {dest}")
+    for state in ("done", "partial", "pending", "failed"):
+        if state in status.states:
+            table.add_row(state, str(status.states[state].files), format_size(status.states[state].bytes))
+    console.print(table)
+    for path, reason, attempts in status.failures[:50]:
+        console.print(f"failed ({attempts} attempts): {path}: {reason}", highlight=False)
+    eta = status.eta
+    console.print(f"left: {format_size(status.bytes_left)}" + (f", about {eta:.0f} s at the last run's speed "
+                                                                 f"({format_size(status.speed or 0)}/s)"
+                                                                 if eta is not None else ""), highlight=False)
+    runs = Table("run", "started", "outcome", "ok", "failed", "bytes", "what", title="last runs")
+    for r in status.runs:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(str(r["started"] or 0))))
+        runs.add_row(str(r["id"]), started, str(r["outcome"]), str(r["ok"]), str(r["failed"]),
+                     format_size(float(str(r["bytes"] or 0))), str(r["command"]))
+    console.print(runs)
+
+
+@main.command("verify", epilog="\b\nExamples:\n  asyncdl verify ./iodp\n  asyncdl verify ./iodp --repair")
+@click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--repair", is_flag=True, help="Download again every file that is missing or does not match.")
+@click.option("--token", envvar="ZENODO_TOKEN", show_envvar=True, help="Token, for --repair of restricted files.")
+def verify_command(dest: Path, repair: bool, token: str | None) -> None:
+    """Re-hash every finished file in DEST against the md5 in the journal and report mismatches.
+
+    Without --repair, bad files are marked failed in the journal, so the next mirror run fetches them.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    try:
+        total = sum(s.bytes for name, s in read_status(dest).states.items() if name == "done")
+    except UsageError as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        console=stderr, disable=not stderr.is_terminal)
+    task = progress.add_task("verify", total=total)
+    config = Config(token=token or None)
+    with progress:
+        report = run(functools.partial(verify, dest, config=config, repair=repair,
+                                       on_file=lambda _path, size: progress.advance(task, size)))
+    for path in report.mismatched:
+        stderr.print(f"md5 mismatch: {path}", highlight=False)
+    for path in report.missing:
+        stderr.print(f"missing: {path}", highlight=False)
+    for path in report.repaired:
+        stderr.print(f"repaired: {path}", highlight=False)
+    for path, reason in report.still_bad:
+        stderr.print(f"could not repair: {path}: {reason}", highlight=False)
+    stderr.print(f"verified {report.checked} files: {report.ok} ok, {len(report.mismatched)} mismatched, "
+                 f"{len(report.missing)} missing" + (f", {len(report.repaired)} repaired" if repair else ""),
+                 highlight=False)
+    bad = len(report.still_bad) if repair else len(report.mismatched) + len(report.missing)
+    sys.exit(EXIT_FAILED if bad else EXIT_OK)
 
 
 def _register() -> None:

@@ -43,7 +43,7 @@ class Crawler:
         self._title: re.Pattern[str] | None = None
         self.pages_done = 0
         self.pages_planned = 0
-        self.records_sent = 0
+        self.sent_ids: list[str] = []
 
     async def run(self, selection: Selection, send: ObjectSendStream[Record]) -> None:
         """Crawl ``selection``; ``send`` is closed when done."""
@@ -55,7 +55,7 @@ class Crawler:
             query = invenio.selection_query(selection)
             if selection.community or query:
                 await self._search(query, community=selection.community, all_versions=selection.all_versions)
-        self.sink.emit(CrawlDone(records=self.records_sent, pages=self.pages_done))
+        self.sink.emit(CrawlDone(records=len(self.sent_ids), pages=self.pages_done))
 
     # -- identifiers --------------------------------------------------------------------------------------
     async def _identifier(self, ident: invenio.Identifier, *, all_versions: bool) -> None:
@@ -178,7 +178,7 @@ class Crawler:
                 continue
             if not record.files_listed:
                 record = await self._with_files(record)
-            self.records_sent += 1
+            self.sent_ids.append(record.id)
             await self._send.send(record)
 
     async def _with_files(self, record: Record) -> Record:

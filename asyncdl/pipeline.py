@@ -9,24 +9,31 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from asyncdl import invenio
 from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.errors import unwrap
-from asyncdl.events import FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
+from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
+from asyncdl.journal import STATE_DIR, Journal, JournalRecorder, journal_path, record_to_json
+from asyncdl.lock import RunLock
 from asyncdl.models import Record
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, Layout, PlannedFile, SkippedFile
 from asyncdl.transfer import Transfer, TransferResult
@@ -81,9 +88,13 @@ class RunSummary:
         """Files that failed, with their reasons (the first KEEP)."""
         return self._kept("failed")
 
+    interrupted: bool = False
+
     @property
     def exit_code(self) -> int:
-        """1 when a file failed or a selected record's files could not be had; else 0."""
+        """130 when interrupted, 1 when a file failed or a selected record's files could not be had, else 0."""
+        if self.interrupted:
+            return 130
         return 1 if self.counts["failed"] or self.inaccessible else 0
 
 
@@ -92,7 +103,8 @@ class Run:
 
     def __init__(self, selection: Selection, dest: Path, config: Config, *, layout: str = DEFAULT_LAYOUT,
                  filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None,
-                 on_plan: Callable[[PlannedFile], None] | None = None, archive: bool = False) -> None:
+                 on_plan: Callable[[PlannedFile], None] | None = None, archive: bool = False,
+                 refresh: bool = False, since_last: bool = False, save_metadata: bool = False) -> None:
         self.selection = selection
         self.dest = dest
         self.config = config
@@ -102,7 +114,37 @@ class Run:
         self.sink = sink or NullSink()
         self.on_plan = on_plan
         self.archive = archive
+        self.refresh = refresh
+        self.since_last = since_last
+        self.save_metadata = save_metadata
         self.summary = RunSummary()
+        self.journal: Journal | None = None
+        self._scope: anyio.CancelScope | None = None
+
+    @property
+    def selection_key(self) -> str:
+        """Identifies the selection (not the token, not the layout) across runs."""
+        described = json.dumps([self.config.base_url, sorted(self.selection.identifiers), self.selection.community,
+                                self.selection.owner, self.selection.query, self.selection.all_versions,
+                                self.selection.title_regex])
+        return hashlib.sha1(described.encode()).hexdigest()
+
+    def describe(self) -> str:
+        """The selection in words, for the journal and the lock (never the token)."""
+        parts = [*self.selection.identifiers]
+        for name in ("community", "owner", "query", "title_regex"):
+            value = getattr(self.selection, name)
+            if value:
+                parts.append(f"--{name.replace('_', '-')} {value!r}")
+        if self.selection.all_versions:
+            parts.append("--all-versions")
+        return f"mirror {' '.join(parts)} from {self.config.base_url} into {self.dest}"
+
+    def interrupt(self) -> None:
+        """Stop scheduling work; transfers stop at a consistent point and the state is recorded."""
+        self.summary.interrupted = True
+        if self._scope is not None:
+            self._scope.cancel()
 
     def _on_pause(self, notice: PauseNotice) -> None:
         self.sink.emit(RateLimitPaused(self.config.base_url, notice.bucket, notice.seconds, notice.remaining,
@@ -110,35 +152,134 @@ class Run:
 
     async def execute(self) -> RunSummary:
         began = time.monotonic()
-        if not self.dry_run:
+        try:
+            if self.dry_run:
+                await self._stages()
+                return self.summary
             self.dest.mkdir(parents=True, exist_ok=True)
+            with RunLock(self.dest / STATE_DIR, self.describe()):
+                await self._journaled()
+            return self.summary
+        finally:
+            self.summary.elapsed = time.monotonic() - began
+
+    async def _journaled(self) -> None:
+        """The run with its journal: reconcile, run, then record partial files, the outcome and a manifest."""
+        journal = self.journal = Journal(journal_path(self.dest))
+        try:
+            for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
+                self.sink.emit(Notice(change, level="info"))
+            journal.begin_run(self.describe(), self.selection_key)
+            self.sink = JournalRecorder(journal, self.dest, self.sink)
+            outcome = "error"
+            try:
+                async with anyio.create_task_group() as writer:
+                    writer.start_soon(journal.run_writer)
+                    try:
+                        await self._stages()
+                    finally:
+                        journal.close_writer()
+                outcome = ("interrupted" if self.summary.interrupted
+                           else "complete" if self.summary.exit_code == 0 else "incomplete")
+            except BaseExceptionGroup as error:
+                raise unwrap(error) from None
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(journal.note_partials, self.dest)
+                    if outcome in ("complete", "incomplete"):
+                        for change in await anyio.to_thread.run_sync(journal.remove_orphans, self.dest):
+                            self.sink.emit(Notice(change, level="info"))
+                    journal.end_run(outcome=outcome, ok=self.summary.counts["ok"],
+                                    failed=self.summary.counts["failed"], nbytes=self.summary.bytes_received,
+                                    seconds=self.summary.elapsed)
+                    await anyio.to_thread.run_sync(journal.write_manifest, self.dest)
+        finally:
+            journal.close()
+
+    async def _stages(self) -> None:
+        """Records -> plan -> workers, in one task group that an interrupt cancels."""
         async with Client(self.config, on_pause=self._on_pause) as client:
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
             jobs_send, jobs_receive = anyio.create_memory_object_stream[Job](JOB_BUFFER)
             committer = Committer()
             transfer = Transfer(client, self.config, self.dest, sink=self.sink, committer=committer)
             try:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(Crawler(client, self.config, sink=self.sink).run, self.selection,
-                                     records_send)
-                    group.start_soon(self._plan, records_receive, jobs_send)
-                    group.start_soon(committer.run)
-                    async with jobs_receive, anyio.create_task_group() as workers:
-                        for _ in range(max(1, self.config.concurrency)):
-                            workers.start_soon(self._work, jobs_receive.clone(), transfer)
-                    committer.close()
+                with anyio.CancelScope() as self._scope:
+                    if self.summary.interrupted:
+                        self._scope.cancel()
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(self._records, client, records_send)
+                        group.start_soon(self._plan, records_receive, jobs_send)
+                        group.start_soon(committer.run)
+                        async with jobs_receive, anyio.create_task_group() as workers:
+                            for _ in range(max(1, self.config.concurrency)):
+                                workers.start_soon(self._work, jobs_receive.clone(), transfer)
+                        committer.close()
             except BaseExceptionGroup as error:
                 raise unwrap(error) from None
             finally:
                 self.summary.requests = client.stats.requests
                 self.summary.rate_limited = client.throttled
-                self.summary.elapsed = time.monotonic() - began
-        return self.summary
+
+    async def _records(self, client: Client, send: ObjectSendStream[Record]) -> None:
+        """The selection's records: from the journal when an earlier crawl of it completed (no request),
+        else crawled; with --since-last only records updated since then are crawled."""
+        stored = None
+        if self.journal is not None and not self.refresh:
+            stored = await anyio.to_thread.run_sync(self.journal.selection_records, self.selection_key)
+        if stored is None:
+            crawler = Crawler(client, self.config, sink=self.sink)
+            await crawler.run(self.selection, send)
+            self._remember(crawler.sent_ids)  # only reached when the crawl completed
+            return
+        if not self.since_last:
+            self.sink.emit(Notice(f"{len(stored)} records known from an earlier crawl of this selection "
+                                  "(--refresh crawls again, --since-last looks for updates)", level="info"))
+            async with send:
+                for record in stored:
+                    await send.send(record)
+            self.sink.emit(CrawlDone(records=len(stored), pages=0))
+            return
+        await self._updated_since(client, send, stored)
+
+    async def _updated_since(self, client: Client, send: ObjectSendStream[Record], stored: list[Record]) -> None:
+        """--since-last: crawl the records updated since the last complete crawl, keep the others as known."""
+        assert self.journal is not None
+        since = self.journal.last_success(self.selection_key) or 0.0
+        stamp = datetime.fromtimestamp(since - 3600, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")  # an hour of slack
+        query = invenio.selection_query(self.selection)
+        narrowed = dataclasses.replace(self.selection, owner=None, identifiers=(),
+                                       query=invenio.combine_query(query, f'updated:["{stamp}" TO *]'))
+        fresh_send, fresh_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
+        updated: dict[str, Record] = {}
+        async with send:
+            async with anyio.create_task_group() as group:
+                if self.selection.community or query:
+                    group.start_soon(Crawler(client, self.config, sink=self.sink).run, narrowed, fresh_send)
+                else:
+                    fresh_send.close()
+                async with fresh_receive:
+                    async for record in fresh_receive:
+                        updated[record.id] = record
+                        await send.send(record)
+            for record in stored:
+                if record.id not in updated:
+                    await send.send(record)
+        self._remember([*updated, *(r.id for r in stored if r.id not in updated)])
+        self.sink.emit(Notice(f"--since-last: {len(updated)} records updated since the last crawl", level="info"))
+
+    def _remember(self, ids: list[str]) -> None:
+        """A crawl completed: the journal keeps which records the selection gave, for the next run."""
+        if self.journal is not None:
+            self.journal.send("selection", self.selection_key, self.describe(), json.dumps(ids))
 
     async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job]) -> None:
         async with records, jobs:
             async for record in records:
                 self.summary.records += 1
+                if self.journal is not None:
+                    self.journal.send("record", record.id, record.conceptrecid, record.title, record.updated,
+                                      json.dumps(record_to_json(record)))
                 if not record.files_listed and not record.files:
                     reason = f"files not accessible ({record.access_right or 'restricted'})"
                     self.summary.inaccessible.append((record.id, reason))
@@ -148,6 +289,8 @@ class Run:
                 self.summary.counts["filtered"] += len(skipped)
                 self.summary.filtered += [dataclasses.replace(s, record=lean)
                                           for s in skipped[: max(0, KEEP - len(self.summary.filtered))]]
+                if self.save_metadata and planned and not self.dry_run:
+                    await anyio.to_thread.run_sync(save_record_json, self.dest, record, planned)
                 for item in planned:
                     self.summary.counts["planned"] += 1
                     self.summary.planned_bytes += item.entry.size or 0
@@ -162,10 +305,46 @@ class Run:
                     if self.dry_run:
                         if len(self.summary.planned) < KEEP:
                             self.summary.planned.append(dataclasses.replace(item, record=lean))
-                    elif not self._via_archive(planned):
+                        continue
+                    if self._done_before(item):
+                        continue
+                    if not self._via_archive(planned):
                         await jobs.send(item)
                 if not self.dry_run and self._via_archive(planned):
-                    await jobs.send(PlannedRecord(record, tuple(planned)))
+                    pending = tuple(p for p in planned if not self._is_done(p))
+                    if pending:
+                        await jobs.send(PlannedRecord(record, pending))
+
+    def _is_done(self, item: PlannedFile) -> bool:
+        """Finished in an earlier run, by the journal, and unchanged on disk since (no hashing)."""
+        if self.journal is None:
+            return False
+        row = self.journal.file(item.path)
+        entry = item.entry
+        md5 = entry.checksum.value if entry.checksum is not None and entry.checksum.algorithm == "md5" else None
+        if row is None or row.state != "done" or row.size != entry.size or row.md5 != md5:
+            return False
+        try:
+            info = (self.dest / item.path).stat()
+        except OSError:
+            return False
+        return info.st_size == row.size and info.st_mtime == row.mtime
+
+    def _done_before(self, item: PlannedFile) -> bool:
+        """Record the planned file in the journal; True (and a skipped result) when it is already done."""
+        if self.journal is None:
+            return False
+        entry = item.entry
+        md5 = entry.checksum.value if entry.checksum is not None and entry.checksum.algorithm == "md5" else None
+        done = self._is_done(item)
+        if not done:
+            self.journal.send("planned", item.path, item.record.id, entry.key, entry.size, md5, entry.url)
+            return False
+        reason = "done in an earlier run"
+        self.summary.add(TransferResult(item.path, item.record.id, entry.key, "skipped", reason, entry.size,
+                                        0, True))
+        self.sink.emit(FileFinished(item.path, "skipped", reason, entry.size))
+        return True
 
     def _via_archive(self, planned: list[PlannedFile]) -> bool:
         """--archive: several files whose total Zenodo's files-archive serves (one request, not many)."""
@@ -186,23 +365,39 @@ async def mirror(selection: Selection, dest: str | Path, config: Config | None =
                  layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
                  max_file_size: int | None = None, dry_run: bool = False,
                  sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None,
-                 archive: bool = False) -> RunSummary:
+                 archive: bool = False, refresh: bool = False, since_last: bool = False,
+                 save_metadata: bool = False) -> RunSummary:
     """Download every file of ``selection`` into ``dest``, verified; returns what happened.
 
     ``on_plan`` is called with every file as it is planned (a dry run's listing, streamed); ``archive``
-    fetches records under Zenodo's 300 MB archive cap as one ZIP each (every member md5-checked).
+    fetches records under Zenodo's 300 MB archive cap as one ZIP each (every member md5-checked);
+    ``refresh`` crawls again although the journal knows the selection; ``since_last`` crawls only records
+    updated since the last complete crawl; ``save_metadata`` writes each record's JSON beside its files.
     """
     filters = Filters(tuple(include), tuple(exclude), max_file_size)
     run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
-              sink=sink, on_plan=on_plan, archive=archive)
+              sink=sink, on_plan=on_plan, archive=archive, refresh=refresh, since_last=since_last,
+              save_metadata=save_metadata)
     return await run.execute()
 
 
 def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = None, *,
                 layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
                 max_file_size: int | None = None, dry_run: bool = False,
-                sink: ProgressSink | None = None, archive: bool = False) -> RunSummary:
+                sink: ProgressSink | None = None, archive: bool = False, refresh: bool = False,
+                since_last: bool = False, save_metadata: bool = False) -> RunSummary:
     """The synchronous form of :func:`mirror`."""
     return anyio.run(functools.partial(mirror, selection, dest, config, layout=layout, include=include,
                                        exclude=exclude, max_file_size=max_file_size, dry_run=dry_run, sink=sink,
-                                       archive=archive))
+                                       archive=archive, refresh=refresh, since_last=since_last,
+                                       save_metadata=save_metadata))
+
+
+def save_record_json(dest: Path, record: Record, planned: list[PlannedFile]) -> None:
+    """--save-metadata: the record's JSON as the API gave it, beside its files (blocking)."""
+    folder = os.path.commonpath([os.path.dirname(p.path) or "." for p in planned])
+    target = dest / folder / f"zenodo-record-{record.id}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(dict(record.metadata) or record_to_json(record), indent=2, ensure_ascii=False))
+    os.replace(temporary, target)

@@ -146,7 +146,8 @@ class LogProgress:
             self._line(status_line(self.accounting))
 
     def close(self) -> None:
-        self._line(status_line(self.accounting))
+        if self.accounting.queued or self.accounting.records:
+            self._line(status_line(self.accounting))
 
 
 class JsonProgress:

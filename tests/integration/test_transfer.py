@@ -35,8 +35,13 @@ def expected_files(emu: RunningEmulator) -> dict[str, str]:
 
 
 def on_disk(dest: Path) -> dict[str, str]:
-    return {p.relative_to(dest).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in dest.rglob("*") if p.is_file()}
+    """The downloaded files (the journal folder and the manifest aside)."""
+    found = {}
+    for p in dest.rglob("*"):
+        relative = p.relative_to(dest).as_posix()
+        if p.is_file() and not relative.startswith(".asyncdl/") and relative != "manifest.csv":
+            found[relative] = hashlib.md5(p.read_bytes()).hexdigest()
+    return found
 
 
 def assert_complete(summary: RunSummary, emu: RunningEmulator, dest: Path) -> None:
@@ -182,7 +187,7 @@ async def test_hostile_keys_stay_inside_dest(start_emulator: Start, tmp_path: Pa
     summary = await mirror(Selection(query="*"), dest, config_for(emu))
     assert summary.failed == []
     assert set(tmp_path.iterdir()) == before | {dest}  # nothing written beside DEST
-    written = [p for p in dest.rglob("*") if p.is_file()]
+    written = [dest / p for p in on_disk(dest)]
     assert len(written) == len(summary.ok) == 14
     for path in written:
         assert dest.resolve() in path.resolve().parents

@@ -1,0 +1,331 @@
+"""The journal: DEST/.asyncdl/journal.sqlite, the single source of truth for what is done.
+
+Tables: ``runs`` (command, selection, start, end, outcome, counts), ``records`` (id, concept, title,
+updated, raw JSON), ``selections`` (which records a selection gave when it was last crawled), and
+``files`` (record, key, path, size, md5, url, state, bytes done, attempts, last error, mtime).
+File states: pending -> partial -> done, or failed. One writer task applies every change, batched in
+transactions; the rest of the program only sends it changes. SQLite runs in WAL mode, so ``status``
+can read while a run writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from asyncdl.errors import JournalError
+from asyncdl.models import Checksum, FileEntry, Record, RecordStats
+from asyncdl.plan import PART_SUFFIX
+
+STATE_DIR = ".asyncdl"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, command TEXT, selection TEXT, started REAL, ended REAL, outcome TEXT,
+    files_ok INTEGER DEFAULT 0, files_failed INTEGER DEFAULT 0, bytes INTEGER DEFAULT 0, seconds REAL
+);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY, conceptrecid TEXT, title TEXT, updated TEXT, metadata TEXT, seen REAL
+);
+CREATE TABLE IF NOT EXISTS selections (
+    key TEXT PRIMARY KEY, description TEXT, crawled REAL, record_ids TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, record_id TEXT, key TEXT, size INTEGER, md5 TEXT, url TEXT,
+    state TEXT NOT NULL, bytes_done INTEGER DEFAULT 0, attempts INTEGER DEFAULT 0, last_error TEXT,
+    mtime REAL, updated REAL, run_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS files_state ON files(state);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    path: str
+    record_id: str
+    key: str
+    size: int | None
+    md5: str | None
+    url: str
+    state: str
+    bytes_done: int
+    attempts: int
+    last_error: str | None
+    mtime: float | None
+
+
+def journal_path(dest: Path, shard: str = "") -> Path:
+    return dest / STATE_DIR / f"journal{shard}.sqlite"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (and create) a journal; a corrupt one is a JournalError naming the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"the journal {path} cannot be read ({exc}); move it away to start afresh "
+                           "(files already downloaded are adopted after hashing)") from exc
+    return connection
+
+
+class Journal:
+    """Reads at start, and one writer task for every change during a run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = connect(path)  # the writer's connection (used from its thread, one batch at a time)
+        self.reader = connect(path)  # reads on the event loop while the writer writes (WAL)
+        self.run_id: int | None = None
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[str, tuple[Any, ...]]](math.inf)
+
+    # -- reads ----------------------------------------------------------------------------------------------
+    def file(self, path: str) -> FileRow | None:
+        row = self.reader.execute("SELECT path, record_id, key, size, md5, url, state, bytes_done, attempts, "
+                              "last_error, mtime FROM files WHERE path = ?", (path,)).fetchone()
+        return FileRow(*row) if row else None
+
+    def files(self, state: str | None = None) -> Iterator[FileRow]:
+        query = ("SELECT path, record_id, key, size, md5, url, state, bytes_done, attempts, last_error, mtime "
+                 "FROM files" + (" WHERE state = ?" if state else "") + " ORDER BY path")
+        for row in self.db.execute(query, (state,) if state else ()):
+            yield FileRow(*row)
+
+    def selection_records(self, key: str) -> list[Record] | None:
+        """The records a selection gave at its last complete crawl (None if never crawled)."""
+        row = self.db.execute("SELECT record_ids FROM selections WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        ids = json.loads(row[0])
+        records = []
+        for record_id in ids:
+            found = self.db.execute("SELECT metadata FROM records WHERE id = ?", (record_id,)).fetchone()
+            if found is None:
+                return None
+            records.append(record_from_json(json.loads(found[0])))
+        return records
+
+    def last_success(self, key: str) -> float | None:
+        row = self.db.execute("SELECT crawled FROM selections WHERE key = ?", (key,)).fetchone()
+        return float(row[0]) if row else None
+
+    # -- the writer -----------------------------------------------------------------------------------------
+    def begin_run(self, command: str, selection: str) -> int:
+        cursor = self.db.execute("INSERT INTO runs (command, selection, started, outcome) VALUES (?, ?, ?, ?)",
+                                 (command, selection, time.time(), "running"))
+        self.run_id = int(cursor.lastrowid or 0)
+        return self.run_id
+
+    def end_run(self, *, outcome: str, ok: int, failed: int, nbytes: int, seconds: float) -> None:
+        self.db.execute("UPDATE runs SET ended = ?, outcome = ?, files_ok = ?, files_failed = ?, bytes = ?, "
+                        "seconds = ? WHERE id = ?", (time.time(), outcome, ok, failed, nbytes, seconds, self.run_id))
+
+    def record_selection(self, key: str, description: str, records: Iterable[Record]) -> None:
+        """Remember a complete crawl: the records and which ones the selection gave."""
+        ids = []
+        with self.db:
+            self.db.execute("BEGIN")
+            for record in records:
+                ids.append(record.id)
+                self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                                (record.id, record.conceptrecid, record.title, record.updated,
+                                 json.dumps(record_to_json(record)), time.time()))
+            self.db.execute("INSERT OR REPLACE INTO selections VALUES (?, ?, ?, ?)",
+                            (key, description, time.time(), json.dumps(ids)))
+
+    def send(self, kind: str, *args: Any) -> None:
+        """Queue a change for the writer task (never blocks)."""
+        self._send.send_nowait((kind, args))
+
+    def close_writer(self) -> None:
+        self._send.close()
+
+    async def run_writer(self) -> None:
+        """Apply queued changes in batched transactions until the stream closes."""
+        async with self._receive:
+            async for first in self._receive:
+                batch = [first]
+                while True:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._apply, batch)
+
+    def _apply(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+        try:
+            self.db.execute("BEGIN")
+            for kind, args in batch:
+                getattr(self, f"_do_{kind}")(*args)
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"cannot write the journal {self.path}: {exc}") from exc
+
+    def _do_planned(self, path: str, record_id: str, key: str, size: int | None, md5: str | None, url: str) -> None:
+        self.db.execute(
+            "INSERT INTO files (path, record_id, key, size, md5, url, state, updated, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "record_id = excluded.record_id, key = excluded.key, size = excluded.size, md5 = excluded.md5, "
+            "url = excluded.url, run_id = excluded.run_id, "
+            "state = CASE WHEN files.md5 IS NOT excluded.md5 OR files.size IS NOT excluded.size THEN 'pending' "
+            "ELSE files.state END",
+            (path, record_id, key, size, md5, url, time.time(), self.run_id))
+
+    def _do_started(self, path: str, offset: int) -> None:
+        self.db.execute("UPDATE files SET state = 'partial', bytes_done = ?, updated = ? WHERE path = ?",
+                        (offset, time.time(), path))
+
+    def _do_progress(self, path: str, nbytes: int) -> None:
+        self.db.execute("UPDATE files SET bytes_done = ?, updated = ? WHERE path = ?", (nbytes, time.time(), path))
+
+    def _do_done(self, path: str, absolute: str) -> None:
+        try:
+            mtime: float | None = os.stat(absolute).st_mtime
+        except OSError:
+            mtime = None
+        self.db.execute("UPDATE files SET state = 'done', bytes_done = size, last_error = NULL, mtime = ?, "
+                        "updated = ? WHERE path = ?", (mtime, time.time(), path))
+
+    def _do_record(self, record_id: str, conceptrecid: str | None, title: str, updated: str, data: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                        (record_id, conceptrecid, title, updated, data, time.time()))
+
+    def _do_selection(self, key: str, description: str, ids: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO selections VALUES (?, ?, ?, ?)", (key, description, time.time(), ids))
+
+    def _do_failed(self, path: str, reason: str) -> None:
+        self.db.execute("UPDATE files SET state = 'failed', attempts = attempts + 1, last_error = ?, updated = ? "
+                        "WHERE path = ?", (reason, time.time(), path))
+
+    def _do_state(self, path: str, state: str) -> None:
+        self.db.execute("UPDATE files SET state = ?, updated = ? WHERE path = ?", (state, time.time(), path))
+
+    def close(self) -> None:
+        self.db.close()
+        self.reader.close()
+
+    # -- start and end of a run -------------------------------------------------------------------------------
+    def reconcile(self, dest: Path) -> list[str]:
+        """Make the journal agree with the disk (blocking). Returns what was changed, for the log.
+
+        A finished file deleted or resized by hand is fetched again (a resized one is re-verified first).
+        Part files are left alone here: the run resumes those of its files (after re-hashing them), and
+        :meth:`remove_orphans` removes the rest once the run has planned every file.
+        """
+        changes = []
+        rows = list(self.files())
+        with self.db:
+            self.db.execute("BEGIN")
+            for row in rows:
+                if row.state != "done":
+                    continue
+                try:
+                    info = (dest / row.path).stat()
+                except OSError:
+                    self.db.execute("UPDATE files SET state = 'pending' WHERE path = ?", (row.path,))
+                    changes.append(f"{row.path}: gone from disk, will be fetched again")
+                    continue
+                if info.st_size != row.size or info.st_mtime != row.mtime:
+                    self.db.execute("UPDATE files SET state = 'pending' WHERE path = ?", (row.path,))
+                    changes.append(f"{row.path}: changed on disk, will be verified again")
+        return changes
+
+    def remove_orphans(self, dest: Path) -> list[str]:
+        """Remove part files that no journal row knows (blocking; after a run that planned every file)."""
+        known = {row.path for row in self.files()}
+        changes = []
+        for part in dest.rglob(f"*{PART_SUFFIX}"):
+            relative = part.relative_to(dest).as_posix()
+            if relative.startswith(STATE_DIR + "/"):
+                continue
+            if relative[: -len(PART_SUFFIX)] not in known:
+                part.unlink(missing_ok=True)
+                part.with_name(part.name + ".segments").unlink(missing_ok=True)
+                changes.append(f"{relative}: no journal row knows this partial file; removed")
+        return changes
+
+    def note_partials(self, dest: Path) -> None:
+        """Record the bytes on disk of every unfinished file (blocking; at the end of a run)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            for row in self.files("partial"):
+                part = dest / (row.path + PART_SUFFIX)
+                size = part.stat().st_size if part.exists() else 0
+                self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?", (size, row.path))
+
+    def write_manifest(self, dest: Path) -> Path:
+        """DEST/manifest.csv: record, key, path, size, md5, state of every file the journal knows."""
+        target = dest / "manifest.csv"
+        temporary = dest / STATE_DIR / "manifest.csv.tmp"
+        with temporary.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["record", "key", "path", "size", "md5", "state"])
+            for row in self.files():
+                writer.writerow([row.record_id, row.key, row.path, row.size, row.md5, row.state])
+        os.replace(temporary, target)
+        return target
+
+
+def record_to_json(record: Record) -> dict[str, Any]:
+    """What the journal keeps of a record: enough to plan its files again without a request."""
+    return {
+        "id": record.id, "title": record.title, "conceptrecid": record.conceptrecid, "doi": record.doi,
+        "conceptdoi": record.conceptdoi, "created": record.created, "updated": record.updated,
+        "publication_date": record.publication_date, "version": record.version,
+        "access_right": record.access_right, "html_url": record.html_url, "api_url": record.api_url,
+        "files_listed": record.files_listed, "owners": list(record.owners), "communities": list(record.communities),
+        "stats": {name: getattr(record.stats, name) for name in RecordStats.__slots__},
+        "files": [{"key": f.key, "size": f.size, "checksum": str(f.checksum) if f.checksum else None,
+                   "url": f.url, "file_id": f.file_id, "mimetype": f.mimetype} for f in record.files],
+        "raw": dict(record.metadata),
+    }
+
+
+def record_from_json(data: dict[str, Any]) -> Record:
+    files = tuple(FileEntry(key=f["key"], size=f["size"], url=f["url"], file_id=f.get("file_id"),
+                            mimetype=f.get("mimetype"),
+                            checksum=Checksum.parse(f["checksum"]) if f.get("checksum") else None)
+                  for f in data["files"])
+    return Record(id=data["id"], title=data["title"], conceptrecid=data["conceptrecid"], doi=data["doi"],
+                  conceptdoi=data["conceptdoi"], created=data["created"], updated=data["updated"],
+                  publication_date=data["publication_date"], version=data["version"],
+                  access_right=data["access_right"], html_url=data["html_url"], api_url=data["api_url"],
+                  files=files, files_listed=data["files_listed"], stats=RecordStats(**data["stats"]),
+                  owners=tuple(data["owners"]), communities=tuple(data["communities"]), metadata=data.get("raw", {}))
+
+
+class JournalRecorder:
+    """A progress sink that also sends every file's state changes to the journal writer."""
+
+    def __init__(self, journal: Journal, dest: Path, inner: Any) -> None:
+        self.journal, self.dest, self.inner = journal, dest, inner
+
+    def emit(self, event: Any) -> None:
+        from asyncdl.events import FileFinished, FileStarted
+
+        if isinstance(event, FileStarted):
+            self.journal.send("started", event.path, event.offset)
+        elif isinstance(event, FileFinished):
+            if event.outcome == "failed":
+                self.journal.send("failed", event.path, event.reason)
+            else:
+                self.journal.send("done", event.path, str(self.dest / event.path))
+        self.inner.emit(event)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,74 @@
+"""One run at a time per destination: an advisory lock on DEST/.asyncdl/lock.
+
+The lock is an ``flock`` held for the run's lifetime: the kernel drops it when the process ends, however
+it ends, so a lock left by a killed run is simply taken over. The file also names its holder (pid, host,
+command, start) for the error message a second run prints.
+
+Limits: ``flock`` is reliable on local file systems. On network file systems (NFS, SMB, Lustre) it may be
+emulated or ignored, so two machines might both get it; do not run two asyncdl processes on one
+destination from different machines: give each its own shard (one journal per shard) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from asyncdl.errors import LockedError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class RunLock:
+    """``with RunLock(state_dir, "mirror ...")``: raises LockedError while another run holds it."""
+
+    def __init__(self, state_dir: Path, command: str, name: str = "lock") -> None:
+        self.path = state_dir / name
+        self.command = command
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self._describe(fd)
+                os.close(fd)
+                raise LockedError(f"{self.path.parent.parent} is in use by another asyncdl run ({holder}); "
+                                  "wait for it to finish or stop it (Ctrl-C), then run again") from None
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            if fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def _describe(fd: int) -> str:
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            return "unknown holder"
+        return (f"pid {data.get('pid', '?')} on {data.get('host', '?')}, started {data.get('started', '?')}: "
+                f"asyncdl {data.get('command', '?')}")

@@ -1,0 +1,93 @@
+"""The journal: reconciling with the disk, status, verify and repair, since-last, saved metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from asyncdl import Config, Selection
+from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.errors import LockedError, UsageError
+from asyncdl.lock import RunLock
+from asyncdl.pipeline import mirror
+from asyncdl.status import read_status, verify
+from tests.datasets import record
+
+Start = Callable[..., RunningEmulator]
+pytestmark = pytest.mark.anyio
+
+
+def dataset() -> Dataset:
+    return Dataset([record(11, concept=10, files={"a.txt": b"alpha\n", "b.txt": b"beta\n"}, owners=("9",)),
+                    record(21, concept=20, files={"c.txt": b"gamma\n"}, owners=("9",))])
+
+
+async def test_reconcile_deleted_resized_and_orphans(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    config = Config(base_url=emu.url)
+    assert (await mirror(Selection(owner="9"), tmp_path, config)).counts["ok"] == 3
+    (tmp_path / "11" / "a.txt").unlink()  # deleted by hand: fetched again
+    (tmp_path / "11" / "b.txt").write_bytes(b"beta\nand more\n")  # changed by hand: verified, replaced
+    orphan = tmp_path / "99" / "stray.bin.asyncdl-part"  # a part no journal row knows: removed
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"junk")
+    summary = await mirror(Selection(owner="9"), tmp_path, config)
+    assert sorted(r.path for r in summary.ok) == ["11/a.txt", "11/b.txt"]
+    assert [r.path for r in summary.skipped] == ["21/c.txt"]
+    assert (tmp_path / "11" / "b.txt").read_bytes() == b"beta\n"
+    assert not orphan.exists()
+    assert emu.stats.requests["search"] == 1  # the second run used the journal's records
+
+
+async def test_status_verify_and_repair(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    config = Config(base_url=emu.url)
+    await mirror(Selection(owner="9"), tmp_path, config)
+    status = read_status(tmp_path)
+    assert status.states["done"].files == 3 and status.bytes_left == 0
+    assert status.runs[0]["outcome"] == "complete" and status.runs[0]["ok"] == 3
+    (tmp_path / "21" / "c.txt").write_bytes(b"gamma!")  # same size, other bytes: only a hash can tell
+    report = await verify(tmp_path, config=config)
+    assert (report.checked, report.ok, report.mismatched) == (3, 2, ["21/c.txt"])
+    assert read_status(tmp_path).states["failed"].files == 1
+    repaired = await verify(tmp_path, config=config, repair=True)
+    assert repaired.repaired == ["21/c.txt"] and (tmp_path / "21" / "c.txt").read_bytes() == b"gamma\n"
+    assert (await verify(tmp_path, config=config)).mismatched == []
+
+
+async def test_status_without_a_journal_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="has no asyncdl journal"):
+        read_status(tmp_path)
+
+
+async def test_manifest_and_saved_metadata(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), save_metadata=True)
+    lines = (tmp_path / "manifest.csv").read_text().splitlines()
+    assert lines[0] == "record,key,path,size,md5,state" and len(lines) == 4
+    alpha = hashlib.md5(b"alpha\n").hexdigest()
+    assert f"11,a.txt,11/a.txt,6,{alpha},done" in lines
+    saved = json.loads((tmp_path / "11" / "zenodo-record-11.json").read_text())
+    assert saved["id"] == 11 and saved["doi"] == "10.5281/zenodo.11"
+
+
+async def test_since_last_crawls_only_updated_records(start_emulator: Start, tmp_path: Path) -> None:
+    data = dataset()
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=data)
+    config = Config(base_url=emu.url)
+    await mirror(Selection(owner="9"), tmp_path, config)
+    searches = emu.stats.requests["search"]
+    summary = await mirror(Selection(owner="9"), tmp_path, config, since_last=True)
+    assert emu.stats.requests["search"] == searches + 1  # one search, for updates only
+    assert summary.counts["skipped"] == 3 and summary.counts["ok"] == 0
+
+
+def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
+    with RunLock(tmp_path, "mirror one"), pytest.raises(LockedError, match="mirror one"):
+        RunLock(tmp_path, "mirror two").acquire()
+    with RunLock(tmp_path, "mirror three"):
+        pass
