@@ -18,19 +18,22 @@ from typing import Any, TypeVar
 
 import anyio
 import click
+from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from asyncdl import export
 from asyncdl._version import __version__
 from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
-from asyncdl.errors import AsyncdlError, UsageError, unwrap
+from asyncdl.errors import AsyncdlError, ConfigError, UsageError, unwrap
 from asyncdl.events import Event, Notice, PageFetched
 from asyncdl.invenio import Selection
 from asyncdl.pipeline import Run, RunSummary
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, PlannedFile, check_template
 from asyncdl.progress import MODES, make_sink, summary_table
+from asyncdl.settings import layered, resolve_token
 from asyncdl.status import read_status, verify
 from asyncdl.units import format_size, parse_size
 
@@ -44,10 +47,10 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
     try:
         return anyio.run(work)
     except UsageError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USAGE)
     except AsyncdlError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         stderr.print("interrupted")
@@ -72,6 +75,9 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--page-concurrency", default=8, show_default=True, help="Search pages fetched at once."),
         click.option("--retries", default=8, show_default=True,
                      help="Retries of a request after a 5xx or a connection error (with growing waits)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Settings from this TOML file (see config.example.toml); flags and ASYNCDL_* "
+                          "variables override it, it overrides the user config file."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -87,9 +93,33 @@ def build_selection(options: dict[str, Any]) -> Selection:
     return selection
 
 
+CONFIG_ONLY = ("page_size", "user_agent", "backoff_base", "backoff_max", "connect_timeout", "max_rate",
+               "rate_share", "max_rate_limit_waits")
+
+
+def apply_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Options with the config files' and ASYNCDL_* settings filled in where no flag was given."""
+    context = click.get_current_context()
+    try:
+        settings = layered(options.get("config_file"), os.environ)
+        token = options.get("token") or resolve_token(settings, os.environ)
+    except ConfigError as exc:
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(EXIT_USAGE)
+    merged = dict(options, token=token)
+    for name, value in settings.items():
+        given = name in options and context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+        if not given:
+            merged[name] = value
+    return merged
+
+
 def build_config(options: dict[str, Any]) -> Config:
+    extra = {name: options[name] for name in CONFIG_ONLY if name in options}
+    if "max_rate" in extra:
+        extra["max_rate"] = extra["max_rate"] or None  # 0 in a config file means no cap
     return Config(base_url=options["base_url"], token=options["token"] or None,
-                  page_concurrency=options["page_concurrency"], retries=options["retries"])
+                  page_concurrency=options["page_concurrency"], retries=options["retries"], **extra)
 
 
 class StatusSink:
@@ -104,7 +134,7 @@ class StatusSink:
             self.status.update(f"crawling: {event.pages_done}/{max(event.pages_planned, event.pages_done)} pages, "
                                f"{event.total_hits if event.total_hits is not None else '?'} hits")
         elif isinstance(event, Notice) and event.level != "info":
-            self.console.print(f"[yellow]{event.level}:[/yellow] {event.message}", highlight=False)
+            self.console.print(f"[yellow]{event.level}:[/yellow] {escape(event.message)}", highlight=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -141,6 +171,7 @@ def list_command(**options: Any) -> None:
     RECORD is a record id, a record URL, a DOI or a DOI URL; a concept id or concept DOI means its
     latest version (every version with --all-versions).
     """
+    options = apply_settings(options)
     selection = build_selection(options)
     config = build_config(options)
     pattern = export.compile_extract(options["extract_pattern"]) if options["extract_pattern"] else None
@@ -241,14 +272,16 @@ def transfer_config(options: dict[str, Any]) -> Config:
 
 def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     """Run a mirror with progress and a summary; exit with its code."""
+    options = apply_settings(options)
     try:
         check_template(options["layout"])
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     config = transfer_config(options)
     mode = "none" if options["quiet"] else options["progress_mode"]
-    sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"])
-    filters = Filters(tuple(options["include"]), tuple(options["exclude"]), options["max_file_size"])
+    sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
+                     interval=options.get("progress_interval", 10.0))
+    filters = Filters(tuple(options["include"]), tuple(options["exclude"]), options["max_file_size"] or None)
     job = Run(selection, dest, config, layout=options["layout"], filters=filters, dry_run=options["dry_run"],
               sink=sink, on_plan=print_planned if options["dry_run"] else None, archive=options["archive"],
               refresh=options["refresh"], since_last=options["since_last"], save_metadata=options["save_metadata"])
@@ -270,9 +303,9 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
                      f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
                      f"{summary.requests} requests, {summary.rate_limited} answered 429", highlight=False)
         for result in summary.failed:
-            stderr.print(f"failed: {result.path}: {result.reason}", highlight=False)
+            stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for record_id, reason in summary.inaccessible:
-        stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False)
+        stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False, markup=False)
     if summary.interrupted:
         stderr.print("interrupted: run the same command again to continue where it stopped", highlight=False)
     sys.exit(summary.exit_code)
@@ -363,7 +396,7 @@ def status_command(dest: Path, fmt: str) -> None:
     try:
         status = read_status(dest)
     except UsageError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USAGE)
     if fmt == "json":
         sys.stdout.write(json.dumps({"states": {k: vars(v) for k, v in status.states.items()},
@@ -404,7 +437,7 @@ def verify_command(dest: Path, repair: bool, token: str | None) -> None:
     try:
         total = sum(s.bytes for name, s in read_status(dest).states.items() if name == "done")
     except UsageError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", highlight=False)
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USAGE)
     progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         console=stderr, disable=not stderr.is_terminal)
@@ -414,13 +447,13 @@ def verify_command(dest: Path, repair: bool, token: str | None) -> None:
         report = run(functools.partial(verify, dest, config=config, repair=repair,
                                        on_file=lambda _path, size: progress.advance(task, size)))
     for path in report.mismatched:
-        stderr.print(f"md5 mismatch: {path}", highlight=False)
+        stderr.print(f"md5 mismatch: {path}", highlight=False, markup=False)
     for path in report.missing:
-        stderr.print(f"missing: {path}", highlight=False)
+        stderr.print(f"missing: {path}", highlight=False, markup=False)
     for path in report.repaired:
-        stderr.print(f"repaired: {path}", highlight=False)
+        stderr.print(f"repaired: {path}", highlight=False, markup=False)
     for path, reason in report.still_bad:
-        stderr.print(f"could not repair: {path}: {reason}", highlight=False)
+        stderr.print(f"could not repair: {path}: {reason}", highlight=False, markup=False)
     stderr.print(f"verified {report.checked} files: {report.ok} ok, {len(report.mismatched)} mismatched, "
                  f"{len(report.missing)} missing" + (f", {len(report.repaired)} repaired" if repair else ""),
                  highlight=False)

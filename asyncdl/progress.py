@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -198,11 +199,11 @@ class RichProgress:
             if task is not None:
                 self.files.remove_task(task)
             if event.outcome == "failed":
-                self.console.print(f"[red]failed[/red] {event.path}: {event.reason}", highlight=False)
+                self.console.print(f"[red]failed[/red] {escape(event.path)}: {escape(event.reason)}", highlight=False)
         elif isinstance(event, RateLimitPaused):
             self.console.print(f"[yellow]{describe_pause(event)}[/yellow]", highlight=False)
         elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
-            self.console.print(f"[yellow]{event.level}:[/yellow] {event.message}", highlight=False)
+            self.console.print(f"[yellow]{event.level}:[/yellow] {escape(event.message)}", highlight=False)
         crawl = "crawl done" if acc.crawl_done else f"crawl {acc.pages}/{acc.pages_planned or '?'} pages"
         description = (f"files {acc.finished}/{acc.queued}{'' if acc.crawl_done else '+'} "
                        f"({crawl}, {acc.records} records)")
