@@ -28,7 +28,7 @@ from asyncdl._version import __version__
 from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
 from asyncdl.errors import AsyncdlError, ConfigError, UsageError, unwrap
-from asyncdl.events import Event, Notice, PageFetched
+from asyncdl.events import Event, Notice, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
 from asyncdl.pipeline import Run, RunSummary
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, PlannedFile, check_template
@@ -285,12 +285,7 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     job = Run(selection, dest, config, layout=options["layout"], filters=filters, dry_run=options["dry_run"],
               sink=sink, on_plan=print_planned if options["dry_run"] else None, archive=options["archive"],
               refresh=options["refresh"], since_last=options["since_last"], save_metadata=options["save_metadata"])
-    try:
-        summary = run(functools.partial(execute_with_signals, job))
-    finally:
-        close = getattr(sink, "close", None)
-        if close is not None:
-            close()
+    summary = run_job(job, sink)
     if options["dry_run"]:
         stderr.print(f"dry run: {summary.counts['planned']} files, {format_size(summary.planned_bytes)} would be "
                      f"downloaded into {dest}; {summary.counts['filtered']} filtered out", highlight=False)
@@ -309,6 +304,16 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     if summary.interrupted:
         stderr.print("interrupted: run the same command again to continue where it stopped", highlight=False)
     sys.exit(summary.exit_code)
+
+
+def run_job(job: Run, sink: ProgressSink) -> RunSummary:
+    """Run a mirror job with signal handling; the progress display is closed however it ends."""
+    try:
+        return run(functools.partial(execute_with_signals, job))
+    finally:
+        close = getattr(sink, "close", None)
+        if close is not None:
+            close()
 
 
 async def execute_with_signals(job: Run) -> RunSummary:
@@ -407,13 +412,7 @@ def demo_command(dest: Path, progress_mode: str) -> None:
         stderr.print(f"mirroring {server.url} into {dest}/", highlight=False)
         config = Config(base_url=server.url)
         sink = make_sink(progress_mode, console=stderr, json_stream=sys.stdout)
-        job = Run(Selection(query="*"), dest, config, sink=sink)
-        try:
-            summary = run(functools.partial(execute_with_signals, job))
-        finally:
-            close = getattr(sink, "close", None)
-            if close is not None:
-                close()
+        summary = run_job(Run(Selection(query="*"), dest, config, sink=sink), sink)
         stderr.print(summary_table(summary))
     finally:
         thread.stop()
