@@ -80,6 +80,7 @@ class EmulatorStats:
         self.range_requests = 0
         self.attempts: Counter[str] = Counter()
         self.file_bytes: Counter[str] = Counter()
+        self.bodies_in_flight = 0  # file bodies being sent right now
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -450,8 +451,12 @@ class EmulatorApp:
         response.content_length = end - start
         await response.prepare(request)
         if request.method != "HEAD":
-            with contextlib.suppress(ConnectionError, ClientConnectionResetError):  # the client went away
-                await self._stream_body(request, response, spec, start, end, label=f"{record.id}/{spec.key}")
+            self.stats.bodies_in_flight += 1
+            try:
+                with contextlib.suppress(ConnectionError, ClientConnectionResetError):  # the client went away
+                    await self._stream_body(request, response, spec, start, end, label=f"{record.id}/{spec.key}")
+            finally:
+                self.stats.bodies_in_flight -= 1
         return response
 
     async def _stream_body(self, request: web.Request, response: web.StreamResponse, spec: FileSpec,

@@ -43,8 +43,9 @@ def expected(emu: RunningEmulator) -> dict[str, str]:
 
 def test_sigkill_at_random_moments_then_resume(start_emulator: Start, tmp_path: Path) -> None:
     """Killed six times mid-run, the mirror still ends complete and verified, the journal intact, and the
-    server sent little more than the data: what was in flight at each kill (read buffer, writer queue,
-    socket) is at most a few chunks per file that was being written."""
+    server sent little more than the data. What a kill loses per file body in flight: the read buffer and
+    the writer's queue (up to 3 chunks in all, the bound asserted), plus what the server had pushed into
+    the socket. Measured on a 2-core machine: 0.63 to 1.06 chunks per interrupted body."""
     emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both",
                                         faults=FaultConfig(bandwidth=40_000_000)), dataset=dataset())
     dest = tmp_path / "mirror"
@@ -53,9 +54,9 @@ def test_sigkill_at_random_moments_then_resume(start_emulator: Start, tmp_path: 
     for _ in range(6):
         process = subprocess.Popen(command(emu, dest), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.6, 2.0))
+        interrupted_files += emu.stats.bodies_in_flight
         process.send_signal(signal.SIGKILL)
         process.wait()
-        interrupted_files += sum(1 for p in dest.rglob("*.asyncdl-part") if p.stat().st_size)
     final = subprocess.run(command(emu, dest), capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert downloaded(dest) == expected(emu)
@@ -68,7 +69,7 @@ def test_sigkill_at_random_moments_then_resume(start_emulator: Start, tmp_path: 
     waste = served - data
     print(f"served {served} for {data} bytes of data: {waste} extra over {interrupted_files} interrupted files")
     assert interrupted_files >= 3
-    assert 0 <= waste <= interrupted_files * 2 * CHUNK  # measured: about 1.06 chunks per interrupted file
+    assert 0 <= waste <= interrupted_files * 3 * CHUNK  # see the docstring
 
 
 def test_second_run_of_a_finished_mirror_downloads_nothing(start_emulator: Start, tmp_path: Path) -> None:
