@@ -83,6 +83,7 @@ def write_readme_table() -> None:
             row = Row(**raw)
             figures = ", ".join(f"{k}={_short(v)}" for k, v in row.metrics.items())
             seconds = "-" if row.seconds is None else f"{row.seconds:.2f}"
-            lines.append(f"| {row.scenario} | {row.tool} | {seconds} | {figures} | {row.note} | {when} |")
+            cells = [row.scenario, row.tool, seconds, figures, row.note, when]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines.append("")
     readme.write_text(text[: start + len(README_START)] + "\n".join(lines) + text[end:])
