@@ -15,12 +15,12 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import s1_small_files, s3_large_file, s4_segments, s5_crawl, s7_memory
+from benchmarks import s1_small_files, s2_rate_limited, s3_large_file, s4_segments, s5_crawl, s6_resume, s7_memory
 from benchmarks.common import ROOT, Row, machine
 
 SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
-    "S1": s1_small_files.run, "S3": s3_large_file.run, "S4": s4_segments.run, "S5": s5_crawl.run,
-    "S7": s7_memory.run,
+    "S1": s1_small_files.run, "S2": s2_rate_limited.run, "S3": s3_large_file.run, "S4": s4_segments.run,
+    "S5": s5_crawl.run, "S6": s6_resume.run, "S7": s7_memory.run,
 }
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
