@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -38,16 +39,22 @@ class Row:
 
 @dataclass
 class Emulator:
-    url: str
+    url: str  # where it listens
     pid: int
 
+    def _open(self, request: str | urllib.request.Request) -> Any:
+        """Our own loopback server's counters; its TLS certificate (for zenodo_get) is self-signed."""
+        import ssl
+
+        context = ssl._create_unverified_context() if self.url.startswith("https") else None
+        return urllib.request.urlopen(request, timeout=30, context=context)
+
     def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=30) as reply:
+        with self._open(f"{self.url}/_emulator/stats") as reply:
             return dict(json.load(reply))
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.url}/_emulator/reset", method="POST")
-        urllib.request.urlopen(request, timeout=30).close()
+        self._open(urllib.request.Request(f"{self.url}/_emulator/reset", method="POST")).close()
 
 
 @contextmanager
@@ -63,8 +70,8 @@ def emulator(*args: str) -> Iterator[Emulator]:
             line = process.stderr.readline()
             if not line and process.poll() is not None:
                 raise RuntimeError(f"the emulator exited: {' '.join(command)}")
-            found = re.search(r"at (https?://127\.0\.0\.1:\d+)", line)
-            url = found.group(1) if found else None
+            found = re.findall(r"(https?://127\.0\.0\.1:\d+)", line)
+            url = found[-1] if found else None
         if url is None:
             raise RuntimeError("the emulator did not start")
         yield Emulator(url, process.pid)
@@ -186,3 +193,47 @@ def peak_rss_of(command: Sequence[str], *, stop_after: float | None = None) -> t
         time.sleep(0.05)
     process.wait(timeout=120)
     return peak, time.perf_counter() - began
+
+
+@contextmanager
+def tls_emulator(*args: str) -> Iterator[tuple[Emulator, Path]]:
+    """The emulator behind TLS as https://zenodo.org (a self-signed certificate made here), for zenodo_get."""
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", str(key),
+                        "-out", str(cert), "-subj", "/CN=zenodo.org", "-addext", "subjectAltName=DNS:zenodo.org"],
+                       check=True, capture_output=True)
+        with emulator(*args, "--tls-cert", str(cert), "--tls-key", str(key), "--public-url",
+                      "https://zenodo.org") as server:
+            yield server, cert
+
+
+def zenodo_get_row(scenario: str, args: Sequence[str], remote: Sequence[RemoteFile], dest: Path, *,
+                   note: str) -> Row | None:
+    """zenodo_get run once per record (as it is used), against a TLS twin of the emulator (same seed)."""
+    if not have("openssl") or not _importable("zenodo_get"):
+        return None
+    wrapper = ROOT / "peers" / "zenodo_get_local.py"
+    records = sorted({f.record_id for f in remote}, key=int)
+    with tls_emulator(*args) as (server, cert):
+        env = {"ASYNCDL_BENCH_PORT": server.url.rsplit(":", 1)[1], "ASYNCDL_BENCH_CERT": str(cert)}
+        began = time.perf_counter()
+        failures = 0
+        for record in records:
+            result = subprocess.run([PYTHON, str(wrapper), record, "-o", str(dest / record)], capture_output=True,
+                                    text=True, timeout=900, env={**os.environ, **env})
+            failures += result.returncode != 0
+        seconds = time.perf_counter() - began
+        stats = server.stats()
+    command = show([PYTHON, str(wrapper), "RECORD", "-o", f"{dest}/RECORD"])
+    command += f"   (for each of {len(records)} records)"
+    return Row(scenario, "zenodo_get (per record)", seconds, command,
+               {"files": len(remote), "lost_or_bad": verify(dest, remote),
+                "requests": stats["total_requests"], "429s": stats["rate_limited"], "records_failed": failures},
+               note)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None

@@ -218,8 +218,11 @@ async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None
     records = emulator.dataset.records.values()
     files = sum(len(r.files) for r in records)
     size = sum(r.total_bytes for r in records)
+    scheme = "https" if context else "http"
+    listening = f"{scheme}://{config.host}:{running.port}"
     console.print(f"asyncdl emulator: {len(emulator.dataset)} records, {files} files "
-                  f"({format_size(size)}) at [bold]{running.url}[/bold]")
+                  f"({format_size(size)}) at [bold]{running.url}[/bold]"
+                  + (f" (listening on {listening})" if running.url != listening else ""))
     console.print(f"  tokens: {', '.join(t for t, _ in config.tokens)}   range: {config.range_mode}   "
                   f"rate limits: {'on' if config.rate_limits else 'off'} (minute = {config.minute:g} s)")
     console.print(f"  try: asyncdl list --base-url {running.url} --owner 88403     (Ctrl-C to stop)")

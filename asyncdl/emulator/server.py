@@ -587,6 +587,7 @@ class RunningEmulator:
     url: str
     app: EmulatorApp
     runner: web.AppRunner
+    port: int = 0
 
     @property
     def stats(self) -> EmulatorStats:
@@ -625,7 +626,7 @@ class Emulator:
         scheme = "https" if self.ssl_context else "http"
         app.base_url = (self.config.public_url or f"{scheme}://{self.config.host}:{port}").rstrip("/")
         self._precompute_md5()
-        self.running = RunningEmulator(app.base_url, app, runner)
+        self.running = RunningEmulator(app.base_url, app, runner, port)
         return self.running
 
     def _precompute_md5(self) -> None:
