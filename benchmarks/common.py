@@ -13,7 +13,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,24 @@ def machine() -> dict[str, Any]:
     from asyncdl import __version__
 
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "memory": memory, "asyncdl": __version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "memory": memory, "asyncdl": __version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "peers": peer_versions()}
+
+
+def peer_versions() -> dict[str, str]:
+    """The first line each installed peer prints of its version."""
+    from importlib import metadata
+
+    versions = {}
+    for tool in ("aria2c", "curl", "openssl"):
+        if have(tool):
+            result = subprocess.run([tool, "version" if tool == "openssl" else "--version"], capture_output=True,
+                                    text=True)
+            versions[tool] = (result.stdout.splitlines() or ["?"])[0]
+    for package in ("zenodo-get", "aiohttp"):
+        with suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return versions
 
 
 FLAT = ["--restricted-fraction", "0", "--files-restricted-fraction", "0", "--embargoed-fraction", "0",

@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks.common import FLAT, PYTHON, ROOT, Row, emulator, have, listing, show, timed, verify
 
 GOAL_VS_CURL = 0.6
+REPEATS = 2
 
 
 def run(quick: bool) -> list[Row]:
@@ -29,16 +30,23 @@ def run(quick: bool) -> list[Row]:
         work = Path(scratch)
 
         def measure(tool: str, command: list[str] | str, dest: Path, *, verified: str) -> None:
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            if isinstance(command, str):
-                began = time.perf_counter()
-                subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True, capture_output=True)
-                seconds, shown = time.perf_counter() - began, command
-            else:
-                seconds, shown = timed(command)[0], show(command)
+            """Best of two runs (2 GiB writes are at the mercy of the page cache's writeback)."""
+            times = []
+            for _ in range(REPEATS):
+                shutil.rmtree(dest, ignore_errors=True)
+                dest.mkdir(parents=True)
+                if isinstance(command, str):
+                    began = time.perf_counter()
+                    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True, capture_output=True)
+                    times.append(time.perf_counter() - began)
+                    shown = command
+                else:
+                    times.append(timed(command)[0])
+                    shown = show(command)
+            seconds = min(times)
             bad = verify(dest, remote) if tool.startswith(("asyncdl", "aria2c")) else None
-            metrics: dict[str, object] = {"MB/s": round(size / seconds / 1e6, 1), "verifies_md5": verified}
+            metrics: dict[str, object] = {"MB/s": round(size / seconds / 1e6, 1), "verifies_md5": verified,
+                                          "best_of": REPEATS}
             if bad is not None:
                 metrics["lost_or_bad"] = bad
             rows.append(Row("S3", tool, seconds, shown, metrics))

@@ -29,14 +29,18 @@ def run(quick: bool) -> list[Row]:
         work = Path(scratch)
 
         def measure(tool: str, command: list[str], dest: Path, connections: int) -> None:
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True)
-            seconds, _ = timed(command)
+            """Best of two runs."""
+            times = []
+            for _ in range(2):
+                shutil.rmtree(dest, ignore_errors=True)
+                dest.mkdir(parents=True)
+                times.append(timed(command)[0])
+            seconds = min(times)
             speed = size / seconds
             rows.append(Row("S4", tool, seconds, show(command),
                             {"MB/s": round(speed / 1e6, 1), "cap_MB/s_per_connection": cap / 1e6,
                              "of_ideal": round(speed / (connections * cap), 2),
-                             "lost_or_bad": verify(dest, remote)}))
+                             "lost_or_bad": verify(dest, remote), "best_of": 2}))
 
         base = [PYTHON, "-m", "asyncdl", "get", "--base-url", server.url, big.record_id, "--progress", "none",
                 "--segment-threshold", "1MB"]
