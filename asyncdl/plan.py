@@ -91,8 +91,12 @@ class Layout:
         skipped: list[SkippedFile] = []
         if self._per_record:
             self._claimed.clear()
+        seen: set[str] = set()
         for entry in sorted(files, key=lambda e: e.key):
             reason = filters.reason_to_skip(entry) if filters else None
+            if entry.key in seen:
+                reason = "duplicate key in the record (the first is kept)"
+            seen.add(entry.key)
             if reason:
                 skipped.append(SkippedFile(record, entry, reason))
                 continue
@@ -148,19 +152,19 @@ def render(template: str, record: Record, entry: FileEntry) -> tuple[str, list[s
             components.extend(key_parts)
         else:
             components.append(part)
-    safe = [c for c in (sanitize_component(c, notes, entry.key) for c in components) if c]
-    if not safe:
-        safe = [sanitize_component("", notes, entry.key)]
-    return "/".join(safe), notes
+    sanitized = [sanitize_component(c, notes, entry.key) for c in components]
+    folders = [c for c in sanitized[:-1] if c]
+    name = sanitized[-1] if sanitized else ""
+    if not name:  # the file name itself must not vanish ("", ".", "a/")
+        notes.append(f"key {entry.key!r} has no usable file name: saved as '_'")
+        name = "_"
+    return "/".join([*folders, name]), notes
 
 
 def sanitize_component(name: str, notes: list[str], key: str) -> str:
-    """One path component made safe; empty results for "" and "." (dropped), "_" for an empty key."""
+    """One path component made safe; "" for "" and "." (dropped from folders)."""
     original = name
     if name in ("", "."):
-        if key.strip("/") == "":
-            notes.append(f"key {key!r} is empty: saved as '_'")
-            return "_"
         return ""
     if name == "..":
         notes.append(f"key {key!r}: '..' replaced, nothing may leave the destination")

@@ -1,0 +1,80 @@
+"""Planning: layouts, sanitising (nothing escapes DEST, for any key), collisions, filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asyncdl.errors import UsageError
+from asyncdl.fsutil import SafeTargets
+from asyncdl.models import FileEntry, Record
+from asyncdl.plan import MAX_NAME_BYTES, Filters, Layout, check_template, fold, render
+
+RECORD = Record(id="42", title="IODP Expedition 374 Alkalinity/pH", doi="10.5281/zenodo.42",
+                created="2019-08-10T12:00:00+00:00", conceptrecid="41")
+PIECES = st.sampled_from([*"ab./\\\x00\x01 :*?<>|", "..", "CON", "nul.txt", "\u00e9", "e\u0301", "A", "x" * 120])
+HOSTILE = st.lists(PIECES, min_size=0, max_size=12).map("".join)
+
+
+def entry(key: str, size: int = 1) -> FileEntry:
+    return FileEntry(key=key, size=size, checksum=None, url="http://x")
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=st.lists(HOSTILE, min_size=1, max_size=6), template=st.sampled_from(
+    ["{id}/{key}", "{key}", "{title}_{id}/{key}", "{year}/{doi}/{filename}"]))
+def test_no_key_ever_leaves_dest(tmp_path_factory: pytest.TempPathFactory, keys: list[str], template: str) -> None:
+    dest = tmp_path_factory.mktemp("dest")
+    targets = SafeTargets(dest)
+    planned, _ = Layout(template).plan(RECORD, [entry(k) for k in keys])
+    folded = [fold(p.path) for p in planned]
+    assert len(set(folded)) == len(folded)  # distinct even on case-insensitive, normalising file systems
+    for item in planned:
+        parts = item.path.split("/")
+        assert item.path and not item.path.startswith("/") and ".." not in parts and "" not in parts
+        assert all("\x00" not in p and "\\" not in p and len(p.encode()) <= MAX_NAME_BYTES for p in parts)
+        target = targets.target(item.path)
+        assert dest.resolve() in target.parents
+
+
+def test_layout_placeholders_and_notes() -> None:
+    path, notes = render("{year}/{title}_{id}/{key}", RECORD, entry("data/x.csv"))
+    assert path == "2019/IODP Expedition 374 Alkalinity_pH_42/data/x.csv" and notes == []
+    path, notes = render("{id}/{key}", RECORD, entry("../../etc/passwd"))
+    assert path == "42/__/__/etc/passwd" and notes
+    assert render("{doi}/{filename}", RECORD, entry("a/b.txt"))[0] == "10.5281_zenodo.42/b.txt"
+
+
+def test_collisions_get_stable_distinct_names() -> None:
+    keys = ["Case.TXT", "case.txt", "caf\u00e9.txt", "cafe\u0301.txt"]
+    first, _ = Layout().plan(RECORD, [entry(k) for k in keys])
+    again, _ = Layout().plan(RECORD, [entry(k) for k in reversed(keys)])
+    assert [p.path for p in first] == [p.path for p in again]  # the same names whatever the order
+    assert len({fold(p.path) for p in first}) == 4
+
+
+def test_bad_templates() -> None:
+    with pytest.raises(UsageError, match="unknown layout placeholder"):
+        check_template("{nope}/{key}")
+    with pytest.raises(UsageError, match="must contain"):
+        check_template("{id}")
+
+
+def test_filters() -> None:
+    filters = Filters(include=("*.csv",), exclude=("secret*",), max_file_size=10)
+    assert filters.reason_to_skip(entry("a.csv", 5)) is None
+    assert filters.reason_to_skip(entry("a.txt", 5)) == "not matched by --include"
+    assert filters.reason_to_skip(entry("secret.csv", 5)) == "matched by --exclude"
+    assert filters.reason_to_skip(entry("big.csv", 11)) == "larger than --max-file-size (11 bytes)"
+
+
+def test_symlinked_folder_out_of_dest_is_refused(tmp_path: Path) -> None:
+    outside, dest = tmp_path / "outside", tmp_path / "dest"
+    outside.mkdir()
+    dest.mkdir()
+    (dest / "42").symlink_to(outside)
+    with pytest.raises(Exception, match="symlink out of"):
+        SafeTargets(dest).target("42/a.txt")
