@@ -475,6 +475,14 @@ class Transfer:
                     await anyio.to_thread.run_sync(part.restart)
                     self.sink.emit(FileAdvanced(planned.path, -offset))
                 elif offset:
+                    if response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+                        # ranges of an encoded body are not ranges of the file: another URL, or from zero
+                        if kind is not None:
+                            self._range_ignored(planned, kind)
+                        else:
+                            await anyio.to_thread.run_sync(part.restart)
+                            self.sink.emit(FileAdvanced(planned.path, -offset))
+                        return
                     check_content_range(response.headers.get("Content-Range", ""), offset, entry.size, url)
                 await self._stream_body(planned, part, response)
         except NotFoundError:
@@ -491,7 +499,9 @@ class Transfer:
             raise BadResponseError(f"got an HTML page instead of the file at {url} (status {response.status})",
                                    url=url, status=response.status)
         length = response.content_length
-        if entry.size is not None and length is not None and part.offset + length != entry.size:
+        encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        # a Content-Length counts encoded (e.g. gzip) bytes: only an unencoded one must match the record
+        if entry.size is not None and length is not None and not encoded and part.offset + length != entry.size:
             url = redact(str(response.url))
             raise BadResponseError(f"the server announced {part.offset + length} bytes for a file of {entry.size} "
                                    f"at {url}", url=url, status=response.status)

@@ -1,0 +1,106 @@
+"""A server that answers badly: truncated or wrongly shaped JSON, redirect loops, gzip, lying lengths."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from asyncdl import Config, Selection, crawl_records
+from asyncdl.errors import BadResponseError
+from asyncdl.pipeline import mirror
+
+pytestmark = pytest.mark.anyio
+BODY = b"0123456789"
+
+
+def hit(record_id: int, base: str, *, size: object = len(BODY), key: str = "a.bin") -> dict[str, object]:
+    return {"id": record_id, "conceptrecid": str(record_id - 1), "title": f"Record {record_id}",
+            "created": "2020-01-01T00:00:00+00:00", "metadata": {"title": f"Record {record_id}",
+                                                                "access_right": "open"},
+            "files": [{"key": key, "size": size, "checksum": f"md5:{hashlib.md5(BODY).hexdigest()}",
+                       "links": {"self": f"{base}/api/records/{record_id}/files/{key}/content"}}]}
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[str]:
+    """A real HTTP server on a free port whose answers are wrong in the ways the tests need."""
+    state: dict[str, str] = {}
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        rid = int(request.match_info["id"])
+        base = state["base"]
+        if rid == 2:
+            return web.Response(body=json.dumps(hit(2, base)).encode()[:40], content_type="application/json")
+        if rid == 3:
+            return web.json_response([1, 2, 3])
+        if rid == 4:
+            return web.json_response(hit(4, base, size=-5))
+        if rid == 5:
+            raise web.HTTPFound(f"{base}/api/records/5")
+        if rid == 6:
+            body = gzip.compress(json.dumps(hit(6, base)).encode())
+            return web.Response(body=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        return web.json_response(hit(rid, base))
+
+    async def content(request: web.Request) -> web.StreamResponse:
+        rid = int(request.match_info["id"])
+        if rid == 1:  # announces more bytes than the record's size
+            return web.Response(body=BODY + b"xx", content_type="application/octet-stream")
+        if rid == 7:  # gzip-encoded file body: the bytes after decoding are the file
+            return web.Response(body=gzip.compress(BODY), headers={"Content-Type": "application/octet-stream",
+                                                                   "Content-Encoding": "gzip"})
+        if rid == 8:  # JSON error document with status 200 where the file should be
+            return web.json_response({"status": 200, "message": "not a file"})
+        return web.Response(body=BODY, content_type="application/octet-stream")
+
+    app = web.Application()
+    app.router.add_get("/api/records/{id}", record)
+    app.router.add_get("/api/records/{id}/files/{key}/content", content)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    site = web.SockSite(runner, sock)
+    await site.start()
+    state["base"] = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    yield state["base"]
+    await runner.cleanup()
+
+
+async def records(base: str, *ids: str) -> list[str]:
+    found = await crawl_records(Selection(identifiers=ids), Config(base_url=base, retries=0))
+    return [r.id for r in found]
+
+
+async def test_bad_json_is_a_clear_error(hostile: str) -> None:
+    with pytest.raises(BadResponseError, match=r"malformed or truncated JSON from .*/api/records/2"):
+        await records(hostile, "2")
+    with pytest.raises(BadResponseError, match="record is not a JSON object"):
+        await records(hostile, "3")
+    with pytest.raises(BadResponseError, match="size"):
+        await records(hostile, "4")
+    with pytest.raises(BadResponseError, match="more than 10 redirects"):
+        await records(hostile, "5")
+
+
+async def test_gzip_json_is_read(hostile: str) -> None:
+    assert await records(hostile, "6") == ["6"]
+
+
+async def test_lying_lengths_and_non_files_are_refused(hostile: str, tmp_path: Path) -> None:
+    summary = await mirror(Selection(identifiers=("1", "7", "8", "9")), tmp_path, Config(base_url=hostile,
+                                                                                         retries=0))
+    outcomes = {r.record_id: (r.outcome, r.reason) for r in summary.results}
+    assert outcomes["9"][0] == "ok"
+    assert outcomes["7"][0] == "ok"  # gzip on the wire, the file's own bytes on disk
+    assert outcomes["1"][0] == "failed" and "announced 12 bytes for a file of 10" in outcomes["1"][1]
+    assert outcomes["8"][0] == "failed"  # a JSON body of another size and md5 is never taken for the file
+    assert (tmp_path / "7" / "a.bin").read_bytes() == BODY
+    assert not (tmp_path / "1" / "a.bin").exists() and not (tmp_path / "8" / "a.bin").exists()
