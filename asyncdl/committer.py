@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 
 from asyncdl.fsutil import fsync_dir, translate_os_error
+from asyncdl.streams import batches
 
 MAX_BATCH = 256
 
@@ -47,18 +48,11 @@ class Committer:
         self._send.close()
 
     async def run(self) -> None:
-        async with self._receive:
-            async for first in self._receive:
-                batch = [first]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        batch.append(self._receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(commit_batch, batch)
-                for job in batch:
-                    job.done.set()
+        async for batch in batches(self._receive, MAX_BATCH):
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(commit_batch, batch)
+            for job in batch:
+                job.done.set()
 
 
 def commit_batch(batch: list[_Commit]) -> None:

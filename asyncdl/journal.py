@@ -26,6 +26,7 @@ import anyio
 from asyncdl.errors import JournalError
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
 from asyncdl.plan import PART_SUFFIX
+from asyncdl.streams import batches
 
 STATE_DIR = ".asyncdl"
 SCHEMA = """
@@ -154,16 +155,9 @@ class Journal:
 
     async def run_writer(self) -> None:
         """Apply queued changes in batched transactions until the stream closes."""
-        async with self._receive:
-            async for first in self._receive:
-                batch = [first]
-                while True:
-                    try:
-                        batch.append(self._receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self._apply, batch)
+        async for batch in batches(self._receive):
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._apply, batch)
 
     def _apply(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
         try:
