@@ -35,7 +35,7 @@ class PlannedRecord:
 
 
 def archive_url(record: Record, base_url: str) -> str:
-    host = record.api_url.split("/api/", 1)[0] or base_url
+    host = invenio.base_of(record.api_url) or base_url
     return f"{invenio.record_url(host, record.id)}/files-archive"
 
 
@@ -65,8 +65,7 @@ def unpack_member(archive: zipfile.ZipFile, planned: PlannedFile, final: Path) -
         while block := source.read(HASH_BLOCK):
             digest.update(block)
             target.write(block)
-    checksum = entry.checksum
-    if checksum is not None and checksum.algorithm == "md5" and digest.hexdigest() != checksum.value:
+    if entry.md5 is not None and digest.hexdigest() != entry.md5:
         part.unlink(missing_ok=True)
         return None
     return part

@@ -33,6 +33,11 @@ def api_base(base_url: str) -> str:
     return f"{base_url.rstrip('/')}/api"
 
 
+def base_of(api_url: str) -> str:
+    """``https://zenodo.org/api/records/1`` -> ``https://zenodo.org`` ("" when it is no API URL)."""
+    return api_url.split("/api/", 1)[0] if "/api/" in api_url else ""
+
+
 def quote_key(key: str) -> str:
     """Percent-encode a file key for a URL path, keeping ``/`` (keys may name sub-folders).
 

@@ -207,6 +207,14 @@ class Journal:
     def _do_state(self, path: str, state: str) -> None:
         self.db.execute("UPDATE files SET state = ?, updated = ? WHERE path = ?", (state, time.time(), path))
 
+    def mark_done(self, path: str, absolute: str) -> None:
+        """Record a file as done outside a run (``verify --repair``)."""
+        self._do_done(path, absolute)
+
+    def mark_failed(self, path: str, reason: str) -> None:
+        """Record a file as failed outside a run (``verify``)."""
+        self._do_failed(path, reason)
+
     def close(self) -> None:
         self.db.close()
         self.reader.close()

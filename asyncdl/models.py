@@ -45,6 +45,11 @@ class FileEntry:
     file_id: str | None = None
     mimetype: str | None = None
 
+    @property
+    def md5(self) -> str | None:
+        """The md5 the record gives, or None when it gives none (or another algorithm)."""
+        return self.checksum.value if self.checksum is not None and self.checksum.algorithm == "md5" else None
+
 
 STAT_FIELDS = (
     "downloads",

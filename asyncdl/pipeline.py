@@ -120,6 +120,7 @@ class Run:
         self.summary = RunSummary()
         self.journal: Journal | None = None
         self._scope: anyio.CancelScope | None = None
+        self._records_from_journal = False  # records read back from the journal need not be written again
 
     @property
     def selection_key(self) -> str:
@@ -232,6 +233,7 @@ class Run:
             await crawler.run(self.selection, send)
             self._remember(crawler.sent_ids)  # only reached when the crawl completed
             return
+        self._records_from_journal = not self.since_last
         if not self.since_last:
             self.sink.emit(Notice(f"{len(stored)} records known from an earlier crawl of this selection "
                                   "(--refresh crawls again, --since-last looks for updates)", level="info"))
@@ -277,7 +279,7 @@ class Run:
         async with records, jobs:
             async for record in records:
                 self.summary.records += 1
-                if self.journal is not None:
+                if self.journal is not None and not self._records_from_journal:
                     self.journal.send("record", record.id, record.conceptrecid, record.title, record.updated,
                                       json.dumps(record_to_json(record)))
                 if not record.files_listed and not record.files:
@@ -291,6 +293,8 @@ class Run:
                                           for s in skipped[: max(0, KEEP - len(self.summary.filtered))]]
                 if self.save_metadata and planned and not self.dry_run:
                     await anyio.to_thread.run_sync(save_record_json, self.dest, record, planned)
+                via_archive = not self.dry_run and self._via_archive(planned)
+                pending: list[PlannedFile] = []
                 for item in planned:
                     self.summary.counts["planned"] += 1
                     self.summary.planned_bytes += item.entry.size or 0
@@ -308,12 +312,12 @@ class Run:
                         continue
                     if self._done_before(item):
                         continue
-                    if not self._via_archive(planned):
+                    if via_archive:
+                        pending.append(item)
+                    else:
                         await jobs.send(item)
-                if not self.dry_run and self._via_archive(planned):
-                    pending = tuple(p for p in planned if not self._is_done(p))
-                    if pending:
-                        await jobs.send(PlannedRecord(record, pending))
+                if pending:
+                    await jobs.send(PlannedRecord(record, tuple(pending)))
 
     def _is_done(self, item: PlannedFile) -> bool:
         """Finished in an earlier run, by the journal, and unchanged on disk since (no hashing)."""
@@ -321,8 +325,7 @@ class Run:
             return False
         row = self.journal.file(item.path)
         entry = item.entry
-        md5 = entry.checksum.value if entry.checksum is not None and entry.checksum.algorithm == "md5" else None
-        if row is None or row.state != "done" or row.size != entry.size or row.md5 != md5:
+        if row is None or row.state != "done" or row.size != entry.size or row.md5 != entry.md5:
             return False
         try:
             info = (self.dest / item.path).stat()
@@ -335,10 +338,8 @@ class Run:
         if self.journal is None:
             return False
         entry = item.entry
-        md5 = entry.checksum.value if entry.checksum is not None and entry.checksum.algorithm == "md5" else None
-        done = self._is_done(item)
-        if not done:
-            self.journal.send("planned", item.path, item.record.id, entry.key, entry.size, md5, entry.url)
+        if not self._is_done(item):
+            self.journal.send("planned", item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url)
             return False
         reason = "done in an earlier run"
         self.summary.add(TransferResult(item.path, item.record.id, entry.key, "skipped", reason, entry.size,

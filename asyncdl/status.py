@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 
+from asyncdl import invenio
 from asyncdl.config import Config
 from asyncdl.errors import UsageError
 from asyncdl.events import NullSink, ProgressSink
@@ -123,8 +124,7 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
                               sink or NullSink())
             else:
                 for _, row in bad:
-                    journal.db.execute("UPDATE files SET state = 'failed', last_error = ? WHERE path = ?",
-                                       (VERIFY_FAILURE, row.path))
+                    journal.mark_failed(row.path, VERIFY_FAILURE)
         finally:
             journal.close()
     return report
@@ -135,14 +135,14 @@ async def _repair(dest: Path, config: Config, rows: list[FileRow], journal: Jour
     async with Client(config) as client:
         transfer = Transfer(client, config, dest, sink=sink)
         for row in rows:
-            base = row.url.split("/api/", 1)[0]
+            base = invenio.base_of(row.url)
             record = Record(id=row.record_id, title="", api_url=f"{base}/api/records/{row.record_id}")
             entry = FileEntry(key=row.key, size=row.size, url=row.url,
                               checksum=Checksum("md5", row.md5) if row.md5 else None)
             result = await transfer.fetch(PlannedFile(record, entry, row.path))
             if result.outcome in ("ok", "skipped"):
                 report.repaired.append(row.path)
-                journal._do_done(row.path, str(dest / row.path))
+                journal.mark_done(row.path, str(dest / row.path))
             else:
                 report.still_bad.append((row.path, result.reason))
-                journal._do_failed(row.path, result.reason)
+                journal.mark_failed(row.path, result.reason)

@@ -218,14 +218,12 @@ class Transfer:
             info = final.lstat()
         except OSError:
             return False
-        return stat.S_ISREG(info.st_mode) and entry.size == info.st_size and entry.checksum is not None \
-            and entry.checksum.algorithm == "md5"
+        return stat.S_ISREG(info.st_mode) and entry.size == info.st_size and entry.md5 is not None
 
     @staticmethod
     def _already_there(planned: PlannedFile, final: Path) -> bool:
         """A file already at the final name with the record's md5 is adopted (hashed once)."""
-        checksum = planned.entry.checksum
-        return checksum is not None and md5_of(final)[0] == checksum.value
+        return planned.entry.md5 is not None and md5_of(final)[0] == planned.entry.md5
 
     def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
         """Large enough to split, and not a single-stream part left by an earlier run."""
@@ -262,7 +260,7 @@ class Transfer:
             problem = check_integrity(planned, part)
             if problem is None:
                 await self._commit(part.path, final)
-                verified = entry.checksum is not None and entry.checksum.algorithm == "md5"
+                verified = entry.md5 is not None
                 reason = "" if verified else "size checked; no md5 to verify against"
                 self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
                 return self._result(planned, "ok", reason, received=received, verified=verified)
@@ -277,7 +275,7 @@ class Transfer:
         entry = planned.entry
         assert entry.size is not None
         received = 0
-        expected = entry.checksum.value if entry.checksum and entry.checksum.algorithm == "md5" else None
+        expected = entry.md5
         for attempt in range(1, self.config.max_attempts + 1):
             part = SegmentedPart(part_path, entry.size, self.config.segments * PIECES_PER_SEGMENT)
             await anyio.to_thread.run_sync(part.open)
@@ -422,7 +420,7 @@ class Transfer:
             await anyio.to_thread.run_sync(commit, part, final)
 
     def _host(self, record: Record) -> str:
-        return record.api_url.split("/api/", 1)[0] or self.config.base_url
+        return invenio.base_of(record.api_url) or self.config.base_url
 
     async def _download(self, planned: PlannedFile, part: PartFile) -> int:
         """Stream the missing bytes into ``part``, resuming after transport errors; bytes received."""
@@ -555,10 +553,10 @@ def check_integrity(planned: PlannedFile, part: PartFile) -> str | None:
     entry = planned.entry
     if entry.size is not None and part.offset != entry.size:
         return f"size {part.offset} differs from the record's {entry.size}"
-    if entry.checksum is not None and entry.checksum.algorithm == "md5":
+    if entry.md5 is not None:
         got = part.digest.hexdigest()
-        if got != entry.checksum.value:
-            return f"md5 {got} differs from the record's {entry.checksum.value}"
+        if got != entry.md5:
+            return f"md5 {got} differs from the record's {entry.md5}"
     return None
 
 

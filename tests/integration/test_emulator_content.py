@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
+import json
+import shutil
+import socket
+import ssl
+import subprocess
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +129,22 @@ def test_files_archive_cap(start_emulator: Start) -> None:
     assert reply.status == 400
     assert reply.json()["message"] == ("Archive download is only available for records with total file size up "
                                        "to 1000 bytes.")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_serves_https_as_zenodo_org(start_emulator: Start, tmp_path: Path) -> None:
+    """The TLS mode zenodo_get's benchmark uses: links say https://zenodo.org, the certificate is for it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=zenodo.org", "-addext", "subjectAltName=DNS:zenodo.org"],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    emu = start_emulator(EmulatorConfig(public_url="https://zenodo.org"), dataset=dataset(), ssl_context=context)
+    client = ssl.create_default_context(cafile=str(cert))
+    connection = http.client.HTTPSConnection("127.0.0.1", emu.port, context=client, timeout=30)
+    connection.sock = client.wrap_socket(socket.create_connection(("127.0.0.1", emu.port)),
+                                         server_hostname="zenodo.org")  # verified as zenodo.org
+    connection.request("GET", "/api/records/11")
+    body = json.loads(connection.getresponse().read())
+    assert body["links"]["self"] == "https://zenodo.org/api/records/11"
