@@ -27,12 +27,12 @@ from asyncdl import export
 from asyncdl._version import __version__
 from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
-from asyncdl.errors import AsyncdlError, ConfigError, UsageError, unwrap
+from asyncdl.errors import AsyncdlError, ConfigError, UsageError, describe_faults, unwrap
 from asyncdl.events import Event, Notice, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
 from asyncdl.pipeline import Run, RunSummary
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, PlannedFile, check_template
-from asyncdl.progress import MODES, make_sink, summary_table
+from asyncdl.progress import MODES, make_sink, summary_record, summary_table
 from asyncdl.settings import layered, resolve_token
 from asyncdl.status import read_status, verify
 from asyncdl.units import format_size, parse_size
@@ -290,13 +290,16 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
         stderr.print(f"dry run: {summary.counts['planned']} files, {format_size(summary.planned_bytes)} would be "
                      f"downloaded into {dest}; {summary.counts['filtered']} filtered out", highlight=False)
         sys.exit(EXIT_OK)
-    if mode == "rich" or (mode == "auto" and stderr.is_terminal):
+    if mode == "json":
+        print(json.dumps(summary_record(summary)), flush=True)
+    elif mode == "rich" or (mode == "auto" and stderr.is_terminal):
         stderr.print(summary_table(summary))
     elif mode != "json":
         stderr.print(f"done: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
                      f"{summary.counts['failed']} "
                      f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
-                     f"{summary.requests} requests, {summary.rate_limited} answered 429", highlight=False)
+                     f"{summary.requests} requests, {summary.rate_limited} answered 429; faults met: "
+                     f"{describe_faults(summary.faults)}", highlight=False)
         for result in summary.failed:
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for record_id, reason in summary.inaccessible:

@@ -26,6 +26,7 @@ trying the same request again later can succeed; ``fatal`` errors stop the whole
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 
@@ -101,9 +102,13 @@ class BadResponseError(RemoteError):
 
 
 class TransportError(AsyncdlError):
-    """The connection failed: refused, reset, timed out or ended early."""
+    """The connection failed: refused, reset, timed out (``timed_out``) or ended early."""
 
     retryable = True
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 class IntegrityError(AsyncdlError):
@@ -132,6 +137,32 @@ class JournalError(LocalError):
 
 class LockedError(LocalError):
     """Another asyncdl run holds the destination folder."""
+
+
+FAULT_LABELS = {"connection": "connections lost", "timeout": "stalls (read timeout)", "5xx": "server errors (5xx)",
+                "429": "rate limited (429)", "blocked": "blocked (403 page)",
+                "corrupt": "corrupt downloads (size or md5)"}
+
+
+def fault_kind(error: BaseException) -> str:
+    """The kind of fault a retried error was, for the run's count of faults met (keys of FAULT_LABELS)."""
+    if isinstance(error, TransportError):
+        return "timeout" if error.timed_out else "connection"
+    if isinstance(error, RateLimitedError):
+        return "429"
+    if isinstance(error, ServerError):
+        return "5xx"
+    if isinstance(error, BlockedError):
+        return "blocked"
+    if isinstance(error, IntegrityError):
+        return "corrupt"
+    return type(error).__name__
+
+
+def describe_faults(faults: Mapping[str, int]) -> str:
+    """``"12 connections lost, 3 server errors (5xx)"``, or ``"none"``."""
+    parts = [f"{count} {FAULT_LABELS.get(kind, kind)}" for kind, count in sorted(faults.items()) if count]
+    return ", ".join(parts) or "none"
 
 
 def unwrap(error: BaseException) -> BaseException:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -32,6 +33,7 @@ from asyncdl.errors import (
     RemoteError,
     ServerError,
     TransportError,
+    fault_kind,
 )
 from asyncdl.governor import Governor, PauseNotice
 
@@ -66,6 +68,11 @@ class ClientStats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    faults: Counter[str] = field(default_factory=Counter)  # fault kind (errors.fault_kind) -> times met
+
+    def note(self, error: BaseException) -> None:
+        """Count a fault met (and retried, or reported): a reset, a stall, a 5xx, a corrupt body..."""
+        self.faults[fault_kind(error)] += 1
 
 
 class Client:
@@ -127,7 +134,8 @@ class Client:
                     response = await self._session.get(target, headers=self._headers(target, headers),
                                                        allow_redirects=False)
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    raise TransportError(f"{type(exc).__name__} for {redact(url)}: {exc}") from exc
+                    raise TransportError(f"{type(exc).__name__} for {redact(url)}: {exc}",
+                                         timed_out=isinstance(exc, TimeoutError)) from exc
                 ticket.observe(response.status, response.headers)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 url = urljoin(url, response.headers["Location"])
@@ -136,7 +144,8 @@ class Client:
             try:
                 yield response
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise TransportError(f"{type(exc).__name__} while reading {redact(url)}: {exc}") from exc
+                raise TransportError(f"{type(exc).__name__} while reading {redact(url)}: {exc}",
+                                     timed_out=isinstance(exc, TimeoutError)) from exc
             finally:
                 response.release()
             return
@@ -161,6 +170,7 @@ class Client:
                     yield response
                     return
             self.stats.rate_limited += 1
+            self.stats.faults["429"] += 1
             waits += 1
             if waits > self.config.max_rate_limit_waits:
                 raise RateLimitedError(f"still rate limited after {waits} waits at {redact(url)}", url=redact(url))
@@ -175,7 +185,8 @@ class Client:
             try:
                 async with self.stream(url, headers={"Accept": accept}, bucket=bucket) as response:
                     return parse_json(response, await response.read())
-            except (ServerError, TransportError, BlockedError):
+            except (ServerError, TransportError, BlockedError) as exc:
+                self.stats.note(exc)
                 attempt += 1
                 if attempt > self.config.retries:
                     raise

@@ -62,6 +62,7 @@ class RunSummary:
     records: int = 0
     requests: int = 0
     rate_limited: int = 0
+    faults: Counter[str] = field(default_factory=Counter)  # faults met (errors.FAULT_LABELS), most recovered
     elapsed: float = 0.0
 
     def add(self, result: TransferResult) -> None:
@@ -221,6 +222,7 @@ class Run:
             finally:
                 self.summary.requests = client.stats.requests
                 self.summary.rate_limited = client.throttled
+                self.summary.faults = client.stats.faults
 
     async def _records(self, client: Client, send: ObjectSendStream[Record]) -> None:
         """The selection's records: from the journal when an earlier crawl of it completed (no request),

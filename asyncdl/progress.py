@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from asyncdl.errors import describe_faults
 from asyncdl.events import (
     CrawlDone,
     Event,
@@ -251,4 +252,18 @@ def summary_table(summary: Any, accounting: Accounting | None = None) -> Table:
     table.add_row("downloaded", f"{format_size(summary.bytes_received)} in {elapsed:.1f} s "
                                 f"({format_size(summary.bytes_received / elapsed)}/s)")
     table.add_row("requests", f"{summary.requests} ({summary.rate_limited} answered 429)")
+    table.add_row("faults met", describe_faults(summary.faults))
     return table
+
+
+def summary_record(summary: Any) -> dict[str, Any]:
+    """The end-of-run summary as one JSON object (the last line of ``--progress json``)."""
+    counts = summary.counts
+    return {"event": "RunSummary", "time": round(time.time(), 3), "ok": counts["ok"], "skipped": counts["skipped"],
+            "filtered": counts["filtered"], "failed": counts["failed"],
+            "failures": [{"path": r.path, "reason": r.reason} for r in summary.failed],
+            "inaccessible": [{"record": rid, "reason": why} for rid, why in summary.inaccessible],
+            "records": summary.records, "bytes_received": summary.bytes_received,
+            "seconds": round(summary.elapsed, 3), "requests": summary.requests,
+            "rate_limited": summary.rate_limited, "faults": dict(summary.faults),
+            "interrupted": summary.interrupted, "exit_code": summary.exit_code}

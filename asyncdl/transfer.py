@@ -264,6 +264,7 @@ class Transfer:
                 reason = "" if verified else "size checked; no md5 to verify against"
                 self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
                 return self._result(planned, "ok", reason, received=received, verified=verified)
+            self.client.stats.faults["corrupt"] += 1
             self.sink.emit(FileAdvanced(planned.path, -part.offset))
             await anyio.to_thread.run_sync(part.discard)
             if attempt == self.config.max_attempts:
@@ -301,6 +302,7 @@ class Transfer:
                 reason = "" if expected else "size checked; no md5 to verify against"
                 self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
                 return self._result(planned, "ok", reason, received=received, verified=expected is not None)
+            self.client.stats.faults["corrupt"] += 1
             self.sink.emit(FileAdvanced(planned.path, -entry.size))
             await anyio.to_thread.run_sync(part.discard)
             if attempt == self.config.max_attempts:
@@ -357,7 +359,8 @@ class Transfer:
                 if kind != "ui":
                     raise
                 self._range_ignored(planned, "ui")
-            except (TransportError, ServerError, BlockedError):
+            except (TransportError, ServerError, BlockedError) as exc:
+                self.client.stats.note(exc)
                 failures = 0 if segment.done > before else failures + 1
                 if failures > self.config.retries:
                     raise
@@ -432,7 +435,8 @@ class Transfer:
                 received += part.offset - before
                 if entry.size is None:
                     return received
-            except (TransportError, ServerError, BlockedError):
+            except (TransportError, ServerError, BlockedError) as exc:
+                self.client.stats.note(exc)
                 received += part.offset - before
                 failures = 0 if part.offset > before else failures + 1  # the budget resets when bytes arrive
                 if failures > self.config.retries:
