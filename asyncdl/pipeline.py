@@ -35,7 +35,7 @@ from asyncdl.invenio import Selection
 from asyncdl.journal import STATE_DIR, Journal, JournalRecorder, journal_path, record_to_json
 from asyncdl.lock import RunLock
 from asyncdl.models import Record
-from asyncdl.plan import DEFAULT_LAYOUT, Filters, Layout, PlannedFile, SkippedFile
+from asyncdl.plan import DEFAULT_LAYOUT, PART_SUFFIX, Filters, Layout, PlannedFile, SkippedFile
 from asyncdl.transfer import Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
@@ -401,6 +401,6 @@ def save_record_json(dest: Path, record: Record, planned: list[PlannedFile]) -> 
     folder = os.path.commonpath([os.path.dirname(p.path) or "." for p in planned])
     target = dest / folder / f"zenodo-record-{record.id}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".tmp")
+    temporary = target.with_name(target.name + PART_SUFFIX)  # left by a kill: removed with the orphan parts
     temporary.write_text(json.dumps(dict(record.metadata) or record_to_json(record), indent=2, ensure_ascii=False))
     os.replace(temporary, target)
