@@ -27,7 +27,7 @@ from asyncdl import export
 from asyncdl._version import __version__
 from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
-from asyncdl.errors import AsyncdlError, ConfigError, UsageError, describe_faults, unwrap
+from asyncdl.errors import AsyncdlError, ConfigError, LocalError, UsageError, describe_faults, unwrap
 from asyncdl.events import Event, Notice, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
 from asyncdl.pipeline import Run, RunSummary
@@ -38,7 +38,7 @@ from asyncdl.status import read_status, verify
 from asyncdl.units import format_size, parse_size
 
 T = TypeVar("T")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -49,6 +49,9 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
     except UsageError as exc:
         stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USAGE)
+    except LocalError as exc:  # disk full, journal unusable, destination locked: nothing lost, run again
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(EXIT_STOPPED)
     except AsyncdlError as exc:
         stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_FAILED)
@@ -440,6 +443,9 @@ def status_command(dest: Path, fmt: str) -> None:
     except UsageError as exc:
         stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USAGE)
+    except LocalError as exc:  # disk full, journal unusable, destination locked: nothing lost, run again
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(EXIT_STOPPED)
     if fmt == "json":
         sys.stdout.write(json.dumps({"states": {k: vars(v) for k, v in status.states.items()},
                                      "failures": status.failures, "runs": status.runs,
@@ -481,6 +487,9 @@ def verify_command(dest: Path, repair: bool, token: str | None) -> None:
     except UsageError as exc:
         stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_USAGE)
+    except LocalError as exc:  # disk full, journal unusable, destination locked: nothing lost, run again
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(EXIT_STOPPED)
     progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         console=stderr, disable=not stderr.is_terminal)
     task = progress.add_task("verify", total=total)

@@ -17,13 +17,15 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from asyncdl.errors import JournalError
+from asyncdl.errors import DiskFullError, JournalError, LocalError
+from asyncdl.fsutil import translate_os_error
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
 from asyncdl.plan import PART_SUFFIX
 from asyncdl.streams import batches
@@ -64,6 +66,27 @@ class FileRow:
     mtime: float | None
 
 
+def journal_error(exc: sqlite3.Error | OSError, path: Path) -> LocalError:
+    """A full disk is a DiskFullError (free space and run again); anything else a JournalError."""
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return DiskFullError(f"no space left on the device holding {path.parent} (the journal could not be "
+                             "written): free some and run again (partial files are kept and will resume)")
+    if isinstance(exc, OSError):
+        translated = translate_os_error(exc, path)
+        if isinstance(translated, LocalError):
+            return translated
+    return JournalError(f"cannot write the journal {path}: {exc}")
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Journal writes raise DiskFullError or JournalError, never a bare sqlite3 or OS error."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise journal_error(exc, path) from exc
+
+
 def journal_path(dest: Path, shard: str = "") -> Path:
     return dest / STATE_DIR / f"journal{shard}.sqlite"
 
@@ -77,6 +100,8 @@ def connect(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.executescript(SCHEMA)
     except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+            raise journal_error(exc, path) from exc
         raise JournalError(f"the journal {path} cannot be read ({exc}); move it away to start afresh "
                            "(files already downloaded are adopted after hashing)") from exc
     return connection
@@ -124,19 +149,22 @@ class Journal:
 
     # -- the writer -----------------------------------------------------------------------------------------
     def begin_run(self, command: str, selection: str) -> int:
-        cursor = self.db.execute("INSERT INTO runs (command, selection, started, outcome) VALUES (?, ?, ?, ?)",
-                                 (command, selection, time.time(), "running"))
+        with writing(self.path):
+            cursor = self.db.execute("INSERT INTO runs (command, selection, started, outcome) VALUES (?, ?, ?, ?)",
+                                     (command, selection, time.time(), "running"))
         self.run_id = int(cursor.lastrowid or 0)
         return self.run_id
 
     def end_run(self, *, outcome: str, ok: int, failed: int, nbytes: int, seconds: float) -> None:
-        self.db.execute("UPDATE runs SET ended = ?, outcome = ?, files_ok = ?, files_failed = ?, bytes = ?, "
-                        "seconds = ? WHERE id = ?", (time.time(), outcome, ok, failed, nbytes, seconds, self.run_id))
+        with writing(self.path):
+            self.db.execute("UPDATE runs SET ended = ?, outcome = ?, files_ok = ?, files_failed = ?, bytes = ?, "
+                            "seconds = ? WHERE id = ?",
+                            (time.time(), outcome, ok, failed, nbytes, seconds, self.run_id))
 
     def record_selection(self, key: str, description: str, records: Iterable[Record]) -> None:
         """Remember a complete crawl: the records and which ones the selection gave."""
         ids = []
-        with self.db:
+        with writing(self.path), self.db:
             self.db.execute("BEGIN")
             for record in records:
                 ids.append(record.id)
@@ -160,13 +188,10 @@ class Journal:
                 await anyio.to_thread.run_sync(self._apply, batch)
 
     def _apply(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
-        try:
+        with writing(self.path), self.db:  # one transaction: committed whole, or rolled back
             self.db.execute("BEGIN")
             for kind, args in batch:
                 getattr(self, f"_do_{kind}")(*args)
-            self.db.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"cannot write the journal {self.path}: {exc}") from exc
 
     def _do_planned(self, path: str, record_id: str, key: str, size: int | None, md5: str | None, url: str) -> None:
         self.db.execute(
@@ -229,7 +254,7 @@ class Journal:
         """
         changes = []
         rows = list(self.files())
-        with self.db:
+        with writing(self.path), self.db:
             self.db.execute("BEGIN")
             for row in rows:
                 if row.state != "done":
@@ -261,7 +286,7 @@ class Journal:
 
     def note_partials(self, dest: Path) -> None:
         """Record the bytes on disk of every unfinished file (blocking; at the end of a run)."""
-        with self.db:
+        with writing(self.path), self.db:
             self.db.execute("BEGIN")
             for row in self.files("partial"):
                 part = dest / (row.path + PART_SUFFIX)
@@ -272,7 +297,7 @@ class Journal:
         """DEST/manifest.csv: record, key, path, size, md5, state of every file the journal knows."""
         target = dest / "manifest.csv"
         temporary = dest / STATE_DIR / "manifest.csv.tmp"
-        with temporary.open("w", newline="", encoding="utf-8") as stream:
+        with writing(temporary), temporary.open("w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["record", "key", "path", "size", "md5", "state"])
             for row in self.files():

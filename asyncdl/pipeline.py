@@ -27,7 +27,7 @@ from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
-from asyncdl.errors import unwrap
+from asyncdl.errors import LocalError, unwrap
 from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
@@ -187,16 +187,26 @@ class Run:
                 raise unwrap(error) from None
             finally:
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(journal.note_partials, self.dest)
-                    if outcome in ("complete", "incomplete"):
-                        for change in await anyio.to_thread.run_sync(journal.remove_orphans, self.dest):
-                            self.sink.emit(Notice(change, level="info"))
-                    journal.end_run(outcome=outcome, ok=self.summary.counts["ok"],
-                                    failed=self.summary.counts["failed"], nbytes=self.summary.bytes_received,
-                                    seconds=self.summary.elapsed)
-                    await anyio.to_thread.run_sync(journal.write_manifest, self.dest)
+                    try:
+                        await self._wrap_up(journal, outcome)
+                    except LocalError as exc:
+                        if outcome != "error":
+                            raise
+                        # the run is already stopping with its own error (a full disk, say): that one is
+                        # reported; this is a consequence of it
+                        self.sink.emit(Notice(f"the journal's end-of-run bookkeeping was skipped: {exc}", level="info"))
         finally:
             journal.close()
+
+    async def _wrap_up(self, journal: Journal, outcome: str) -> None:
+        """Record partial files and the run's outcome, remove orphan parts, write the manifest."""
+        await anyio.to_thread.run_sync(journal.note_partials, self.dest)
+        if outcome in ("complete", "incomplete"):
+            for change in await anyio.to_thread.run_sync(journal.remove_orphans, self.dest):
+                self.sink.emit(Notice(change, level="info"))
+        journal.end_run(outcome=outcome, ok=self.summary.counts["ok"], failed=self.summary.counts["failed"],
+                        nbytes=self.summary.bytes_received, seconds=self.summary.elapsed)
+        await anyio.to_thread.run_sync(journal.write_manifest, self.dest)
 
     async def _stages(self) -> None:
         """Records -> plan -> workers, in one task group that an interrupt cancels."""

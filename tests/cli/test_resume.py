@@ -93,7 +93,7 @@ def test_two_runs_on_one_destination(start_emulator: Start, tmp_path: Path) -> N
     try:
         time.sleep(1.5)
         second = subprocess.run(command(emu, tmp_path), capture_output=True, text=True, timeout=60)
-        assert second.returncode == 1
+        assert second.returncode == 3
         assert f"{tmp_path} is in use by another asyncdl run (pid {running.pid}" in second.stderr
     finally:
         running.kill()
