@@ -112,3 +112,18 @@ def translate_os_error(exc: OSError, path: Path) -> Exception:
         return DiskFullError(f"no space left on the device holding {path.parent}: free some and run again "
                              "(partial files are kept and will resume)")
     return exc
+
+
+def remove_symlink(path: Path) -> None:
+    """A symlink where asyncdl keeps a file of its own (a part, a sidecar) is removed, never followed."""
+    if path.is_symlink():
+        path.unlink()
+
+
+def write_fresh(path: Path, text: str) -> None:
+    """Write ``text`` to a new file at ``path``; whatever was there (a planted symlink too) is replaced, not
+    followed (blocking)."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write(text)

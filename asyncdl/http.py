@@ -40,6 +40,7 @@ from asyncdl.governor import Governor, PauseNotice
 MAX_REDIRECTS = 10
 INITIAL_CONCURRENCY = 4  # requests of a bucket in flight before its limit is known (Zenodo's smallest is 30/min)
 SECRET_PARAMS = {"access_token", "token"}
+MAX_JSON_BYTES = 64 * 1024 * 1024  # far above any record or page Zenodo sends (a few MB at most)
 
 
 def redact(url: str) -> str:
@@ -184,7 +185,7 @@ class Client:
         while True:
             try:
                 async with self.stream(url, headers={"Accept": accept}, bucket=bucket) as response:
-                    return parse_json(response, await response.read())
+                    return parse_json(response, await read_capped(response, MAX_JSON_BYTES))
             except (ServerError, TransportError, BlockedError) as exc:
                 self.stats.note(exc)
                 attempt += 1
@@ -198,6 +199,21 @@ class Client:
         ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole (decoded) body, refused past ``limit`` bytes: a huge or gzip-bomb answer costs no more."""
+    url = redact(str(response.url))
+    if (response.content_length or 0) > limit and "Content-Encoding" not in response.headers:
+        raise BadResponseError(f"refused a {response.content_length}-byte answer from {url} (more than the "
+                               f"{limit} bytes a JSON document may have)", url=url, status=response.status)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(256 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise BadResponseError(f"refused an answer of more than {limit} bytes from {url} (the most a JSON "
+                                   "document may have)", url=url, status=response.status)
+    return bytes(body)
 
 
 def parse_json(response: aiohttp.ClientResponse, body: bytes) -> Any:

@@ -27,8 +27,9 @@ from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
-from asyncdl.errors import LocalError, unwrap
+from asyncdl.errors import LocalError, UnsafePathError, unwrap
 from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
+from asyncdl.fsutil import safe_target, write_fresh
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
@@ -304,7 +305,10 @@ class Run:
                 self.summary.filtered += [dataclasses.replace(s, record=lean)
                                           for s in skipped[: max(0, KEEP - len(self.summary.filtered))]]
                 if self.save_metadata and planned and not self.dry_run:
-                    await anyio.to_thread.run_sync(save_record_json, self.dest, record, planned)
+                    try:
+                        await anyio.to_thread.run_sync(save_record_json, self.dest, record, planned)
+                    except UnsafePathError as exc:
+                        self.sink.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
                 via_archive = not self.dry_run and self._via_archive(planned)
                 pending: list[PlannedFile] = []
                 for item in planned:
@@ -409,8 +413,9 @@ def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = 
 def save_record_json(dest: Path, record: Record, planned: list[PlannedFile]) -> None:
     """--save-metadata: the record's JSON as the API gave it, beside its files (blocking)."""
     folder = os.path.commonpath([os.path.dirname(p.path) or "." for p in planned])
-    target = dest / folder / f"zenodo-record-{record.id}.json"
+    name = f"zenodo-record-{record.id}.json"
+    target = safe_target(dest, name if folder == "." else f"{folder}/{name}")  # never through a planted symlink
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + PART_SUFFIX)  # left by a kill: removed with the orphan parts
-    temporary.write_text(json.dumps(dict(record.metadata) or record_to_json(record), indent=2, ensure_ascii=False))
+    write_fresh(temporary, json.dumps(dict(record.metadata) or record_to_json(record), indent=2, ensure_ascii=False))
     os.replace(temporary, target)

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from asyncdl.fsutil import HASH_BLOCK, translate_os_error
+from asyncdl.fsutil import HASH_BLOCK, remove_symlink, translate_os_error, write_fresh
 
 SIDECAR_SUFFIX = ".segments"
 CHECKPOINT_BYTES = 32 * 1024 * 1024
@@ -57,6 +57,8 @@ class SegmentedPart:
     def open(self) -> None:
         """Create or reopen the part; resume from the sidecar when it matches (blocking)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_symlink(self.path)
+        remove_symlink(self.sidecar)
         saved = load_sidecar(self.sidecar, self.size)
         if saved is not None and self.path.exists():
             self.segments = saved
@@ -89,7 +91,7 @@ class SegmentedPart:
             data = {"size": self.size,
                     "segments": [[s.start, s.end, d] for s, d in zip(self.segments, done, strict=True)]}
             temporary = self.sidecar.with_name(self.sidecar.name + ".tmp")
-            temporary.write_text(json.dumps(data))
+            write_fresh(temporary, json.dumps(data))
             os.replace(temporary, self.sidecar)
             self._since_checkpoint = 0
 

@@ -49,9 +49,9 @@ from asyncdl.errors import (
     unwrap,
 )
 from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice, NullSink, ProgressSink
-from asyncdl.fsutil import SafeTargets, commit, hash_prefix, md5_of, translate_os_error
+from asyncdl.fsutil import SafeTargets, commit, hash_prefix, md5_of, remove_symlink, translate_os_error
 from asyncdl.http import Client, redact
-from asyncdl.models import Record
+from asyncdl.models import FileEntry, Record
 from asyncdl.plan import PART_SUFFIX, PlannedFile
 from asyncdl.segments import SIDECAR_SUFFIX, Segment, SegmentedPart, SegmentsUnsupported
 
@@ -87,6 +87,7 @@ class PartFile:
 
     def open(self) -> int:
         """Open for appending, re-hashing the bytes already there (blocking: a thread if there are any)."""
+        remove_symlink(self.path)
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
@@ -261,7 +262,7 @@ class Transfer:
             if problem is None:
                 await self._commit(part.path, final)
                 verified = entry.md5 is not None
-                reason = "" if verified else "size checked; no md5 to verify against"
+                reason = "" if verified else unverified_reason(entry)
                 self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
                 return self._result(planned, "ok", reason, received=received, verified=verified)
             self.client.stats.faults["corrupt"] += 1
@@ -299,7 +300,7 @@ class Transfer:
             if expected is None or digest == expected:
                 await anyio.to_thread.run_sync(part.finish)
                 await self._commit(part.path, final)
-                reason = "" if expected else "size checked; no md5 to verify against"
+                reason = "" if expected else unverified_reason(entry)
                 self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
                 return self._result(planned, "ok", reason, received=received, verified=expected is not None)
             self.client.stats.faults["corrupt"] += 1
@@ -562,6 +563,14 @@ def check_integrity(planned: PlannedFile, part: PartFile) -> str | None:
         if got != entry.md5:
             return f"md5 {got} differs from the record's {entry.md5}"
     return None
+
+
+def unverified_reason(entry: FileEntry) -> str:
+    """What was checked of a file whose record gives no md5."""
+    stated = f"a {entry.checksum.algorithm} checksum" if entry.checksum else "no checksum"
+    if entry.size is None:
+        return f"not verified: the record gives no size and {stated}"
+    return f"size checked; the record gives {stated}, not an md5"
 
 
 def failure_reason(error: AsyncdlError, planned: PlannedFile) -> str:

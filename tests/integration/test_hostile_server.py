@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from asyncdl import Config, Selection, crawl_records
+from asyncdl import Config, Selection, crawl_records, http
 from asyncdl.errors import BadResponseError
 from asyncdl.pipeline import mirror
 
@@ -47,6 +47,22 @@ async def hostile() -> AsyncIterator[str]:
         if rid == 6:
             body = gzip.compress(json.dumps(hit(6, base)).encode())
             return web.Response(body=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        if rid == 10:  # an HTML page with status 200 where JSON was expected
+            return web.Response(text="<!DOCTYPE html><html><body>Maintenance</body></html>", content_type="text/html")
+        if rid == 11:  # a gzip bomb: 3 MiB of JSON from a few KB on the wire
+            padded = {**hit(11, base), "padding": " " * (3 * 1024 * 1024)}
+            body = gzip.compress(json.dumps(padded).encode())
+            return web.Response(body=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        if rid == 12:  # a plain 3 MiB JSON document
+            return web.json_response({**hit(12, base), "padding": " " * (3 * 1024 * 1024)})
+        if rid == 13:  # a checksum in an algorithm asyncdl does not compute
+            data = hit(13, base)
+            data["files"][0]["checksum"] = "sha256:" + hashlib.sha256(BODY).hexdigest()  # type: ignore[index]
+            return web.json_response(data)
+        if rid == 14:  # neither size nor checksum
+            data = hit(14, base)
+            del data["files"][0]["size"], data["files"][0]["checksum"]  # type: ignore[index]
+            return web.json_response(data)
         return web.json_response(hit(rid, base))
 
     async def content(request: web.Request) -> web.StreamResponse:
@@ -58,6 +74,8 @@ async def hostile() -> AsyncIterator[str]:
                                                                    "Content-Encoding": "gzip"})
         if rid == 8:  # JSON error document with status 200 where the file should be
             return web.json_response({"status": 200, "message": "not a file"})
+        if rid == 15:  # the file's bytes, labelled as something else
+            return web.Response(body=BODY, content_type="text/plain")
         return web.Response(body=BODY, content_type="application/octet-stream")
 
     app = web.Application()
@@ -104,3 +122,25 @@ async def test_lying_lengths_and_non_files_are_refused(hostile: str, tmp_path: P
     assert outcomes["8"][0] == "failed"  # a JSON body of another size and md5 is never taken for the file
     assert (tmp_path / "7" / "a.bin").read_bytes() == BODY
     assert not (tmp_path / "1" / "a.bin").exists() and not (tmp_path / "8" / "a.bin").exists()
+
+
+async def test_html_and_huge_json_are_refused(hostile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BadResponseError, match=r"expected JSON from .*/api/records/10 but got an HTML page"):
+        await records(hostile, "10")
+    assert await records(hostile, "11", "12") == ["11", "12"]  # 3 MiB is well under the cap
+    monkeypatch.setattr(http, "MAX_JSON_BYTES", 1024 * 1024)
+    for rid in ("11", "12"):  # past the cap, plain or as a gzip bomb: refused, never decoded whole
+        with pytest.raises(BadResponseError, match=r"refused .* from .*/api/records/1[12]"):
+            await records(hostile, rid)
+
+
+async def test_unknown_or_missing_checksums_are_size_checked(hostile: str, tmp_path: Path) -> None:
+    summary = await mirror(Selection(identifiers=("13", "14", "15")), tmp_path, Config(base_url=hostile,
+                                                                                      retries=0))
+    outcomes = {r.record_id: r for r in summary.results}
+    assert {rid: r.outcome for rid, r in outcomes.items()} == {"13": "ok", "14": "ok", "15": "ok"}
+    assert not outcomes["13"].verified and not outcomes["14"].verified  # said so, not claimed
+    assert outcomes["13"].reason == "size checked; the record gives a sha256 checksum, not an md5"
+    assert outcomes["14"].reason == "not verified: the record gives no size and no checksum"
+    assert outcomes["15"].verified  # a wrong Content-Type does not matter: the md5 does
+    assert all((tmp_path / rid / "a.bin").read_bytes() == BODY for rid in ("13", "14", "15"))

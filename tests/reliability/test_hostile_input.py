@@ -1,0 +1,96 @@
+"""Hostile file keys, one by one, and symlinks planted in DEST: each gets a safe result or a clear error.
+
+(Malformed, truncated, huge and wrongly shaped JSON, HTML pages, lying lengths, gzip, redirect loops and
+foreign redirects are in tests/integration/test_hostile_server.py and test_security.py; a hypothesis
+property over every mix of these keys is in tests/unit/test_plan.py.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from asyncdl import Config, Selection
+from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.events import ListSink, Notice
+from asyncdl.models import FileEntry, Record
+from asyncdl.pipeline import mirror
+from asyncdl.plan import Layout
+from tests.datasets import record
+
+Start = Callable[..., RunningEmulator]
+RECORD = Record(id="42", title="t", doi=None, created="2020-01-01", conceptrecid="41")
+LONG = "x" * 300 + ".csv"
+
+
+@pytest.mark.parametrize(("key", "saved_as"), [
+    ("../../etc/passwd", "42/__/__/etc/passwd"),  # traversal: '..' can never be a folder
+    ("/etc/passwd", "42/etc/passwd"),  # absolute: rooted in the record's folder
+    ("a\\..\\..\\b.txt", "42/a/__/__/b.txt"),  # backslashes are separators, and '..' is still neutralised
+    ("nul\x00byte.txt", "42/nul_byte.txt"),  # NUL
+    ("bell\x07\x1b[31m.txt", "42/bell__[31m.txt"),  # control characters (a terminal escape)
+    ("CON", "42/_CON"),  # Windows reserved device names
+    ("nul.txt", "42/_nul.txt"),
+    ("com1.csv", "42/_com1.csv"),
+    ("trailing. ", "42/trailing"),  # trailing dots and spaces
+    ("", "42/_"),  # empty key
+    ("..", "42/__"),
+    ("a//b", "42/a/b"),
+])
+def test_each_hostile_key_gets_a_safe_name(key: str, saved_as: str) -> None:
+    (planned,), _ = Layout().plan(RECORD, [FileEntry(key=key, size=1, checksum=None, url="u")])
+    assert planned.path == saved_as
+    assert planned.notes or key in ("/etc/passwd", "a//b")  # every change is reported, bar harmless ones
+
+
+def test_long_duplicate_and_colliding_keys() -> None:
+    keys = [LONG, "data.csv", "data.csv", "Data.CSV", "caf\u00e9.txt", "cafe\u0301.txt"]
+    planned, skipped = Layout().plan(RECORD, [FileEntry(key=k, size=1, checksum=None, url="u") for k in keys])
+    paths = {p.entry.key: p.path for p in planned}
+    assert [s.reason for s in skipped] == ["duplicate key in the record (the first is kept)"]
+    assert len(paths[LONG].split("/")[-1].encode()) <= 223 and paths[LONG].endswith(".csv")
+    assert paths["Data.CSV"] == "42/Data.CSV" and paths["data.csv"] == "42/data~2.csv"  # case twins
+    # Unicode twins: the first by key order keeps the name
+    assert paths["cafe\u0301.txt"] == "42/cafe\u0301.txt" and paths["caf\u00e9.txt"] == "42/caf\u00e9~2.txt"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("planted", ["final", "part", "sidecar", "sidecar-temp", "metadata-temp", "folder"])
+async def test_symlinks_planted_in_dest_are_never_followed(start_emulator: Start, tmp_path: Path,
+                                                           planted: str) -> None:
+    """A link to a file outside DEST, planted where asyncdl writes (final name, part, segment sidecar and
+    its temporary, the record JSON's temporary), or a linked folder: the outside is never touched."""
+    body = 3_000_000 if planted.startswith("sidecar") else b"payload\n"
+    emu = start_emulator(EmulatorConfig(rate_limits=False),
+                         dataset=Dataset([record(11, concept=10, files={"data.bin": body})]))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    dest = tmp_path / "dest"
+    (dest / "11").mkdir(parents=True)
+    names = {"final": "data.bin", "part": "data.bin.asyncdl-part", "sidecar": "data.bin.asyncdl-part.segments",
+             "sidecar-temp": "data.bin.asyncdl-part.segments.tmp",
+             "metadata-temp": "zenodo-record-11.json.asyncdl-part"}
+    if planted == "folder":
+        os.rmdir(dest / "11")
+        os.symlink(outside, dest / "11")
+    else:
+        os.symlink(victim, dest / "11" / names[planted])
+    config = Config(base_url=emu.url, segment_threshold=1_000_000, segments=2)
+    events = ListSink()
+    summary = await mirror(Selection(identifiers=("11",)), dest, config, save_metadata=True, sink=events)
+    assert victim.read_bytes() == b"precious\n"  # nothing outside DEST was written or replaced
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+    if planted == "folder":
+        assert len(summary.failed) == 1 and "symlink" in summary.failed[0].reason
+        notices = [e.message for e in events.events if isinstance(e, Notice)]
+        assert any("record 11: metadata not saved: refusing" in n and "symlink" in n for n in notices)
+    else:
+        assert [r.path for r in summary.ok] == ["11/data.bin"]  # the link is replaced by the real file
+        assert not (dest / "11" / "data.bin").is_symlink()
+        assert (dest / "11" / "data.bin").stat().st_size == (body if isinstance(body, int) else len(body))
+        assert sorted(p.name for p in (dest / "11").iterdir()) == ["data.bin", "zenodo-record-11.json"]
