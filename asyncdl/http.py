@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin
 
 import aiohttp
 import anyio
@@ -36,20 +36,11 @@ from asyncdl.errors import (
     fault_kind,
 )
 from asyncdl.governor import Governor, PauseNotice
+from asyncdl.redact import redact
 
 MAX_REDIRECTS = 10
 INITIAL_CONCURRENCY = 4  # requests of a bucket in flight before its limit is known (Zenodo's smallest is 30/min)
-SECRET_PARAMS = {"access_token", "token"}
 MAX_JSON_BYTES = 64 * 1024 * 1024  # far above any record or page Zenodo sends (a few MB at most)
-
-
-def redact(url: str) -> str:
-    """The URL with secret query parameters (access_token, token) masked, for messages and logs."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    pairs = [(k, "***" if k in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(parts._replace(query=urlencode(pairs, safe=":/*")))
 
 
 def _host(url: str | URL) -> str:

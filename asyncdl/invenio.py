@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from asyncdl.errors import BadResponseError, UsageError
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
+from asyncdl.redact import redact
 
 RESULT_WINDOW = 10_000
 """Deepest hit a search can reach: ``page * size`` must stay within it."""
@@ -430,7 +431,7 @@ def parse_identifier(text: str) -> Identifier:
     cleaned = text.strip()
     found = (_bare_identifier(cleaned) or _url_identifier(cleaned)) if cleaned else None
     if found is None:
-        raise UsageError(f"not a record id, record URL or DOI: {text!r}; {ACCEPTED_IDENTIFIERS}")
+        raise UsageError(f"not a record id, record URL or DOI: {redact(text)!r}; {ACCEPTED_IDENTIFIERS}")
     return found
 
 

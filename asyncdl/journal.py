@@ -143,6 +143,13 @@ class Journal:
             records.append(record_from_json(json.loads(found[0])))
         return records
 
+    def record_api_url(self, record_id: str) -> str | None:
+        """The API URL of a record as the run that crawled it built it (from its --base-url)."""
+        row = self.reader.execute("SELECT metadata FROM records WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            return None
+        return json.loads(row[0]).get("api_url") or None
+
     def last_success(self, key: str) -> float | None:
         row = self.db.execute("SELECT crawled FROM selections WHERE key = ?", (key,)).fetchone()
         return float(row[0]) if row else None

@@ -37,6 +37,7 @@ from asyncdl.journal import STATE_DIR, Journal, JournalRecorder, journal_path, r
 from asyncdl.lock import RunLock
 from asyncdl.models import Record
 from asyncdl.plan import DEFAULT_LAYOUT, PART_SUFFIX, Filters, Layout, PlannedFile, SkippedFile
+from asyncdl.redact import redact
 from asyncdl.transfer import Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
@@ -134,7 +135,7 @@ class Run:
 
     def describe(self) -> str:
         """The selection in words, for the journal and the lock (never the token)."""
-        parts = [*self.selection.identifiers]
+        parts = [redact(identifier) for identifier in self.selection.identifiers]  # a URL may carry a token
         for name in ("community", "owner", "query", "title_regex"):
             value = getattr(self.selection, name)
             if value:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -132,11 +133,21 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
 
 async def _repair(dest: Path, config: Config, rows: list[FileRow], journal: Journal, report: VerifyReport,
                   sink: ProgressSink) -> None:
+    """Fetch ``rows`` again, each from the instance its mirror ran against (the token goes there only)."""
+    by_base: dict[str, list[tuple[FileRow, str]]] = {}
+    for row in rows:
+        api_url = journal.record_api_url(row.record_id) or invenio.record_url(config.base_url, row.record_id)
+        by_base.setdefault(invenio.base_of(api_url), []).append((row, api_url))
+    for base, items in by_base.items():
+        await _repair_from(dest, dataclasses.replace(config, base_url=base), items, journal, report, sink)
+
+
+async def _repair_from(dest: Path, config: Config, items: list[tuple[FileRow, str]], journal: Journal,
+                       report: VerifyReport, sink: ProgressSink) -> None:
     async with Client(config) as client:
         transfer = Transfer(client, config, dest, sink=sink)
-        for row in rows:
-            base = invenio.base_of(row.url)
-            record = Record(id=row.record_id, title="", api_url=f"{base}/api/records/{row.record_id}")
+        for row, api_url in items:
+            record = Record(id=row.record_id, title="", api_url=api_url)
             entry = FileEntry(key=row.key, size=row.size, url=row.url,
                               checksum=Checksum("md5", row.md5) if row.md5 else None)
             result = await transfer.fetch(PlannedFile(record, entry, row.path))

@@ -50,9 +50,10 @@ from asyncdl.errors import (
 )
 from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice, NullSink, ProgressSink
 from asyncdl.fsutil import SafeTargets, commit, hash_prefix, md5_of, remove_symlink, translate_os_error
-from asyncdl.http import Client, redact
+from asyncdl.http import Client
 from asyncdl.models import FileEntry, Record
 from asyncdl.plan import PART_SUFFIX, PlannedFile
+from asyncdl.redact import redact
 from asyncdl.segments import SIDECAR_SUFFIX, Segment, SegmentedPart, SegmentsUnsupported
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from asyncdl import Config, Selection, crawl_records
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
-from asyncdl.errors import AuthenticationError
+from asyncdl.errors import AsyncdlError, AuthenticationError
 from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]
@@ -46,6 +48,57 @@ def test_the_token_appears_nowhere(start_emulator: Start, tmp_path: Path) -> Non
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path  # journal, manifest, metadata, data
     assert not any(TOKEN in attempt for attempt in emu.stats.attempts)  # never in a URL
+
+
+def test_no_command_shows_the_token_at_its_most_verbose(start_emulator: Start, tmp_path: Path) -> None:
+    """Every command, the token from the environment, the flag or a config file's token_env; the most verbose
+    output in each progress mode; errors that carry URLs (a 404, a refused token, a URL with access_token)."""
+    emu = start_emulator(EmulatorConfig(tokens=((TOKEN, "88403"),)), dataset=dataset())
+    env = {**os.environ, "ZENODO_TOKEN": TOKEN, "MY_TOKEN": TOKEN}
+    config = tmp_path / "settings.toml"
+    config.write_text('[connection]\ntoken_env = "MY_TOKEN"\n')
+    dest = tmp_path / "dest"
+
+    def asyncdl(*args: str, token_env: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "asyncdl", *args], capture_output=True, text=True,
+                              timeout=120, env=token_env)
+
+    without = {k: v for k, v in env.items() if k != "ZENODO_TOKEN"}
+    runs = [asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", str(dest), "--progress", mode, "-v",
+                    "--save-metadata", "--refresh") for mode in ("rich", "plain", "json")]
+    runs.append(asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", str(tmp_path / "by-config"),
+                        "--config", str(config), "--progress", "json", "-v", token_env=without))
+    (dest / "21" / "b.txt").write_bytes(b"tampered\n")  # a restricted file: its repair needs the token
+    runs += [asyncdl("status", str(dest)), asyncdl("status", str(dest), "--format", "json"),
+             asyncdl("verify", str(dest), "--repair"), asyncdl("verify", str(dest)),
+             asyncdl("list", "--base-url", emu.url, "--owner", "88403", "--format", "json")]
+    refused = [asyncdl("get", "--base-url", emu.url, "999", "-o", str(tmp_path / "missing"), "-v"),
+               asyncdl("get", "--base-url", emu.url, f"{emu.url}/api/records/11?access_token={TOKEN}", "-o",
+                       str(tmp_path / "wrong"), "--token", "x" + TOKEN, "-v"),
+               asyncdl("get", f"https://zenodo.org/records/abc?access_token={TOKEN}", "-v")]
+    assert [r.returncode for r in runs] == [0] * len(runs), [r.stderr for r in runs if r.returncode]
+    assert (dest / "21" / "b.txt").read_bytes() == b"beta\n"  # repaired with the token
+    assert (tmp_path / "by-config" / "21" / "b.txt").read_bytes() == b"beta\n"  # token_env was used
+    assert [r.returncode for r in refused] == [2, 1, 2], [r.stderr for r in refused]
+    assert "no record 999" in refused[0].stderr and "refused the token" in refused[1].stderr
+    assert "access_token=***" in refused[2].stderr
+    for result in (*runs, *refused):
+        assert result.stdout.strip() or result.stderr.strip()  # each said something
+        assert TOKEN not in result.stdout and TOKEN not in result.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.anyio
+async def test_errors_raised_to_python_callers_hold_no_token(start_emulator: Start) -> None:
+    emu = start_emulator(EmulatorConfig(tokens=((TOKEN, "88403"),)), dataset=dataset())
+    for selection, config in [(Selection(identifiers=("11",)), Config(base_url=emu.url, token="x" + TOKEN)),
+                              (Selection(identifiers=("999",)), Config(base_url=emu.url, token=TOKEN))]:
+        with pytest.raises(AsyncdlError) as caught:
+            await crawl_records(selection, config)
+        shown = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
+        assert TOKEN not in shown and str(caught.value)
 
 
 @pytest.mark.anyio
