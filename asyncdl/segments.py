@@ -129,7 +129,9 @@ class SegmentedPart:
 
 
 def split(size: int, count: int) -> list[Segment]:
-    """``count`` contiguous segments covering ``[0, size)``."""
+    """``count`` contiguous segments covering ``[0, size)`` (none for an empty file)."""
+    if size <= 0:
+        return []
     count = max(1, min(count, size))
     step = -(-size // count)
     return [Segment(start, min(size, start + step)) for start in range(0, size, step)]
@@ -139,7 +141,7 @@ def load_sidecar(path: Path, size: int) -> list[Segment] | None:
     """Segments saved by an earlier run, if the sidecar is readable and for this size."""
     try:
         data = json.loads(path.read_text())
-        if data.get("size") != size:
+        if not isinstance(data, dict) or data.get("size") != size:
             return None
         segments = [Segment(int(a), int(b), int(c)) for a, b, c in data["segments"]]
     except (OSError, ValueError, KeyError, TypeError):

@@ -230,7 +230,7 @@ class Transfer:
     def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
         """Large enough to split, and not a single-stream part left by an earlier run."""
         size = planned.entry.size
-        if size is None or self.config.segments < 2 or size < self.config.segment_threshold:
+        if not size or self.config.segments < 2 or size < self.config.segment_threshold:
             return False
         sidecar = part.with_name(part.name + SIDECAR_SUFFIX)
         return sidecar.exists() or not part.exists()
@@ -472,21 +472,17 @@ class Transfer:
             headers["Range"] = f"bytes={offset}-"
         try:
             async with self.client.stream(url, headers=headers) as response:
-                if offset and response.status == 200:
-                    if kind is not None:
-                        self._range_ignored(planned, kind)
-                        return  # try the next kind of URL
+                action = range_answer(offset, response.status, response.headers.get("Content-Encoding", ""), kind)
+                if action == "next-url":
+                    assert kind is not None
+                    self._range_ignored(planned, kind)
+                    return
+                if action in ("restart", "restart-with-body"):
                     await anyio.to_thread.run_sync(part.restart)
                     self.sink.emit(FileAdvanced(planned.path, -offset))
-                elif offset:
-                    if response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
-                        # ranges of an encoded body are not ranges of the file: another URL, or from zero
-                        if kind is not None:
-                            self._range_ignored(planned, kind)
-                        else:
-                            await anyio.to_thread.run_sync(part.restart)
-                            self.sink.emit(FileAdvanced(planned.path, -offset))
+                    if action == "restart":
                         return
+                elif offset:
                     check_content_range(response.headers.get("Content-Range", ""), offset, entry.size, url)
                 await self._stream_body(planned, part, response)
         except NotFoundError:
@@ -545,6 +541,21 @@ class Transfer:
                 verified: bool = False) -> TransferResult:
         return TransferResult(planned.path, planned.record.id, planned.entry.key, outcome, reason,
                               planned.entry.size, received, verified)
+
+
+def range_answer(offset: int, status: int, encoding: str, kind: str | None) -> str:
+    """What to do with a 2xx answer to a request for bytes ``offset``- from a URL of ``kind`` (None: the
+    last URL there is): "append" it at ``offset`` (its Content-Range is checked next), try the "next-url",
+    "restart-with-body" (a 200 is the whole file: truncate and take it), or "restart" (truncate, ask again
+    from byte 0). Ranges of an encoded (e.g. gzip) body are not ranges of the file: never appended."""
+    if not offset:
+        return "append"
+    encoded = encoding.strip().lower() not in ("", "identity")
+    if (status == 206 and not encoded) or status not in (200, 206):
+        return "append"  # a 206 of the file's own bytes; any other status fails the Content-Range check
+    if kind is not None:
+        return "next-url"
+    return "restart-with-body" if status == 200 else "restart"
 
 
 def check_content_range(header: str, offset: int, size: int | None, url: str) -> None:
