@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--only S5,...]``.
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--long] [--only S5,...]``.
 
 Each scenario runs asyncdl and its peers side by side against the same local server, prints a
 table with the commands used, and (full runs) writes benchmarks/results/ and the table in
@@ -15,28 +15,41 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import s1_small_files, s2_rate_limited, s3_large_file, s4_segments, s5_crawl, s6_resume, s7_memory
+from benchmarks import (
+    s1_small_files,
+    s2_rate_limited,
+    s3_large_file,
+    s4_segments,
+    s5_crawl,
+    s6_resume,
+    s7_memory,
+    s8_soak,
+)
 from benchmarks.common import ROOT, Row, machine
 
 SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "S1": s1_small_files.run, "S2": s2_rate_limited.run, "S3": s3_large_file.run, "S4": s4_segments.run,
     "S5": s5_crawl.run, "S6": s6_resume.run, "S7": s7_memory.run,
 }
+LONG: dict[str, Callable[[bool], list[Row]]] = {"S8": s8_soak.run}  # nightly: only with --long or --only
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not a measurement")
-    parser.add_argument("--only", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--long", action="store_true", help="add the long scenarios (S8, a fault soak of hours)")
+    parser.add_argument("--only", help="comma-separated scenario names (default: all but the long ones)")
     args = parser.parse_args(argv)
-    names = [n.strip().upper() for n in args.only.split(",")] if args.only else list(SCENARIOS)
+    every = {**SCENARIOS, **LONG}
+    names = ([n.strip().upper() for n in args.only.split(",")] if args.only
+             else list(SCENARIOS) + (list(LONG) if args.long else []))
     console = Console()
     rows: list[Row] = []
     for name in names:
-        console.print(f"[bold]{name}[/bold] {SCENARIOS[name].__module__}")
+        console.print(f"[bold]{name}[/bold] {every[name].__module__}")
         began = time.perf_counter()
-        rows += SCENARIOS[name](args.quick)
+        rows += every[name](args.quick)
         console.print(f"  done in {time.perf_counter() - began:.1f} s")
     console.print(table(rows))
     for row in rows:
