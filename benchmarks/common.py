@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -143,6 +144,19 @@ class RemoteFile:
     md5: str
 
 
+def _get_json(request: urllib.request.Request) -> Any:
+    """GET JSON, waiting out 429s and retrying 5xx (the soak's server injects both)."""
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(request, timeout=120) as reply:
+                return json.load(reply)
+        except urllib.error.HTTPError as error:
+            if error.code != 429 and error.code < 500:
+                raise
+            time.sleep(float(error.headers.get("Retry-After") or 1))
+    raise RuntimeError(f"{request.full_url}: still refused after 100 tries")
+
+
 def listing(server: Emulator) -> list[RemoteFile]:
     """Every file of every record, read from the API before any timing (what other tools are handed)."""
     from urllib.parse import quote
@@ -151,9 +165,7 @@ def listing(server: Emulator) -> list[RemoteFile]:
     page, total = 1, None
     while total is None or (page - 1) * 100 < total:
         query = f"{server.url}/api/records?size=100&page={page}&sort=oldest"
-        request = urllib.request.Request(query, headers={"Authorization": "Bearer emulator-token"})
-        with urllib.request.urlopen(request, timeout=120) as reply:
-            body = json.load(reply)
+        body = _get_json(urllib.request.Request(query, headers={"Authorization": "Bearer emulator-token"}))
         total = body["hits"]["total"]
         for hit in body["hits"]["hits"]:
             for f in hit.get("files", []):
