@@ -1,4 +1,5 @@
-"""The journal: DEST/.asyncdl/journal.sqlite, the single source of truth for what is done.
+"""The journal: DEST/.asyncdl/journal.sqlite (journal-K-of-N.sqlite for a shard), the single source of truth
+for what is done.
 
 Tables: ``runs`` (command, selection, start, end, outcome, counts), ``records`` (id, concept, title,
 updated, raw JSON), ``selections`` (which records a selection gave when it was last crawled), and
@@ -10,7 +11,6 @@ can read while a run writes.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -225,7 +225,7 @@ class Journal:
 
         A finished file deleted or resized by hand is fetched again (a resized one is re-verified first).
         Part files are left alone here: the run resumes those of its files (after re-hashing them), and
-        :meth:`remove_orphans` removes the rest once the run has planned every file.
+        :func:`asyncdl.journals.remove_orphans` removes the rest once the run has planned every file.
         """
         changes = []
         rows = list(self.files())
@@ -245,20 +245,6 @@ class Journal:
                     changes.append(f"{row.path}: changed on disk, will be verified again")
         return changes
 
-    def remove_orphans(self, dest: Path) -> list[str]:
-        """Remove part files that no journal row knows (blocking; after a run that planned every file)."""
-        known = {row.path for row in self.files()}
-        changes = []
-        for part in dest.rglob(f"*{PART_SUFFIX}"):
-            relative = part.relative_to(dest).as_posix()
-            if relative.startswith(STATE_DIR + "/"):
-                continue
-            if relative[: -len(PART_SUFFIX)] not in known:
-                part.unlink(missing_ok=True)
-                part.with_name(part.name + ".segments").unlink(missing_ok=True)
-                changes.append(f"{relative}: no journal row knows this partial file; removed")
-        return changes
-
     def note_partials(self, dest: Path) -> None:
         """Record the bytes on disk of every unfinished file (blocking; at the end of a run)."""
         with self.db:
@@ -267,18 +253,6 @@ class Journal:
                 part = dest / (row.path + PART_SUFFIX)
                 size = part.stat().st_size if part.exists() else 0
                 self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?", (size, row.path))
-
-    def write_manifest(self, dest: Path) -> Path:
-        """DEST/manifest.csv: record, key, path, size, md5, state of every file the journal knows."""
-        target = dest / "manifest.csv"
-        temporary = dest / STATE_DIR / "manifest.csv.tmp"
-        with temporary.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["record", "key", "path", "size", "md5", "state"])
-            for row in self.files():
-                writer.writerow([row.record_id, row.key, row.path, row.size, row.md5, row.state])
-        os.replace(temporary, target)
-        return target
 
 
 def record_to_json(record: Record) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""One run at a time per destination: an advisory lock on DEST/.asyncdl/lock.
+"""One run at a time per destination (per shard): advisory locks in DEST/.asyncdl.
+
+A whole run holds ``lock`` exclusively. A shard holds ``lock`` shared (shards run side by side, but not
+beside a whole run) and its own ``lock-K-of-N`` exclusively (two processes of one shard never run at once).
 
 The lock is an ``flock`` held for the run's lifetime: the kernel drops it when the process ends, however
 it ends, so a lock left by a killed run is simply taken over. The file also names its holder (pid, host,
@@ -26,11 +29,13 @@ except ImportError:  # pragma: no cover - Windows
 
 
 class RunLock:
-    """``with RunLock(state_dir, "mirror ...")``: raises LockedError while another run holds it."""
+    """``with RunLock(state_dir, "mirror ...")``: raises LockedError while another run holds it
+    (``shared``: while a run holds it exclusively; shared holders do not exclude each other)."""
 
-    def __init__(self, state_dir: Path, command: str, name: str = "lock") -> None:
+    def __init__(self, state_dir: Path, command: str, name: str = "lock", *, shared: bool = False) -> None:
         self.path = state_dir / name
         self.command = command
+        self.shared = shared
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
@@ -45,7 +50,7 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if fcntl is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = self._describe(fd)
                 os.close(fd)

@@ -7,6 +7,7 @@ never the end of the run; only fatal errors (disk full, a refused token) stop ev
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -27,15 +28,17 @@ from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
-from asyncdl.errors import unwrap
+from asyncdl.errors import UsageError, unwrap
 from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.journal import STATE_DIR, Journal, JournalRecorder, journal_path, record_to_json
+from asyncdl.journals import remove_orphans, write_manifest
 from asyncdl.lock import RunLock
 from asyncdl.models import Record
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, Layout, PlannedFile, SkippedFile
+from asyncdl.shard import Shard
 from asyncdl.transfer import Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
@@ -104,7 +107,8 @@ class Run:
     def __init__(self, selection: Selection, dest: Path, config: Config, *, layout: str = DEFAULT_LAYOUT,
                  filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None,
                  on_plan: Callable[[PlannedFile], None] | None = None, archive: bool = False,
-                 refresh: bool = False, since_last: bool = False, save_metadata: bool = False) -> None:
+                 refresh: bool = False, since_last: bool = False, save_metadata: bool = False,
+                 shard: Shard | None = None) -> None:
         self.selection = selection
         self.dest = dest
         self.config = config
@@ -117,6 +121,11 @@ class Run:
         self.refresh = refresh
         self.since_last = since_last
         self.save_metadata = save_metadata
+        self.shard = shard if shard is not None and shard.count > 1 else None  # 1/1 is the whole selection
+        if self.shard is not None and not self.layout.per_record:
+            raise UsageError(f"with --shard the layout must have {{id}} in a folder (e.g. '{{year}}/{{id}}/{{key}}'), "
+                             f"not {layout!r}: files of records in different shards could claim the same path, "
+                             "and no shard sees the others' records to settle it")
         self.summary = RunSummary()
         self.journal: Journal | None = None
         self._scope: anyio.CancelScope | None = None
@@ -139,7 +148,12 @@ class Run:
                 parts.append(f"--{name.replace('_', '-')} {value!r}")
         if self.selection.all_versions:
             parts.append("--all-versions")
-        return f"mirror {' '.join(parts)} from {self.config.base_url} into {self.dest}"
+        described = f"mirror {' '.join(parts)} from {self.config.base_url} into {self.dest}"
+        return described + (f" (shard {self.shard})" if self.shard else "")
+
+    def _mine(self, record_id: str) -> bool:
+        """Whether this run mirrors the record (always, unless it is a shard)."""
+        return self.shard is None or self.shard.includes(record_id)
 
     def interrupt(self) -> None:
         """Stop scheduling work; transfers stop at a consistent point and the state is recorded."""
@@ -158,7 +172,11 @@ class Run:
                 await self._stages()
                 return self.summary
             self.dest.mkdir(parents=True, exist_ok=True)
-            with RunLock(self.dest / STATE_DIR, self.describe()):
+            state = self.dest / STATE_DIR
+            with contextlib.ExitStack() as locks:
+                locks.enter_context(RunLock(state, self.describe(), shared=self.shard is not None))
+                if self.shard is not None:
+                    locks.enter_context(RunLock(state, self.describe(), f"lock{self.shard.suffix}"))
                 await self._journaled()
             return self.summary
         finally:
@@ -166,7 +184,9 @@ class Run:
 
     async def _journaled(self) -> None:
         """The run with its journal: reconcile, run, then record partial files, the outcome and a manifest."""
-        journal = self.journal = Journal(journal_path(self.dest))
+        suffix = self.shard.suffix if self.shard else ""
+        journal = self.journal = Journal(journal_path(self.dest, suffix))
+        began = time.time()
         try:
             for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
                 self.sink.emit(Notice(change, level="info"))
@@ -188,12 +208,13 @@ class Run:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(journal.note_partials, self.dest)
                     if outcome in ("complete", "incomplete"):
-                        for change in await anyio.to_thread.run_sync(journal.remove_orphans, self.dest):
+                        orphans = functools.partial(remove_orphans, self.dest, since=began)
+                        for change in await anyio.to_thread.run_sync(orphans):
                             self.sink.emit(Notice(change, level="info"))
                     journal.end_run(outcome=outcome, ok=self.summary.counts["ok"],
                                     failed=self.summary.counts["failed"], nbytes=self.summary.bytes_received,
                                     seconds=self.summary.elapsed)
-                    await anyio.to_thread.run_sync(journal.write_manifest, self.dest)
+                    await anyio.to_thread.run_sync(write_manifest, self.dest, f"manifest{suffix}")
         finally:
             journal.close()
 
@@ -271,13 +292,16 @@ class Run:
         self.sink.emit(Notice(f"--since-last: {len(updated)} records updated since the last crawl", level="info"))
 
     def _remember(self, ids: list[str]) -> None:
-        """A crawl completed: the journal keeps which records the selection gave, for the next run."""
+        """A crawl completed: the journal keeps which records the selection gave (this shard's), for the next run."""
         if self.journal is not None:
-            self.journal.send("selection", self.selection_key, self.describe(), json.dumps(ids))
+            mine = [record_id for record_id in ids if self._mine(record_id)]
+            self.journal.send("selection", self.selection_key, self.describe(), json.dumps(mine))
 
     async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job]) -> None:
         async with records, jobs:
             async for record in records:
+                if not self._mine(record.id):
+                    continue
                 self.summary.records += 1
                 if self.journal is not None and not self._records_from_journal:
                     self.journal.send("record", record.id, record.conceptrecid, record.title, record.updated,
@@ -367,18 +391,19 @@ async def mirror(selection: Selection, dest: str | Path, config: Config | None =
                  max_file_size: int | None = None, dry_run: bool = False,
                  sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None,
                  archive: bool = False, refresh: bool = False, since_last: bool = False,
-                 save_metadata: bool = False) -> RunSummary:
+                 save_metadata: bool = False, shard: Shard | None = None) -> RunSummary:
     """Download every file of ``selection`` into ``dest``, verified; returns what happened.
 
     ``on_plan`` is called with every file as it is planned (a dry run's listing, streamed); ``archive``
     fetches records under Zenodo's 300 MB archive cap as one ZIP each (every member md5-checked);
     ``refresh`` crawls again although the journal knows the selection; ``since_last`` crawls only records
-    updated since the last complete crawl; ``save_metadata`` writes each record's JSON beside its files.
+    updated since the last complete crawl; ``save_metadata`` writes each record's JSON beside its files;
+    ``shard`` mirrors only that shard's records (see :mod:`asyncdl.shard`), with a journal of its own.
     """
     filters = Filters(tuple(include), tuple(exclude), max_file_size)
     run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
               sink=sink, on_plan=on_plan, archive=archive, refresh=refresh, since_last=since_last,
-              save_metadata=save_metadata)
+              save_metadata=save_metadata, shard=shard)
     return await run.execute()
 
 
@@ -386,12 +411,12 @@ def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = 
                 layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
                 max_file_size: int | None = None, dry_run: bool = False,
                 sink: ProgressSink | None = None, archive: bool = False, refresh: bool = False,
-                since_last: bool = False, save_metadata: bool = False) -> RunSummary:
+                since_last: bool = False, save_metadata: bool = False, shard: Shard | None = None) -> RunSummary:
     """The synchronous form of :func:`mirror`."""
     return anyio.run(functools.partial(mirror, selection, dest, config, layout=layout, include=include,
                                        exclude=exclude, max_file_size=max_file_size, dry_run=dry_run, sink=sink,
                                        archive=archive, refresh=refresh, since_last=since_last,
-                                       save_metadata=save_metadata))
+                                       save_metadata=save_metadata, shard=shard))
 
 
 def save_record_json(dest: Path, record: Record, planned: list[PlannedFile]) -> None:
