@@ -19,6 +19,11 @@ from asyncdl.errors import UsageError
 from asyncdl.journal import STATE_DIR, connect
 from asyncdl.plan import PART_SUFFIX
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 COLUMNS = "path, record_id, key, size, md5, url, state, bytes_done, attempts, last_error, mtime"
 MERGED = """
 CREATE TABLE files (
@@ -76,12 +81,26 @@ def write_manifest(dest: Path, name: str = "manifest") -> Path:
     ``name`` names the temporary file, so shards finishing at once do not write the same one."""
     target = dest / "manifest.csv"
     temporary = dest / STATE_DIR / f"{name}.csv.tmp"
-    with merged(journal_paths(dest)) as db, temporary.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["record", "key", "path", "size", "md5", "state"])
-        writer.writerows(db.execute("SELECT record_id, key, path, size, md5, state FROM files ORDER BY path"))
-    os.replace(temporary, target)
+    with _serialized(dest / STATE_DIR / "manifest.lock"):
+        with merged(journal_paths(dest)) as db, temporary.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["record", "key", "path", "size", "md5", "state"])
+            writer.writerows(db.execute("SELECT record_id, key, path, size, md5, state FROM files ORDER BY path"))
+        os.replace(temporary, target)
     return target
+
+
+@contextmanager
+def _serialized(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (waiting for it): shards finishing at once write the manifest
+    one after the other, so the last one written has read every journal's last state."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
 
 
 def remove_orphans(dest: Path, *, since: float) -> list[str]:

@@ -1,0 +1,116 @@
+"""Shards' journals in one destination: read as one, written each by its own shard, never in each other's way."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from asyncdl import Config, Selection
+from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.errors import LockedError, UsageError
+from asyncdl.journals import remove_orphans
+from asyncdl.lock import RunLock
+from asyncdl.pipeline import mirror
+from asyncdl.shard import Shard
+from asyncdl.status import read_status, verify
+from tests.datasets import record
+
+Start = Callable[..., RunningEmulator]
+pytestmark = pytest.mark.anyio
+
+
+def dataset() -> Dataset:
+    return Dataset([record(rid, concept=rid - 1, files={"a.txt": 100 + rid, "b.txt": 200 + rid}, owners=("9",))
+                    for rid in range(11, 31, 2)])
+
+
+def rows(dest: Path, name: str) -> dict[str, tuple[str, str | None]]:
+    """path -> (state, last error) in one journal."""
+    with sqlite3.connect(dest / ".asyncdl" / name) as db:
+        return {path: (state, error) for path, state, error in db.execute("SELECT path, state, last_error FROM files")}
+
+
+async def mirror_in_shards(emu: RunningEmulator, dest: Path, count: int) -> None:
+    for k in range(1, count + 1):
+        summary = await mirror(Selection(owner="9"), dest, Config(base_url=emu.url), shard=Shard(k, count))
+        assert summary.exit_code == 0
+
+
+async def test_a_path_in_several_journals_counts_once(start_emulator: Start, tmp_path: Path) -> None:
+    """Mirrored whole, then again as two shards: the shards adopt the files (hashing them), and status
+    counts each file once although two journals know it."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url))
+    await mirror_in_shards(emu, tmp_path, 2)
+    assert emu.stats.requests["content"] == 20  # adopted, not fetched again
+    status = read_status(tmp_path)
+    total = sum(300 + 2 * rid for rid in range(11, 31, 2))
+    assert (status.states["done"].files, status.states["done"].bytes) == (20, total)
+    first, second = (len(rows(tmp_path, f"journal-{k}-of-2.sqlite")) for k in (1, 2))
+    assert first and second and first + second == 20
+    assert [(s.shard, s.done) for s in status.shards] == [("1/2", first), ("2/2", second), (None, 20)]
+    report = await verify(tmp_path, config=Config(base_url=emu.url))
+    assert (report.checked, report.ok) == (20, 20)
+
+
+async def test_verify_marks_and_repairs_in_the_shards_own_journal(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    await mirror_in_shards(emu, tmp_path, 3)
+    second = sorted(rows(tmp_path, "journal-2-of-3.sqlite"))
+    bad = second[0]
+    size = (tmp_path / bad).stat().st_size
+    (tmp_path / bad).write_bytes(b"x" * size)  # same size, other bytes
+    others = {name: rows(tmp_path, name) for name in ("journal-1-of-3.sqlite", "journal-3-of-3.sqlite")}
+    report = await verify(tmp_path, config=Config(base_url=emu.url))
+    assert report.mismatched == [bad] and report.checked == 20
+    assert rows(tmp_path, "journal-2-of-3.sqlite")[bad][0] == "failed"
+    assert {name: rows(tmp_path, name) for name in others} == others  # the other shards' journals untouched
+    repaired = await verify(tmp_path, config=Config(base_url=emu.url), repair=True)
+    assert repaired.repaired == [bad] and rows(tmp_path, "journal-2-of-3.sqlite")[bad] == ("done", None)
+    again = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 3))
+    assert again.counts["ok"] == 0 and again.counts["skipped"] == len(second)
+
+
+async def test_orphan_removal_spares_parts_other_journals_know_and_fresh_ones(start_emulator: Start,
+                                                                             tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    await mirror_in_shards(emu, tmp_path, 2)
+    theirs = sorted(rows(tmp_path, "journal-1-of-2.sqlite"))[0]
+    known = tmp_path / f"{theirs}.asyncdl-part"  # e.g. shard 1 interrupted while fetching it again
+    stray = tmp_path / "99" / "gone.bin.asyncdl-part"  # no journal knows it
+    fresh = tmp_path / "98" / "new.bin.asyncdl-part"  # a shard running now may not have recorded it yet
+    for part in (known, stray, fresh):
+        part.parent.mkdir(exist_ok=True)
+        part.write_bytes(b"partial")
+    since = time.time() - 60
+    for part in (known, stray):
+        os.utime(part, (since - 10, since - 10))
+    changes = remove_orphans(tmp_path, since=since)
+    assert changes == ["99/gone.bin.asyncdl-part: no journal row knows this partial file; removed"]
+    assert known.exists() and fresh.exists() and not stray.exists()
+    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 2))
+    assert summary.exit_code == 0 and known.exists()  # a shard's run leaves another shard's part alone
+
+
+async def test_a_layout_without_record_folders_cannot_be_sharded(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"the layout must have \{id\} in a folder"):
+        await mirror(Selection(owner="9"), tmp_path, Config(), layout="{title}_{key}", shard=Shard(1, 2))
+    with pytest.raises(UsageError, match=r"the layout must have \{id\} in a folder"):
+        await mirror(Selection(owner="9"), tmp_path, Config(), layout="{key}_{id}", shard=Shard(1, 2))
+
+
+def test_shards_share_a_destination_but_not_a_shard(tmp_path: Path) -> None:
+    with RunLock(tmp_path, "shard 1", shared=True), RunLock(tmp_path, "shard 1", "lock-1-of-2"):
+        with RunLock(tmp_path, "shard 2", shared=True), RunLock(tmp_path, "shard 2", "lock-2-of-2"):
+            pass  # two shards at once
+        with pytest.raises(LockedError, match="in use by another asyncdl run"):
+            RunLock(tmp_path, "shard 1 again", "lock-1-of-2").acquire()
+        with pytest.raises(LockedError, match="in use by another asyncdl run"):
+            RunLock(tmp_path, "a whole run").acquire()  # not beside shards
+    with RunLock(tmp_path, "a whole run"), pytest.raises(LockedError, match="a whole run"):
+        RunLock(tmp_path, "shard 1", shared=True).acquire()  # and shards not beside a whole run
