@@ -6,7 +6,7 @@ updated, raw JSON), ``selections`` (which records a selection gave when it was l
 ``files`` (record, key, path, size, md5, url, state, bytes done, attempts, last error, mtime).
 File states: pending -> partial -> done, or failed. One writer task applies every change, batched in
 transactions; the rest of the program only sends it changes. SQLite runs in WAL mode, so ``status``
-can read while a run writes.
+can read while a run writes (a shard's journal in rollback mode, see :func:`connect`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import anyio
 from asyncdl.errors import JournalError
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
 from asyncdl.plan import PART_SUFFIX
+from asyncdl.shard import from_journal_name
 from asyncdl.streams import batches
 
 STATE_DIR = ".asyncdl"
@@ -69,12 +70,19 @@ def journal_path(dest: Path, shard: str = "") -> Path:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (and create) a journal; a corrupt one is a JournalError naming the file."""
+    """Open (and create) a journal; a corrupt one is a JournalError naming the file.
+
+    A whole run's journal uses SQLite's WAL (readers never wait for the writer). A shard's journal uses the
+    rollback journal: WAL needs memory shared by every process that opens the database, so one host, and a
+    shard's journal is read from other machines (other shards, ``status`` on a login node) over a shared
+    file system; the rollback journal only needs the file system's locks.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    shared = from_journal_name(path.name) is not None
     try:
         connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA journal_mode={'DELETE' if shared else 'WAL'}")
+        connection.execute(f"PRAGMA synchronous={'FULL' if shared else 'NORMAL'}")
         connection.executescript(SCHEMA)
     except sqlite3.DatabaseError as exc:
         raise JournalError(f"the journal {path} cannot be read ({exc}); move it away to start afresh "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from asyncdl.errors import UsageError
 from asyncdl.journal import STATE_DIR, connect
+from asyncdl.lock import UNSUPPORTED
 from asyncdl.plan import PART_SUFFIX
 
 try:
@@ -97,7 +98,11 @@ def _serialized(path: Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                if exc.errno not in UNSUPPORTED:  # a file system without locks: written unserialized
+                    raise
         yield
     finally:
         os.close(fd)  # closing drops the lock

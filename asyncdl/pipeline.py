@@ -173,10 +173,13 @@ class Run:
                 return self.summary
             self.dest.mkdir(parents=True, exist_ok=True)
             state = self.dest / STATE_DIR
-            with contextlib.ExitStack() as locks:
-                locks.enter_context(RunLock(state, self.describe(), shared=self.shard is not None))
+            with contextlib.ExitStack() as stack:
+                locks = [stack.enter_context(RunLock(state, self.describe(), shared=self.shard is not None))]
                 if self.shard is not None:
-                    locks.enter_context(RunLock(state, self.describe(), f"lock{self.shard.suffix}"))
+                    locks.append(stack.enter_context(RunLock(state, self.describe(), f"lock{self.shard.suffix}")))
+                if not all(lock.supported for lock in locks):
+                    self.sink.emit(Notice(f"the file system of {self.dest} refuses locks (flock): nothing stops "
+                                          "a second run on this destination (or shard) from running beside this one"))
                 await self._journaled()
             return self.summary
         finally:

@@ -13,6 +13,7 @@ import pytest
 from asyncdl import Config, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
+from asyncdl.events import ListSink, Notice
 from asyncdl.journals import remove_orphans
 from asyncdl.lock import RunLock
 from asyncdl.pipeline import mirror
@@ -56,6 +57,11 @@ async def test_a_path_in_several_journals_counts_once(start_emulator: Start, tmp
     assert [(s.shard, s.done) for s in status.shards] == [("1/2", first), ("2/2", second), (None, 20)]
     report = await verify(tmp_path, config=Config(base_url=emu.url))
     assert (report.checked, report.ok) == (20, 20)
+    modes = {}
+    for name in ("journal.sqlite", "journal-1-of-2.sqlite"):
+        with sqlite3.connect(tmp_path / ".asyncdl" / name) as db:
+            modes[name] = db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert modes == {"journal.sqlite": "wal", "journal-1-of-2.sqlite": "delete"}  # shards: no shared memory
 
 
 async def test_verify_marks_and_repairs_in_the_shards_own_journal(start_emulator: Start, tmp_path: Path) -> None:
@@ -114,3 +120,25 @@ def test_shards_share_a_destination_but_not_a_shard(tmp_path: Path) -> None:
             RunLock(tmp_path, "a whole run").acquire()  # not beside shards
     with RunLock(tmp_path, "a whole run"), pytest.raises(LockedError, match="a whole run"):
         RunLock(tmp_path, "shard 1", shared=True).acquire()  # and shards not beside a whole run
+
+
+
+async def test_a_file_system_without_locks_runs_unguarded(start_emulator: Start, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lustre mounted without flock answers ENOSYS: a shard still runs, and warns that it is unguarded."""
+    import errno
+    import fcntl
+
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    sink = ListSink()
+    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(1, 2), sink=sink)
+    assert summary.exit_code == 0 and summary.counts["ok"] > 0
+    warnings = [e.message for e in sink.events if isinstance(e, Notice) and e.level == "warning"]
+    assert any("refuses locks (flock)" in message for message in warnings)
+    monkeypatch.undo()
+    with RunLock(tmp_path / ".asyncdl", "shard 1", "lock-1-of-2") as held:
+        assert held.supported
