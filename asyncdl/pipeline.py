@@ -401,7 +401,9 @@ async def mirror(selection: Selection, dest: str | Path, config: Config | None =
     fetches records under Zenodo's 300 MB archive cap as one ZIP each (every member md5-checked);
     ``refresh`` crawls again although the journal knows the selection; ``since_last`` crawls only records
     updated since the last complete crawl; ``save_metadata`` writes each record's JSON beside its files;
-    ``shard`` mirrors only that shard's records (see :mod:`asyncdl.shard`), with a journal of its own.
+    ``shard`` mirrors only that shard's records (see :mod:`asyncdl.shard`), with a journal of its own
+    (give it ``Config(rate_share=1 / shard.count)`` when the shards share an address, as the command line
+    does by default).
     """
     filters = Filters(tuple(include), tuple(exclude), max_file_size)
     run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
