@@ -500,7 +500,8 @@ def status_command(dest: Path, fmt: str) -> None:
                                      "bytes_left": status.bytes_left, "eta_seconds": status.eta}, indent=2) + "\n")
         return
     console = Console()
-    journals = f" ({len(status.shards)} journals)" if len(status.shards) > 1 else ""
+    count = sum(1 for s in status.shards if s.started)
+    journals = f" ({count} journals)" if count > 1 else ""
     table = Table("state", "files", "bytes", title=f"asyncdl status of {dest}{journals}")
     for state in ("done", "partial", "pending", "failed"):
         if state in status.states:
@@ -513,9 +514,12 @@ def status_command(dest: Path, fmt: str) -> None:
     for path, reason, attempts in status.failures[:50]:
         console.print(f"failed ({attempts} attempts): {path}: {reason}", highlight=False)
     eta = status.eta
+    idle = [s.shard for s in status.shards if not s.started]
     console.print(f"left: {format_size(status.bytes_left)}" + (f", about {eta:.0f} s at the last run's speed "
                                                                  f"({format_size(status.speed or 0)}/s)"
-                                                                 if eta is not None else ""), highlight=False)
+                                                                 if eta is not None else "")
+                  + (f"; not started: shard {', '.join(map(str, idle))} (their files are not counted yet)"
+                     if idle else ""), highlight=False)
     runs = Table("run", "started", "outcome", "ok", "failed", "bytes", "what", title="last runs")
     for r in status.runs[:10]:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(str(r["started"] or 0))))
@@ -529,7 +533,8 @@ def shards_table(status: Status) -> Table:
     table = Table("shard", "done", "failed", "bytes done", "last run", title="shards")
     for s in status.shards:
         table.add_row(s.shard or "whole", f"{s.done}/{s.files}", str(s.failed),
-                      f"{format_size(s.done_bytes)}/{format_size(s.bytes)}", s.last_outcome or "-")
+                      f"{format_size(s.done_bytes)}/{format_size(s.bytes)}",
+                      s.last_outcome or ("-" if s.started else "not started"))
     return table
 
 

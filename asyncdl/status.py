@@ -19,7 +19,7 @@ from asyncdl.journal import FileRow, Journal, connect
 from asyncdl.journals import COLUMNS, journal_paths, merged
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.plan import PlannedFile
-from asyncdl.shard import from_journal_name
+from asyncdl.shard import Shard, from_journal_name
 from asyncdl.transfer import Transfer
 
 VERIFY_FAILURE = "md5 mismatch or missing at verify"
@@ -33,10 +33,12 @@ class StateCount:
 
 @dataclass
 class ShardState:
-    """One journal's own view: its shard (None for a whole run), files, done, failed, its last run's outcome."""
+    """One journal's own view: its shard (None for a whole run), files, done, failed, its last run's outcome.
+    A shard of N whose journal does not exist (yet) has ``started`` False."""
 
     journal: str
     shard: str | None
+    started: bool = True
     files: int = 0
     done: int = 0
     failed: int = 0
@@ -87,7 +89,16 @@ def read_status(dest: Path) -> Status:
             speeds.append(float(str(moving[0]["bytes"])) / float(str(moving[0]["seconds"])))
     status.runs.sort(key=lambda r: float(str(r["started"] or 0)), reverse=True)
     status.speed = sum(speeds) if speeds else None
+    status.shards += not_started(paths)
     return status
+
+
+def not_started(paths: list[Path]) -> list[ShardState]:
+    """The shards of every N seen among the journals that have no journal: not started (or lost)."""
+    shards = [shard for shard in map(from_journal_name, (path.name for path in paths)) if shard is not None]
+    seen = {(shard.index, shard.count) for shard in shards}
+    return [ShardState(f"journal{Shard(k, n).suffix}.sqlite", str(Shard(k, n)), started=False)
+            for n in sorted({shard.count for shard in shards}) for k in range(1, n + 1) if (k, n) not in seen]
 
 
 def _runs(path: Path) -> list[dict[str, object]]:

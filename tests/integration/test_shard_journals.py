@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ from asyncdl.errors import LockedError, UsageError
 from asyncdl.events import ListSink, Notice
 from asyncdl.journals import remove_orphans
 from asyncdl.lock import RunLock
-from asyncdl.pipeline import mirror
+from asyncdl.pipeline import mirror, mirror_sync
 from asyncdl.shard import Shard
 from asyncdl.status import read_status, verify
 from tests.datasets import record
@@ -62,6 +64,18 @@ async def test_a_path_in_several_journals_counts_once(start_emulator: Start, tmp
         with sqlite3.connect(tmp_path / ".asyncdl" / name) as db:
             modes[name] = db.execute("PRAGMA journal_mode").fetchone()[0]
     assert modes == {"journal.sqlite": "wal", "journal-1-of-2.sqlite": "delete"}  # shards: no shared memory
+
+
+def test_status_names_the_shards_that_have_not_started(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    mirror_sync(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 3))
+    status = read_status(tmp_path)
+    assert [(s.shard, s.started, s.last_outcome) for s in status.shards] == [
+        ("2/3", True, "complete"), ("1/3", False, None), ("3/3", False, None)]
+    shown = subprocess.run([sys.executable, "-m", "asyncdl", "status", str(tmp_path)], capture_output=True,
+                           text=True, env={**os.environ, "COLUMNS": "200"})
+    assert "not started: shard 1/3, 3/3 (their files are not counted yet)" in shown.stdout
+    assert shown.stdout.count("not started") == 3  # two rows of the shards table, and the line
 
 
 async def test_verify_marks_and_repairs_in_the_shards_own_journal(start_emulator: Start, tmp_path: Path) -> None:
