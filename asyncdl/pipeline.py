@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -28,7 +29,7 @@ from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
-from asyncdl.errors import UsageError, unwrap
+from asyncdl.errors import JournalError, UsageError, unwrap
 from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
@@ -42,6 +43,7 @@ from asyncdl.shard import Shard
 from asyncdl.transfer import Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
+T = TypeVar("T")
 RECORD_BUFFER = 32
 JOB_BUFFER = 256
 
@@ -212,14 +214,24 @@ class Run:
                     await anyio.to_thread.run_sync(journal.note_partials, self.dest)
                     if outcome in ("complete", "incomplete"):
                         orphans = functools.partial(remove_orphans, self.dest, since=began)
-                        for change in await anyio.to_thread.run_sync(orphans):
+                        for change in await self._across_journals(orphans, "part files not tidied") or []:
                             self.sink.emit(Notice(change, level="info"))
                     journal.end_run(outcome=outcome, ok=self.summary.counts["ok"],
                                     failed=self.summary.counts["failed"], nbytes=self.summary.bytes_received,
                                     seconds=self.summary.elapsed)
-                    await anyio.to_thread.run_sync(write_manifest, self.dest, f"manifest{suffix}")
+                    manifest = functools.partial(write_manifest, self.dest, f"manifest{suffix}")
+                    await self._across_journals(manifest, "manifest.csv not written")
         finally:
             journal.close()
+
+    async def _across_journals(self, work: Callable[[], T], what: str) -> T | None:
+        """Run blocking work that reads every journal in DEST: another shard's unreadable journal is a
+        warning, not this run's failure."""
+        try:
+            return await anyio.to_thread.run_sync(work)
+        except (UsageError, JournalError) as exc:
+            self.sink.emit(Notice(f"{what}: {exc}"))
+            return None
 
     async def _stages(self) -> None:
         """Records -> plan -> workers, in one task group that an interrupt cancels."""

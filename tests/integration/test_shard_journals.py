@@ -156,3 +156,15 @@ async def test_a_file_system_without_locks_runs_unguarded(start_emulator: Start,
     monkeypatch.undo()
     with RunLock(tmp_path / ".asyncdl", "shard 1", "lock-1-of-2") as held:
         assert held.supported
+
+
+async def test_another_shards_broken_journal_does_not_fail_this_shard(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    broken = tmp_path / ".asyncdl" / "journal-1-of-2.sqlite"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a database, whatever it was" * 100)
+    sink = ListSink()
+    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 2), sink=sink)
+    assert summary.exit_code == 0 and summary.counts["ok"] > 0
+    warnings = [e.message for e in sink.events if isinstance(e, Notice) and e.level == "warning"]
+    assert any(m.startswith("manifest.csv not written: the journal") and "journal-1-of-2" in m for m in warnings)
