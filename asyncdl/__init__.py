@@ -17,6 +17,7 @@ from asyncdl.errors import AsyncdlError
 from asyncdl.invenio import Selection
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
 from asyncdl.pipeline import RunSummary, mirror, mirror_sync
+from asyncdl.shard import Shard
 
 
 def list_records(selection: Selection, config: Config | None = None) -> list[Record]:
@@ -25,4 +26,4 @@ def list_records(selection: Selection, config: Config | None = None) -> list[Rec
 
 
 __all__ = ["AsyncdlError", "Checksum", "Config", "FileEntry", "Record", "RecordStats", "RunSummary", "Selection",
-           "__version__", "crawl_records", "list_records", "mirror", "mirror_sync"]
+           "Shard", "__version__", "crawl_records", "list_records", "mirror", "mirror_sync"]

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,11 +31,13 @@ from asyncdl.crawl import crawl_records
 from asyncdl.errors import AsyncdlError, ConfigError, LocalError, UsageError, describe_faults, unwrap
 from asyncdl.events import Event, Notice, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
+from asyncdl.journal import journal_path
 from asyncdl.pipeline import Run, RunSummary
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, PlannedFile, check_template
 from asyncdl.progress import MODES, make_sink, summary_record, summary_table
 from asyncdl.settings import layered, resolve_token
-from asyncdl.status import read_status, verify
+from asyncdl.shard import Shard, resolve
+from asyncdl.status import Status, read_status, verify
 from asyncdl.units import format_size, parse_size
 
 T = TypeVar("T")
@@ -78,6 +81,10 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--page-concurrency", default=8, show_default=True, help="Search pages fetched at once."),
         click.option("--retries", default=8, show_default=True,
                      help="Retries of a request after a 5xx or a connection error (with growing waits)."),
+        click.option("--rate-share", callback=_share_option, metavar="FRACTION",
+                     help="The fraction of the server's request budget (per address) this process may use, "
+                          "e.g. 0.25 or 1/4 for four machines behind one address [default: 1, or 1/N for "
+                          "shard K/N]."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Settings from this TOML file (see config.example.toml); flags and ASYNCDL_* "
                           "variables override it, it overrides the user config file."),
@@ -85,6 +92,18 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def _share_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        share = float(Fraction(value.strip()))
+    except (ValueError, ZeroDivisionError):
+        share = -1.0
+    if not 0 < share <= 1:
+        raise click.BadParameter(f"{value!r} is not a fraction above 0 and at most 1 (e.g. 0.25 or 1/4)")
+    return share
 
 
 def build_selection(options: dict[str, Any]) -> Selection:
@@ -118,7 +137,7 @@ def apply_settings(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_config(options: dict[str, Any]) -> Config:
-    extra = {name: options[name] for name in CONFIG_ONLY if name in options}
+    extra = {name: options[name] for name in CONFIG_ONLY if options.get(name) is not None}
     if "max_rate" in extra:
         extra["max_rate"] = extra["max_rate"] or None  # 0 in a config file means no cap
     return Config(base_url=options["base_url"], token=options["token"] or None,
@@ -265,6 +284,18 @@ def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def choose_shard(options: dict[str, Any]) -> Shard | None:
+    """The shard of a mirror (--shard, else the scheduler's variables; see asyncdl.shard); with one, the
+    rate share defaults to 1/N unless a flag, a variable or a config file set it."""
+    try:
+        shard = resolve(options.get("shard"), options.get("shard_count") or None, os.environ)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if shard is not None and options.get("rate_share") is None:
+        options["rate_share"] = 1 / shard.count
+    return shard
+
+
 def transfer_config(options: dict[str, Any]) -> Config:
     return dataclasses.replace(
         build_config(options), concurrency=options["concurrency"],
@@ -273,22 +304,34 @@ def transfer_config(options: dict[str, Any]) -> Config:
         read_timeout=options["read_timeout"], max_attempts=options["max_attempts"])
 
 
-def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
-    """Run a mirror with progress and a summary; exit with its code."""
+def download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool = False) -> None:
+    """Run a mirror with progress and a summary; exit with its code. ``sharded``: the command takes --shard
+    (and the scheduler's variables)."""
     options = apply_settings(options)
     try:
         check_template(options["layout"])
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
+    shard = choose_shard(options) if sharded else None
     config = transfer_config(options)
     mode = "none" if options["quiet"] else options["progress_mode"]
     sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
                      interval=options.get("progress_interval", 10.0))
     filters = Filters(tuple(options["include"]), tuple(options["exclude"]), options["max_file_size"] or None)
-    job = Run(selection, dest, config, layout=options["layout"], filters=filters, dry_run=options["dry_run"],
-              sink=sink, on_plan=print_planned if options["dry_run"] else None, archive=options["archive"],
-              refresh=options["refresh"], since_last=options["since_last"], save_metadata=options["save_metadata"])
+    try:
+        job = Run(selection, dest, config, layout=options["layout"], filters=filters, dry_run=options["dry_run"],
+                  sink=sink, on_plan=print_planned if options["dry_run"] else None, archive=options["archive"],
+                  refresh=options["refresh"], since_last=options["since_last"],
+                  save_metadata=options["save_metadata"], shard=shard)
+    except UsageError as exc:
+        close_sink(sink)
+        raise click.UsageError(str(exc)) from exc
+    if job.shard is not None and mode != "none":
+        stderr.print(f"{job.shard.describe()}: the records whose id falls in this part, journal "
+                     f"{journal_path(dest, job.shard.suffix)}, rate share {config.rate_share:.3g}",
+                     highlight=False, markup=False)
     summary = run_job(job, sink)
+    done = f"done (shard {job.shard})" if job.shard else "done"
     if options["dry_run"]:
         stderr.print(f"dry run: {summary.counts['planned']} files, {format_size(summary.planned_bytes)} would be "
                      f"downloaded into {dest}; {summary.counts['filtered']} filtered out", highlight=False)
@@ -298,7 +341,7 @@ def download(selection: Selection, dest: Path, options: dict[str, Any]) -> None:
     elif mode == "rich" or (mode == "auto" and stderr.is_terminal):
         stderr.print(summary_table(summary))
     elif mode != "json":
-        stderr.print(f"done: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
+        stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
                      f"{summary.counts['failed']} "
                      f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
                      f"{summary.requests} requests, {summary.rate_limited} answered 429; faults met: "
@@ -317,9 +360,14 @@ def run_job(job: Run, sink: ProgressSink) -> RunSummary:
     try:
         return run(functools.partial(execute_with_signals, job))
     finally:
-        close = getattr(sink, "close", None)
-        if close is not None:
-            close()
+        close_sink(sink)
+
+
+def close_sink(sink: ProgressSink) -> None:
+    """Close a progress display (a live one must stop before anything else is printed)."""
+    close = getattr(sink, "close", None)
+    if close is not None:
+        close()
 
 
 async def execute_with_signals(job: Run) -> RunSummary:
@@ -380,6 +428,7 @@ def get_command(**options: Any) -> None:
 MIRROR_EPILOG = """\b
 Examples:
   asyncdl mirror --community nfdi4bioimage ./nfdi4bioimage
+  asyncdl mirror --community nfdi4bioimage /shared/mirror --shard 2/8   # one of eight machines
   asyncdl mirror --owner 88403 --title-regex Alkalinity ./iodp-alkalinity
   asyncdl mirror --query 'title:"Expedition 374"' --include '*.csv' --layout '{year}/{id}/{key}' ./exp374
 """
@@ -389,13 +438,20 @@ Examples:
 @selection_options
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @transfer_options
+@click.option("--shard", metavar="K/N",
+              help="Mirror only shard K of N (1..N): the records whose id hashes to it, with a journal of its own "
+                   "in DEST [default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set; 1/1 is all].")
+@click.option("--shard-count", type=click.IntRange(min=1), metavar="N",
+              help="The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or to resubmit "
+                   "some tasks of a Slurm array (the task id is then the shard number); or ASYNCDL_SHARD_COUNT.")
 def mirror_command(**options: Any) -> None:
     """Download every file of a selection into DEST: resumable, md5-verified, rate-limit aware.
 
     The selection is RECORD ids/URLs/DOIs, --community, --owner and/or --query (see 'asyncdl list').
-    Run the same command again to continue after an interruption.
+    Run the same command again to continue after an interruption. Under a Slurm job array or a Kubernetes
+    Indexed Job each task mirrors its own shard (see --shard and docs/cluster.md).
     """
-    download(build_selection(options), options["dest"], options)
+    download(build_selection(options), options["dest"], options, sharded=True)
 
 
 @main.command("demo")
@@ -449,26 +505,46 @@ def status_command(dest: Path, fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps({"states": {k: vars(v) for k, v in status.states.items()},
                                      "failures": status.failures, "runs": status.runs,
+                                     "shards": [vars(s) for s in status.shards],
                                      "bytes_left": status.bytes_left, "eta_seconds": status.eta}, indent=2) + "\n")
         return
     console = Console()
-    table = Table("state", "files", "bytes", title=f"asyncdl status of {dest}")
+    count = sum(1 for s in status.shards if s.started)
+    journals = f" ({count} journals)" if count > 1 else ""
+    table = Table("state", "files", "bytes", title=f"asyncdl status of {dest}{journals}")
     for state in ("done", "partial", "pending", "failed"):
         if state in status.states:
             table.add_row(state, str(status.states[state].files), format_size(status.states[state].bytes))
+    table.add_row("total", str(sum(c.files for c in status.states.values())),
+                  format_size(sum(c.bytes for c in status.states.values())), style="bold")
     console.print(table)
+    if any(s.shard for s in status.shards):
+        console.print(shards_table(status))
     for path, reason, attempts in status.failures[:50]:
         console.print(f"failed ({attempts} attempts): {path}: {reason}", highlight=False)
     eta = status.eta
+    idle = [s.shard for s in status.shards if not s.started]
     console.print(f"left: {format_size(status.bytes_left)}" + (f", about {eta:.0f} s at the last run's speed "
                                                                  f"({format_size(status.speed or 0)}/s)"
-                                                                 if eta is not None else ""), highlight=False)
+                                                                 if eta is not None else "")
+                  + (f"; not started: shard {', '.join(map(str, idle))} (their files are not counted yet)"
+                     if idle else ""), highlight=False)
     runs = Table("run", "started", "outcome", "ok", "failed", "bytes", "what", title="last runs")
-    for r in status.runs:
+    for r in status.runs[:10]:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(str(r["started"] or 0))))
         runs.add_row(str(r["id"]), started, str(r["outcome"]), str(r["ok"]), str(r["failed"]),
                      format_size(float(str(r["bytes"] or 0))), str(r["command"]))
     console.print(runs)
+
+
+def shards_table(status: Status) -> Table:
+    """A line per journal: its shard, files done of all, failed, bytes, and its last run's outcome."""
+    table = Table("shard", "done", "failed", "bytes done", "last run", title="shards")
+    for s in status.shards:
+        table.add_row(s.shard or "whole", f"{s.done}/{s.files}", str(s.failed),
+                      f"{format_size(s.done_bytes)}/{format_size(s.bytes)}",
+                      s.last_outcome or ("-" if s.started else "not started"))
+    return table
 
 
 @main.command("verify", epilog="\b\nExamples:\n  asyncdl verify ./iodp\n  asyncdl verify ./iodp --repair")

@@ -1,16 +1,16 @@
-"""The journal: DEST/.asyncdl/journal.sqlite, the single source of truth for what is done.
+"""The journal: DEST/.asyncdl/journal.sqlite (journal-K-of-N.sqlite for a shard), the single source of truth
+for what is done.
 
 Tables: ``runs`` (command, selection, start, end, outcome, counts), ``records`` (id, concept, title,
 updated, raw JSON), ``selections`` (which records a selection gave when it was last crawled), and
 ``files`` (record, key, path, size, md5, url, state, bytes done, attempts, last error, mtime).
 File states: pending -> partial -> done, or failed. One writer task applies every change, batched in
 transactions; the rest of the program only sends it changes. SQLite runs in WAL mode, so ``status``
-can read while a run writes.
+can read while a run writes (a shard's journal in rollback mode, see :func:`connect`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -28,6 +28,7 @@ from asyncdl.errors import DiskFullError, JournalError, LocalError
 from asyncdl.fsutil import translate_os_error
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
 from asyncdl.plan import PART_SUFFIX
+from asyncdl.shard import from_journal_name
 from asyncdl.streams import batches
 
 STATE_DIR = ".asyncdl"
@@ -92,12 +93,19 @@ def journal_path(dest: Path, shard: str = "") -> Path:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (and create) a journal; a corrupt one is a JournalError naming the file."""
+    """Open (and create) a journal; a corrupt one is a JournalError naming the file.
+
+    A whole run's journal uses SQLite's WAL (readers never wait for the writer). A shard's journal uses the
+    rollback journal: WAL needs memory shared by every process that opens the database, so one host, and a
+    shard's journal is read from other machines (other shards, ``status`` on a login node) over a shared
+    file system; the rollback journal only needs the file system's locks.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    shared = from_journal_name(path.name) is not None
     try:
         connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA journal_mode={'DELETE' if shared else 'WAL'}")
+        connection.execute(f"PRAGMA synchronous={'FULL' if shared else 'NORMAL'}")
         connection.executescript(SCHEMA)
     except sqlite3.DatabaseError as exc:
         if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
@@ -257,7 +265,7 @@ class Journal:
 
         A finished file deleted or resized by hand is fetched again (a resized one is re-verified first).
         Part files are left alone here: the run resumes those of its files (after re-hashing them), and
-        :meth:`remove_orphans` removes the rest once the run has planned every file.
+        :func:`asyncdl.journals.remove_orphans` removes the rest once the run has planned every file.
         """
         changes = []
         rows = list(self.files())
@@ -277,20 +285,6 @@ class Journal:
                     changes.append(f"{row.path}: changed on disk, will be verified again")
         return changes
 
-    def remove_orphans(self, dest: Path) -> list[str]:
-        """Remove part files that no journal row knows (blocking; after a run that planned every file)."""
-        known = {row.path for row in self.files()}
-        changes = []
-        for part in dest.rglob(f"*{PART_SUFFIX}"):
-            relative = part.relative_to(dest).as_posix()
-            if relative.startswith(STATE_DIR + "/"):
-                continue
-            if relative[: -len(PART_SUFFIX)] not in known:
-                part.unlink(missing_ok=True)
-                part.with_name(part.name + ".segments").unlink(missing_ok=True)
-                changes.append(f"{relative}: no journal row knows this partial file; removed")
-        return changes
-
     def note_partials(self, dest: Path) -> None:
         """Record the bytes on disk of every unfinished file (blocking; at the end of a run)."""
         with writing(self.path), self.db:
@@ -299,18 +293,6 @@ class Journal:
                 part = dest / (row.path + PART_SUFFIX)
                 size = part.stat().st_size if part.exists() else 0
                 self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?", (size, row.path))
-
-    def write_manifest(self, dest: Path) -> Path:
-        """DEST/manifest.csv: record, key, path, size, md5, state of every file the journal knows."""
-        target = dest / "manifest.csv"
-        temporary = dest / STATE_DIR / "manifest.csv.tmp"
-        with writing(temporary), temporary.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["record", "key", "path", "size", "md5", "state"])
-            for row in self.files():
-                writer.writerow([row.record_id, row.key, row.path, row.size, row.md5, row.state])
-        os.replace(temporary, target)
-        return target
 
 
 def record_to_json(record: Record) -> dict[str, Any]:

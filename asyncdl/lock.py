@@ -1,4 +1,7 @@
-"""One run at a time per destination: an advisory lock on DEST/.asyncdl/lock.
+"""One run at a time per destination (per shard): advisory locks in DEST/.asyncdl.
+
+A whole run holds ``lock`` exclusively. A shard holds ``lock`` shared (shards run side by side, but not
+beside a whole run) and its own ``lock-K-of-N`` exclusively (two processes of one shard never run at once).
 
 The lock is an ``flock`` held for the run's lifetime: the kernel drops it when the process ends, however
 it ends, so a lock left by a killed run is simply taken over. The file also names its holder (pid, host,
@@ -6,11 +9,14 @@ command, start) for the error message a second run prints.
 
 Limits: ``flock`` is reliable on local file systems. On network file systems (NFS, SMB, Lustre) it may be
 emulated or ignored, so two machines might both get it; do not run two asyncdl processes on one
-destination from different machines: give each its own shard (one journal per shard) instead.
+destination from different machines: give each its own shard (one journal per shard) instead. Where the
+file system refuses locks outright (Lustre without ``-o flock``), the run goes on unguarded
+(``supported`` is False) and the caller warns.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -24,13 +30,18 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+UNSUPPORTED = (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP)  # no locks on this file system
+
 
 class RunLock:
-    """``with RunLock(state_dir, "mirror ...")``: raises LockedError while another run holds it."""
+    """``with RunLock(state_dir, "mirror ...")``: raises LockedError while another run holds it
+    (``shared``: while a run holds it exclusively; shared holders do not exclude each other)."""
 
-    def __init__(self, state_dir: Path, command: str, name: str = "lock") -> None:
+    def __init__(self, state_dir: Path, command: str, name: str = "lock", *, shared: bool = False) -> None:
         self.path = state_dir / name
         self.command = command
+        self.shared = shared
+        self.supported = True  # False when the file system refused to lock at all
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
@@ -45,12 +56,17 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if fcntl is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = self._describe(fd)
                 os.close(fd)
                 raise LockedError(f"{self.path.parent.parent} is in use by another asyncdl run ({holder}); "
                                   "wait for it to finish or stop it (Ctrl-C), then run again") from None
+            except OSError as exc:
+                if exc.errno not in UNSUPPORTED:
+                    os.close(fd)
+                    raise
+                self.supported = False  # e.g. Lustre mounted without flock: run unguarded, and say so
         me = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(fd, 0)
@@ -59,7 +75,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            if fcntl is not None:
+            if fcntl is not None and self.supported:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -7,6 +7,7 @@ never the end of the run; only fatal errors (disk full, a refused token) stop ev
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -27,20 +29,23 @@ from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
-from asyncdl.errors import LocalError, UnsafePathError, unwrap
+from asyncdl.errors import JournalError, LocalError, UnsafePathError, UsageError, unwrap
 from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
 from asyncdl.fsutil import safe_target, write_fresh
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.journal import STATE_DIR, Journal, JournalRecorder, journal_path, record_to_json
+from asyncdl.journals import remove_orphans, write_manifest
 from asyncdl.lock import RunLock
 from asyncdl.models import Record
 from asyncdl.plan import DEFAULT_LAYOUT, PART_SUFFIX, Filters, Layout, PlannedFile, SkippedFile
 from asyncdl.redact import redact
+from asyncdl.shard import Shard
 from asyncdl.transfer import Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
+T = TypeVar("T")
 RECORD_BUFFER = 32
 JOB_BUFFER = 256
 
@@ -107,7 +112,8 @@ class Run:
     def __init__(self, selection: Selection, dest: Path, config: Config, *, layout: str = DEFAULT_LAYOUT,
                  filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None,
                  on_plan: Callable[[PlannedFile], None] | None = None, archive: bool = False,
-                 refresh: bool = False, since_last: bool = False, save_metadata: bool = False) -> None:
+                 refresh: bool = False, since_last: bool = False, save_metadata: bool = False,
+                 shard: Shard | None = None) -> None:
         self.selection = selection
         self.dest = dest
         self.config = config
@@ -120,6 +126,11 @@ class Run:
         self.refresh = refresh
         self.since_last = since_last
         self.save_metadata = save_metadata
+        self.shard = shard if shard is not None and shard.count > 1 else None  # 1/1 is the whole selection
+        if self.shard is not None and not self.layout.per_record:
+            raise UsageError(f"with --shard the layout must have {{id}} in a folder (e.g. '{{year}}/{{id}}/{{key}}'), "
+                             f"not {layout!r}: files of records in different shards could claim the same path, "
+                             "and no shard sees the others' records to settle it")
         self.summary = RunSummary()
         self.journal: Journal | None = None
         self._scope: anyio.CancelScope | None = None
@@ -142,7 +153,12 @@ class Run:
                 parts.append(f"--{name.replace('_', '-')} {value!r}")
         if self.selection.all_versions:
             parts.append("--all-versions")
-        return f"mirror {' '.join(parts)} from {self.config.base_url} into {self.dest}"
+        described = f"mirror {' '.join(parts)} from {self.config.base_url} into {self.dest}"
+        return described + (f" (shard {self.shard})" if self.shard else "")
+
+    def _mine(self, record_id: str) -> bool:
+        """Whether this run mirrors the record (always, unless it is a shard)."""
+        return self.shard is None or self.shard.includes(record_id)
 
     def interrupt(self) -> None:
         """Stop scheduling work; transfers stop at a consistent point and the state is recorded."""
@@ -156,12 +172,21 @@ class Run:
 
     async def execute(self) -> RunSummary:
         began = time.monotonic()
+        for text in self.selection.identifiers:  # a typo is reported before anything is written in DEST
+            invenio.parse_identifier(text)
         try:
             if self.dry_run:
                 await self._stages()
                 return self.summary
             self.dest.mkdir(parents=True, exist_ok=True)
-            with RunLock(self.dest / STATE_DIR, self.describe()):
+            state = self.dest / STATE_DIR
+            with contextlib.ExitStack() as stack:
+                locks = [stack.enter_context(RunLock(state, self.describe(), shared=self.shard is not None))]
+                if self.shard is not None:
+                    locks.append(stack.enter_context(RunLock(state, self.describe(), f"lock{self.shard.suffix}")))
+                if not all(lock.supported for lock in locks):
+                    self.sink.emit(Notice(f"the file system of {self.dest} refuses locks (flock): nothing stops "
+                                          "a second run on this destination (or shard) from running beside this one"))
                 await self._journaled()
             return self.summary
         finally:
@@ -169,7 +194,9 @@ class Run:
 
     async def _journaled(self) -> None:
         """The run with its journal: reconcile, run, then record partial files, the outcome and a manifest."""
-        journal = self.journal = Journal(journal_path(self.dest))
+        suffix = self.shard.suffix if self.shard else ""
+        journal = self.journal = Journal(journal_path(self.dest, suffix))
+        began = time.time()
         try:
             for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
                 self.sink.emit(Notice(change, level="info"))
@@ -190,25 +217,37 @@ class Run:
             finally:
                 with anyio.CancelScope(shield=True):
                     try:
-                        await self._wrap_up(journal, outcome)
+                        await self._wrap_up(journal, outcome, began, suffix)
                     except LocalError as exc:
                         if outcome != "error":
                             raise
                         # the run is already stopping with its own error (a full disk, say): that one is
                         # reported; this is a consequence of it
-                        self.sink.emit(Notice(f"the journal's end-of-run bookkeeping was skipped: {exc}", level="info"))
+                        self.sink.emit(Notice(f"the journal's end-of-run bookkeeping was skipped: {exc}",
+                                              level="info"))
         finally:
             journal.close()
 
-    async def _wrap_up(self, journal: Journal, outcome: str) -> None:
+    async def _wrap_up(self, journal: Journal, outcome: str, began: float, suffix: str) -> None:
         """Record partial files and the run's outcome, remove orphan parts, write the manifest."""
         await anyio.to_thread.run_sync(journal.note_partials, self.dest)
         if outcome in ("complete", "incomplete"):
-            for change in await anyio.to_thread.run_sync(journal.remove_orphans, self.dest):
+            orphans = functools.partial(remove_orphans, self.dest, since=began)
+            for change in await self._across_journals(orphans, "part files not tidied") or []:
                 self.sink.emit(Notice(change, level="info"))
         journal.end_run(outcome=outcome, ok=self.summary.counts["ok"], failed=self.summary.counts["failed"],
                         nbytes=self.summary.bytes_received, seconds=self.summary.elapsed)
-        await anyio.to_thread.run_sync(journal.write_manifest, self.dest)
+        manifest = functools.partial(write_manifest, self.dest, f"manifest{suffix}")
+        await self._across_journals(manifest, "manifest.csv not written")
+
+    async def _across_journals(self, work: Callable[[], T], what: str) -> T | None:
+        """Run blocking work that reads every journal in DEST: another shard's unreadable journal is a
+        warning, not this run's failure."""
+        try:
+            return await anyio.to_thread.run_sync(work)
+        except (UsageError, JournalError) as exc:
+            self.sink.emit(Notice(f"{what}: {exc}"))
+            return None
 
     async def _stages(self) -> None:
         """Records -> plan -> workers, in one task group that an interrupt cancels."""
@@ -285,13 +324,16 @@ class Run:
         self.sink.emit(Notice(f"--since-last: {len(updated)} records updated since the last crawl", level="info"))
 
     def _remember(self, ids: list[str]) -> None:
-        """A crawl completed: the journal keeps which records the selection gave, for the next run."""
+        """A crawl completed: the journal keeps which records the selection gave (this shard's), for the next run."""
         if self.journal is not None:
-            self.journal.send("selection", self.selection_key, self.describe(), json.dumps(ids))
+            mine = [record_id for record_id in ids if self._mine(record_id)]
+            self.journal.send("selection", self.selection_key, self.describe(), json.dumps(mine))
 
     async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job]) -> None:
         async with records, jobs:
             async for record in records:
+                if not self._mine(record.id):
+                    continue
                 self.summary.records += 1
                 if self.journal is not None and not self._records_from_journal:
                     self.journal.send("record", record.id, record.conceptrecid, record.title, record.updated,
@@ -384,18 +426,21 @@ async def mirror(selection: Selection, dest: str | Path, config: Config | None =
                  max_file_size: int | None = None, dry_run: bool = False,
                  sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None,
                  archive: bool = False, refresh: bool = False, since_last: bool = False,
-                 save_metadata: bool = False) -> RunSummary:
+                 save_metadata: bool = False, shard: Shard | None = None) -> RunSummary:
     """Download every file of ``selection`` into ``dest``, verified; returns what happened.
 
     ``on_plan`` is called with every file as it is planned (a dry run's listing, streamed); ``archive``
     fetches records under Zenodo's 300 MB archive cap as one ZIP each (every member md5-checked);
     ``refresh`` crawls again although the journal knows the selection; ``since_last`` crawls only records
-    updated since the last complete crawl; ``save_metadata`` writes each record's JSON beside its files.
+    updated since the last complete crawl; ``save_metadata`` writes each record's JSON beside its files;
+    ``shard`` mirrors only that shard's records (see :mod:`asyncdl.shard`), with a journal of its own
+    (give it ``Config(rate_share=1 / shard.count)`` when the shards share an address, as the command line
+    does by default).
     """
     filters = Filters(tuple(include), tuple(exclude), max_file_size)
     run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
               sink=sink, on_plan=on_plan, archive=archive, refresh=refresh, since_last=since_last,
-              save_metadata=save_metadata)
+              save_metadata=save_metadata, shard=shard)
     return await run.execute()
 
 
@@ -403,12 +448,12 @@ def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = 
                 layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
                 max_file_size: int | None = None, dry_run: bool = False,
                 sink: ProgressSink | None = None, archive: bool = False, refresh: bool = False,
-                since_last: bool = False, save_metadata: bool = False) -> RunSummary:
+                since_last: bool = False, save_metadata: bool = False, shard: Shard | None = None) -> RunSummary:
     """The synchronous form of :func:`mirror`."""
     return anyio.run(functools.partial(mirror, selection, dest, config, layout=layout, include=include,
                                        exclude=exclude, max_file_size=max_file_size, dry_run=dry_run, sink=sink,
                                        archive=archive, refresh=refresh, since_last=since_last,
-                                       save_metadata=save_metadata))
+                                       save_metadata=save_metadata, shard=shard))
 
 
 def save_record_json(dest: Path, record: Record, planned: list[PlannedFile]) -> None:

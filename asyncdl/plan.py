@@ -84,6 +84,11 @@ class Layout:
         folders = self.template.rpartition("/")[0]
         self._per_record = "{id}" in folders
 
+    @property
+    def per_record(self) -> bool:
+        """Whether every record has folders of its own ({id} in the folders): no two records share a path."""
+        return self._per_record
+
     def plan(self, record: Record, files: Iterable[FileEntry], filters: Filters | None = None,
              ) -> tuple[list[PlannedFile], list[SkippedFile]]:
         """Paths for a record's files (sorted by key, so collisions resolve the same way every run)."""

@@ -90,6 +90,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], str]]] = {
               "max_file_size": (_size, "max_file_size"), "archive": (_flag, "archive")},
     "progress": {"mode": (_mode, "progress_mode"), "interval": (_number, "progress_interval")},
     "journal": {"save_metadata": (_flag, "save_metadata")},
+    "cluster": {"shard_count": (_count, "shard_count")},
 }
 ENV_PREFIX = "ASYNCDL_"
 

@@ -16,9 +16,11 @@ from asyncdl.errors import UsageError
 from asyncdl.events import NullSink, ProgressSink
 from asyncdl.fsutil import md5_of
 from asyncdl.http import Client
-from asyncdl.journal import STATE_DIR, FileRow, Journal, connect
+from asyncdl.journal import FileRow, Journal, connect
+from asyncdl.journals import COLUMNS, journal_paths, merged
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.plan import PlannedFile
+from asyncdl.shard import Shard, from_journal_name
 from asyncdl.transfer import Transfer
 
 VERIFY_FAILURE = "md5 mismatch or missing at verify"
@@ -31,57 +33,109 @@ class StateCount:
 
 
 @dataclass
+class ShardState:
+    """One journal's own view: its shard (None for a whole run), files, done, failed, its last run's outcome.
+    A shard of N whose journal does not exist (yet) has ``started`` False."""
+
+    journal: str
+    shard: str | None
+    started: bool = True
+    files: int = 0
+    done: int = 0
+    failed: int = 0
+    bytes: int = 0
+    done_bytes: int = 0
+    last_outcome: str | None = None
+
+
+@dataclass
 class Status:
-    """Counts and bytes by state, failures with reasons, the last runs and an ETA, over every journal."""
+    """Counts and bytes by state, failures with reasons, the last runs, each shard, and an ETA, over every
+    journal."""
 
     states: dict[str, StateCount] = field(default_factory=dict)
     failures: list[tuple[str, str, int]] = field(default_factory=list)
     runs: list[dict[str, object]] = field(default_factory=list)
+    shards: list[ShardState] = field(default_factory=list)
     bytes_left: int = 0
     speed: float | None = None
 
     @property
     def eta(self) -> float | None:
-        """Seconds to fetch what is left at the speed of the last run that moved bytes."""
+        """Seconds to fetch what is left at the speed of the last run that moved bytes (of each shard)."""
         return self.bytes_left / self.speed if self.speed and self.bytes_left else None
 
 
-def journals(dest: Path) -> list[Path]:
-    """Every journal in DEST (one per shard when a mirror is split across machines)."""
-    found = sorted((dest / STATE_DIR).glob("journal*.sqlite"))
-    if not found:
-        raise UsageError(f"{dest} has no asyncdl journal (expected {dest / STATE_DIR}/journal.sqlite)")
-    return found
-
-
 def read_status(dest: Path) -> Status:
+    """Status over every journal in DEST: states and failures from the merged files (each path once),
+    the runs and a line per shard from each journal."""
     status = Status()
-    for path in journals(dest):
-        db = connect(path)
-        try:
-            for state, count, size, done in db.execute(
-                    "SELECT state, COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(bytes_done), 0) FROM files "
-                    "GROUP BY state"):
-                entry = status.states.setdefault(state, StateCount())
-                entry.files += count
-                entry.bytes += size
-                if state != "done":
-                    status.bytes_left += size - (done if state == "partial" else 0)
-            status.failures += list(db.execute(
-                "SELECT path, COALESCE(last_error, ''), attempts FROM files WHERE state = 'failed' ORDER BY path"))
-            for row in db.execute("SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, "
-                                  "seconds FROM runs ORDER BY started DESC LIMIT 5"):
-                names = ("id", "command", "started", "ended", "outcome", "ok", "failed", "bytes", "seconds")
-                status.runs.append(dict(zip(names, row, strict=True)))
-        except sqlite3.DatabaseError as exc:
-            raise UsageError(f"cannot read the journal {path}: {exc}") from exc
-        finally:
-            db.close()
+    paths = journal_paths(dest)
+    with merged(paths) as db:
+        for state, count, size, done in db.execute(
+                "SELECT state, COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(bytes_done), 0) FROM files "
+                "GROUP BY state"):
+            status.states[state] = StateCount(count, size)
+            if state != "done":
+                status.bytes_left += size - (done if state == "partial" else 0)
+        status.failures = list(db.execute(
+            "SELECT path, COALESCE(last_error, ''), attempts FROM files WHERE state = 'failed' ORDER BY path"))
+    speeds = []
+    for path in paths:
+        runs = _runs(path)
+        status.runs += runs
+        status.shards.append(_shard_state(path))
+        moving = [r for r in runs if r["bytes"] and r["seconds"]]
+        if moving:  # shards run side by side: their speeds add up
+            speeds.append(float(str(moving[0]["bytes"])) / float(str(moving[0]["seconds"])))
     status.runs.sort(key=lambda r: float(str(r["started"] or 0)), reverse=True)
-    moving = [r for r in status.runs if r["bytes"] and r["seconds"]]
-    if moving:
-        status.speed = float(str(moving[0]["bytes"])) / float(str(moving[0]["seconds"]))
+    status.speed = sum(speeds) if speeds else None
+    status.shards += not_started(paths)
     return status
+
+
+def not_started(paths: list[Path]) -> list[ShardState]:
+    """The shards of every N seen among the journals that have no journal: not started (or lost)."""
+    shards = [shard for shard in map(from_journal_name, (path.name for path in paths)) if shard is not None]
+    seen = {(shard.index, shard.count) for shard in shards}
+    return [ShardState(f"journal{Shard(k, n).suffix}.sqlite", str(Shard(k, n)), started=False)
+            for n in sorted({shard.count for shard in shards}) for k in range(1, n + 1) if (k, n) not in seen]
+
+
+def _runs(path: Path) -> list[dict[str, object]]:
+    """The last five runs a journal records."""
+    names = ("id", "command", "started", "ended", "outcome", "ok", "failed", "bytes", "seconds")
+    db = connect(path)
+    try:
+        return [dict(zip(names, row, strict=True)) for row in db.execute(
+            "SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, seconds FROM runs "
+            "ORDER BY started DESC LIMIT 5")]
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"cannot read the journal {path}: {exc}") from exc
+    finally:
+        db.close()
+
+
+def _shard_state(path: Path) -> ShardState:
+    shard = from_journal_name(path.name)
+    state = ShardState(path.name, None if shard is None else str(shard))
+    db = connect(path)
+    try:
+        for name, count, size in db.execute(
+                "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files GROUP BY state"):
+            state.files += count
+            state.bytes += size
+            if name == "done":
+                state.done, state.done_bytes = count, size
+            elif name == "failed":
+                state.failed = count
+        last = db.execute("SELECT outcome FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+        state.last_outcome = last[0] if last else None
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"cannot read the journal {path}: {exc}") from exc
+    finally:
+        db.close()
+    return state
 
 
 @dataclass
@@ -96,35 +150,42 @@ class VerifyReport:
 
 async def verify(dest: Path, *, config: Config, repair: bool = False, sink: ProgressSink | None = None,
                  on_file: Callable[[str, int], None] | None = None) -> VerifyReport:
-    """Re-hash every finished file against the journal's md5; with ``repair``, download the bad ones again."""
+    """Re-hash every finished file against the journal's md5; with ``repair``, download the bad ones again.
+
+    Every journal in DEST is read (each path once); a bad file is marked failed, or repaired, in the
+    journal of the shard it belongs to, so that shard's next run fetches it.
+    """
     report = VerifyReport()
-    bad: list[tuple[Journal, FileRow]] = []
-    for path in journals(dest):
-        journal = Journal(path)
-        try:
-            if repair:  # files an earlier verify found bad are repaired too
-                for row in journal.files("failed"):
-                    if row.last_error == VERIFY_FAILURE:
-                        report.mismatched.append(row.path)
-                        bad.append((journal, row))
-            for row in list(journal.files("done")):
-                report.checked += 1
-                target = dest / row.path
-                if not target.is_file():
-                    report.missing.append(row.path)
-                    bad.append((journal, row))
-                elif row.md5 and (await anyio.to_thread.run_sync(md5_of, target))[0] != row.md5:
+    paths = journal_paths(dest)
+    bad: dict[int, list[FileRow]] = {}
+    with merged(paths) as db:
+        for *columns, number in db.execute(f"SELECT {COLUMNS}, journal FROM files WHERE state IN ('done', 'failed') "
+                                           "ORDER BY path"):
+            row = FileRow(*columns)
+            if row.state == "failed":
+                if repair and row.last_error == VERIFY_FAILURE:  # found bad by an earlier verify: repaired too
                     report.mismatched.append(row.path)
-                    bad.append((journal, row))
-                else:
-                    report.ok += 1
-                if on_file is not None:
-                    on_file(row.path, row.size or 0)
-            if repair:
-                await _repair(dest, config, [row for j, row in bad if j is journal], journal, report,
-                              sink or NullSink())
+                    bad.setdefault(number, []).append(row)
+                continue
+            report.checked += 1
+            target = dest / row.path
+            if not target.is_file():
+                report.missing.append(row.path)
+                bad.setdefault(number, []).append(row)
+            elif row.md5 and (await anyio.to_thread.run_sync(md5_of, target))[0] != row.md5:
+                report.mismatched.append(row.path)
+                bad.setdefault(number, []).append(row)
             else:
-                for _, row in bad:
+                report.ok += 1
+            if on_file is not None:
+                on_file(row.path, row.size or 0)
+    for number, rows in sorted(bad.items()):
+        journal = Journal(paths[number])
+        try:
+            if repair:
+                await _repair(dest, config, rows, journal, report, sink or NullSink())
+            else:
+                for row in rows:
                     journal.mark_failed(row.path, VERIFY_FAILURE)
         finally:
             journal.close()

@@ -75,13 +75,14 @@ def test_no_command_shows_the_token_at_its_most_verbose(start_emulator: Start, t
     refused = [asyncdl("get", "--base-url", emu.url, "999", "-o", str(tmp_path / "missing"), "-v"),
                asyncdl("get", "--base-url", emu.url, f"{emu.url}/api/records/11?access_token={TOKEN}", "-o",
                        str(tmp_path / "wrong"), "--token", "x" + TOKEN, "-v"),
-               asyncdl("get", f"https://zenodo.org/records/abc?access_token={TOKEN}", "-v")]
+               asyncdl("get", f"https://zenodo.org/records/abc?access_token={TOKEN}", "-o",
+                       str(tmp_path / "typo"), "-v")]
     assert [r.returncode for r in runs] == [0] * len(runs), [r.stderr for r in runs if r.returncode]
     assert (dest / "21" / "b.txt").read_bytes() == b"beta\n"  # repaired with the token
     assert (tmp_path / "by-config" / "21" / "b.txt").read_bytes() == b"beta\n"  # token_env was used
     assert [r.returncode for r in refused] == [2, 1, 2], [r.stderr for r in refused]
     assert "no record 999" in refused[0].stderr and "refused the token" in refused[1].stderr
-    assert "access_token=***" in refused[2].stderr
+    assert "access_token=***" in refused[2].stderr and not (tmp_path / "typo").exists()  # nothing written
     for result in (*runs, *refused):
         assert result.stdout.strip() or result.stderr.strip()  # each said something
         assert TOKEN not in result.stdout and TOKEN not in result.stderr

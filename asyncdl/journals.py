@@ -1,0 +1,135 @@
+"""Every journal in a destination read as one: what ``status``, ``verify``, the manifest and orphan removal see.
+
+Each shard keeps its own journal (``journal-2-of-8.sqlite``; ``journal.sqlite`` for a whole run). They are
+merged into a private temporary database, one journal at a time, so any number of shards and files fit.
+A path that several journals know (a destination sharded twice, or mirrored whole and in shards) counts
+once, by its most recently updated row.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from asyncdl.errors import UsageError
+from asyncdl.journal import STATE_DIR, connect, writing
+from asyncdl.lock import UNSUPPORTED
+from asyncdl.plan import PART_SUFFIX
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+COLUMNS = "path, record_id, key, size, md5, url, state, bytes_done, attempts, last_error, mtime"
+MERGED = """
+CREATE TABLE files (
+    path TEXT PRIMARY KEY, record_id TEXT, key TEXT, size INTEGER, md5 TEXT, url TEXT, state TEXT,
+    bytes_done INTEGER, attempts INTEGER, last_error TEXT, mtime REAL, updated REAL, journal INTEGER
+);
+CREATE INDEX files_state ON files(state);
+"""
+UPSERT = f"""
+INSERT INTO files SELECT {COLUMNS}, COALESCE(updated, 0), ? FROM shard.files WHERE true
+ON CONFLICT(path) DO UPDATE SET record_id = excluded.record_id, key = excluded.key, size = excluded.size,
+    md5 = excluded.md5, url = excluded.url, state = excluded.state, bytes_done = excluded.bytes_done,
+    attempts = excluded.attempts, last_error = excluded.last_error, mtime = excluded.mtime,
+    updated = excluded.updated, journal = excluded.journal
+WHERE excluded.updated > files.updated
+"""
+
+
+def journal_paths(dest: Path) -> list[Path]:
+    """Every journal in DEST, sorted by name; a UsageError when there is none."""
+    found = sorted((dest / STATE_DIR).glob("journal*.sqlite"))
+    if not found:
+        raise UsageError(f"{dest} has no asyncdl journal (expected {dest / STATE_DIR}/journal.sqlite)")
+    return found
+
+
+@contextmanager
+def merged(paths: list[Path]) -> Iterator[sqlite3.Connection]:
+    """A temporary database whose table ``files`` has one row per path over all ``paths`` (blocking); its
+    column ``journal`` is the index in ``paths`` of the journal the row came from."""
+    db = sqlite3.connect("", timeout=30, isolation_level=None)  # "": a private database on disk, removed at close
+    try:
+        db.executescript(MERGED)
+        for number, path in enumerate(paths):
+            connect(path).close()  # a journal created a moment ago gets its tables first
+            db.execute("ATTACH DATABASE ? AS shard", (str(path),))
+            try:
+                db.execute("BEGIN")
+                db.execute(UPSERT, (number,))
+                db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise UsageError(f"cannot read the journal {path}: {exc}") from exc
+            finally:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                db.execute("DETACH DATABASE shard")
+        yield db
+    finally:
+        db.close()
+
+
+def write_manifest(dest: Path, name: str = "manifest") -> Path:
+    """DEST/manifest.csv: record, key, path, size, md5, state of every file any journal knows (blocking).
+
+    ``name`` names the temporary file, so shards finishing at once do not write the same one."""
+    target = dest / "manifest.csv"
+    temporary = dest / STATE_DIR / f"{name}.csv.tmp"
+    with _serialized(dest / STATE_DIR / "manifest.lock"):
+        with (merged(journal_paths(dest)) as db, writing(temporary),
+              temporary.open("w", newline="", encoding="utf-8") as stream):
+            writer = csv.writer(stream)
+            writer.writerow(["record", "key", "path", "size", "md5", "state"])
+            writer.writerows(db.execute("SELECT record_id, key, path, size, md5, state FROM files ORDER BY path"))
+        os.replace(temporary, target)
+    return target
+
+
+@contextmanager
+def _serialized(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (waiting for it): shards finishing at once write the manifest
+    one after the other, so the last one written has read every journal's last state."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                if exc.errno not in UNSUPPORTED:  # a file system without locks: written unserialized
+                    raise
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def remove_orphans(dest: Path, *, since: float) -> list[str]:
+    """Remove part files that no journal in DEST knows (blocking; after a run that planned every file).
+
+    Parts modified at or after ``since`` (the run's start) are left alone: a shard running beside this
+    one may have just created one and not yet recorded it.
+    """
+    changes = []
+    with merged(journal_paths(dest)) as db:
+        for part in dest.rglob(f"*{PART_SUFFIX}"):
+            relative = part.relative_to(dest).as_posix()
+            if relative.startswith(STATE_DIR + "/"):
+                continue
+            path = relative[: -len(PART_SUFFIX)]
+            if db.execute("SELECT 1 FROM files WHERE path = ?", (path,)).fetchone() is not None:
+                continue
+            try:
+                if part.stat().st_mtime >= since:
+                    continue
+            except OSError:
+                continue
+            part.unlink(missing_ok=True)
+            part.with_name(part.name + ".segments").unlink(missing_ok=True)
+            changes.append(f"{relative}: no journal row knows this partial file; removed")
+    return changes
