@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from asyncdl.errors import DiskFullError, UnsafePathError
+from asyncdl.plan import RESERVED_AT_TOP, STATE_DIR
 
 HASH_BLOCK = 4 * 1024 * 1024
 
@@ -16,9 +17,10 @@ HASH_BLOCK = 4 * 1024 * 1024
 class SafeTargets:
     """Absolute paths inside ``dest`` for sanitised relative paths; nothing ever resolves outside it.
 
-    Refuses absolute paths, '..', and symlinks planted in ``dest`` that point out of it (a link inside
-    that stays inside is allowed). Folders already checked are remembered, so a run of many files in
-    few folders costs a few system calls, not a path resolution per file.
+    Refuses absolute paths, '..', symlinks planted in ``dest`` that point out of it (a link inside
+    that stays inside is allowed) or into its ``.asyncdl``, and asyncdl's own names at the top
+    (``.asyncdl``, ``manifest.csv``). Folders already checked are remembered, so a run of many files
+    in few folders costs a few system calls, not a path resolution per file.
     """
 
     def __init__(self, dest: Path) -> None:
@@ -29,6 +31,8 @@ class SafeTargets:
         parts = relative.split("/")
         if relative.startswith("/") or ".." in parts:
             raise UnsafePathError(f"refusing path {relative!r}: it would leave {self.root}")
+        if parts[0].casefold() in RESERVED_AT_TOP:
+            raise UnsafePathError(f"refusing path {relative!r}: {parts[0]} in {self.root} is asyncdl's own")
         target = self.root.joinpath(*parts)
         if target.parent not in self._checked:
             self._check_folder(relative, target.parent)
@@ -40,8 +44,11 @@ class SafeTargets:
             probe = probe / part
             if probe.is_symlink() and not _within(probe.resolve(), self.root):
                 raise UnsafePathError(f"refusing {relative!r}: {probe} is a symlink out of {self.root}")
-        if not _within(folder.resolve(), self.root):
+        resolved = folder.resolve()
+        if not _within(resolved, self.root):
             raise UnsafePathError(f"refusing {relative!r}: it resolves outside {self.root}")
+        if _within(resolved, self.root / STATE_DIR):
+            raise UnsafePathError(f"refusing {relative!r}: it resolves into asyncdl's state folder {STATE_DIR}")
         if folder.is_dir():  # remember only what exists: a folder made later is checked again
             self._checked.add(folder)
 

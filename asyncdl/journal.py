@@ -27,11 +27,10 @@ import anyio
 from asyncdl.errors import DiskFullError, JournalError, LocalError
 from asyncdl.fsutil import translate_os_error
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
-from asyncdl.plan import PART_SUFFIX
+from asyncdl.plan import PART_SUFFIX, STATE_DIR
 from asyncdl.shard import from_journal_name
 from asyncdl.streams import batches
 
-STATE_DIR = ".asyncdl"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, command TEXT, selection TEXT, started REAL, ended REAL, outcome TEXT,

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from asyncdl.errors import UsageError
-from asyncdl.journal import STATE_DIR, connect, writing
+from asyncdl.journal import connect, writing
 from asyncdl.lock import UNSUPPORTED
-from asyncdl.plan import PART_SUFFIX
+from asyncdl.plan import PART_SUFFIX, STATE_DIR
 
 try:
     import fcntl

@@ -35,11 +35,11 @@ from asyncdl.fsutil import safe_target, write_fresh
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
-from asyncdl.journal import STATE_DIR, Journal, JournalRecorder, journal_path, record_to_json
+from asyncdl.journal import Journal, JournalRecorder, journal_path, record_to_json
 from asyncdl.journals import remove_orphans, write_manifest
 from asyncdl.lock import RunLock
 from asyncdl.models import Record
-from asyncdl.plan import DEFAULT_LAYOUT, PART_SUFFIX, Filters, Layout, PlannedFile, SkippedFile
+from asyncdl.plan import DEFAULT_LAYOUT, PART_SUFFIX, STATE_DIR, Filters, Layout, PlannedFile, SkippedFile
 from asyncdl.redact import redact
 from asyncdl.shard import Shard
 from asyncdl.transfer import Transfer, TransferResult
@@ -236,7 +236,7 @@ class Run:
             for change in await self._across_journals(orphans, "part files not tidied") or []:
                 self.sink.emit(Notice(change, level="info"))
         journal.end_run(outcome=outcome, ok=self.summary.counts["ok"], failed=self.summary.counts["failed"],
-                        nbytes=self.summary.bytes_received, seconds=self.summary.elapsed)
+                        nbytes=self.summary.bytes_received, seconds=time.time() - began)
         manifest = functools.partial(write_manifest, self.dest, f"manifest{suffix}")
         await self._across_journals(manifest, "manifest.csv not written")
 

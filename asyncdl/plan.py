@@ -24,6 +24,9 @@ from asyncdl.models import FileEntry, Record
 DEFAULT_LAYOUT = "{id}/{key}"
 PLACEHOLDERS = ("id", "conceptrecid", "doi", "conceptdoi", "title", "key", "filename", "version", "created", "year")
 PART_SUFFIX = ".asyncdl-part"
+STATE_DIR = ".asyncdl"  # DEST/.asyncdl: journals and locks
+MANIFEST = "manifest.csv"  # DEST/manifest.csv
+RESERVED_AT_TOP = (STATE_DIR, MANIFEST)  # names at the top of DEST that no file may take
 # file systems allow 255 bytes a name; keep room for ".asyncdl-part.segments.tmp" beside the final name
 MAX_NAME_BYTES = 255 - 32
 _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\]')
@@ -163,7 +166,12 @@ def render(template: str, record: Record, entry: FileEntry) -> tuple[str, list[s
     if not name:  # the file name itself must not vanish ("", ".", "a/")
         notes.append(f"key {entry.key!r} has no usable file name: saved as '_'")
         name = "_"
-    return "/".join([*folders, name]), notes
+    parts = [*folders, name]
+    if fold(parts[0]) in RESERVED_AT_TOP:
+        notes.append(f"key {entry.key!r}: {parts[0]!r} at the top of the destination is asyncdl's own: "
+                     f"saved as '_{parts[0]}'")
+        parts[0] = "_" + parts[0]
+    return "/".join(parts), notes
 
 
 def sanitize_component(name: str, notes: list[str], key: str) -> str:

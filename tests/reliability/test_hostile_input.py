@@ -15,7 +15,9 @@ import pytest
 
 from asyncdl import Config, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.errors import UnsafePathError
 from asyncdl.events import ListSink, Notice
+from asyncdl.fsutil import SafeTargets
 from asyncdl.models import FileEntry, Record
 from asyncdl.pipeline import mirror
 from asyncdl.plan import Layout
@@ -44,6 +46,31 @@ def test_each_hostile_key_gets_a_safe_name(key: str, saved_as: str) -> None:
     (planned,), _ = Layout().plan(RECORD, [FileEntry(key=key, size=1, checksum=None, url="u")])
     assert planned.path == saved_as
     assert planned.notes or key in ("/etc/passwd", "a//b")  # every change is reported, bar harmless ones
+
+
+@pytest.mark.parametrize(("key", "saved_as"), [
+    (".asyncdl/journal.sqlite", "_.asyncdl/journal.sqlite"),  # the journal is asyncdl's own
+    (".ASYNCDL/lock", "_.ASYNCDL/lock"),
+    ("manifest.csv", "_manifest.csv"),  # so is the manifest at the top of DEST
+    ("data/manifest.csv", "data/manifest.csv"),  # deeper down the name is free
+])
+def test_keys_never_take_asyncdls_own_names(key: str, saved_as: str, tmp_path: Path) -> None:
+    (planned,), _ = Layout("{key}").plan(RECORD, [FileEntry(key=key, size=1, checksum=None, url="u")])
+    assert planned.path == saved_as
+    assert SafeTargets(tmp_path).target(planned.path) == tmp_path.resolve() / saved_as
+
+
+@pytest.mark.parametrize("path", [".asyncdl/journal.sqlite", ".ASYNCDL/lock", "manifest.csv", "Manifest.CSV"])
+def test_safe_targets_refuse_asyncdls_own_names(path: str, tmp_path: Path) -> None:
+    with pytest.raises(UnsafePathError, match="asyncdl's own"):
+        SafeTargets(tmp_path).target(path)
+
+
+def test_a_link_into_the_state_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".asyncdl").mkdir()
+    os.symlink(tmp_path / ".asyncdl", tmp_path / "innocent")
+    with pytest.raises(UnsafePathError, match="state folder"):
+        SafeTargets(tmp_path).target("innocent/journal.sqlite")
 
 
 def test_long_duplicate_and_colliding_keys() -> None:

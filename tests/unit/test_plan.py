@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from asyncdl.errors import UsageError
 from asyncdl.fsutil import SafeTargets
 from asyncdl.models import FileEntry, Record
-from asyncdl.plan import MAX_NAME_BYTES, Filters, Layout, check_template, fold, render
+from asyncdl.plan import MAX_NAME_BYTES, RESERVED_AT_TOP, Filters, Layout, check_template, fold, render
 
 RECORD = Record(id="42", title="IODP Expedition 374 Alkalinity/pH", doi="10.5281/zenodo.42",
                 created="2019-08-10T12:00:00+00:00", conceptrecid="41")
-PIECES = st.sampled_from([*"ab./\\\x00\x01 :*?<>|", "..", "CON", "nul.txt", "\u00e9", "e\u0301", "A", "x" * 120])
+PIECES = st.sampled_from([*"ab./\\\x00\x01 :*?<>|", "..", "CON", "nul.txt", ".asyncdl", "manifest.csv", "\u00e9", "e\u0301", "A", "x" * 120])
 HOSTILE = st.lists(PIECES, min_size=0, max_size=12).map("".join)
 
 
@@ -36,6 +36,7 @@ def test_no_key_ever_leaves_dest(tmp_path_factory: pytest.TempPathFactory, keys:
         parts = item.path.split("/")
         assert item.path and not item.path.startswith("/") and ".." not in parts and "" not in parts
         assert all("\x00" not in p and "\\" not in p and len(p.encode()) <= MAX_NAME_BYTES for p in parts)
+        assert fold(parts[0]) not in RESERVED_AT_TOP  # never the journal's folder or the manifest
         target = targets.target(item.path)
         assert dest.resolve() in target.parents
 
