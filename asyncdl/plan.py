@@ -125,7 +125,9 @@ class Layout:
                                                       f"(case or Unicode form) by {self._claimed[fold(path)]}"]
                 return candidate, notes
             number += 1
-            candidate = with_suffix(path, f"~{number}")
+            folder, _, name = with_suffix(path, f"~{number}").rpartition("/")
+            name = shorten(name) if len(name.encode()) > MAX_NAME_BYTES else name  # the suffix may not fit
+            candidate = f"{folder}/{name}" if folder else name
 
 
 def check_template(template: str) -> None:

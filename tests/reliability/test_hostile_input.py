@@ -20,7 +20,7 @@ from asyncdl.events import ListSink, Notice
 from asyncdl.fsutil import SafeTargets
 from asyncdl.models import FileEntry, Record
 from asyncdl.pipeline import mirror
-from asyncdl.plan import Layout
+from asyncdl.plan import MAX_NAME_BYTES, Layout
 from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]
@@ -71,6 +71,15 @@ def test_a_link_into_the_state_folder_is_refused(tmp_path: Path) -> None:
     os.symlink(tmp_path / ".asyncdl", tmp_path / "innocent")
     with pytest.raises(UnsafePathError, match="state folder"):
         SafeTargets(tmp_path).target("innocent/journal.sqlite")
+
+
+def test_a_renamed_twin_of_a_longest_name_still_fits() -> None:
+    """Found by hypothesis: the '~2' of a collision pushed a name cut to the limit 2 bytes past it."""
+    keys = ["a" * 300 + "\\b", "a" * 300 + "\x00b"]  # both flatten to one 301-character {filename}
+    planned, _ = Layout("{year}/{filename}").plan(RECORD, [FileEntry(key=k, size=1, checksum=None, url="u")
+                                                           for k in keys])
+    names = [p.path.split("/")[-1] for p in planned]
+    assert len(set(names)) == 2 and all(len(n.encode()) <= MAX_NAME_BYTES for n in names)
 
 
 def test_long_duplicate_and_colliding_keys() -> None:

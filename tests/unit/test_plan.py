@@ -15,7 +15,8 @@ from asyncdl.plan import MAX_NAME_BYTES, RESERVED_AT_TOP, Filters, Layout, check
 
 RECORD = Record(id="42", title="IODP Expedition 374 Alkalinity/pH", doi="10.5281/zenodo.42",
                 created="2019-08-10T12:00:00+00:00", conceptrecid="41")
-PIECES = st.sampled_from([*"ab./\\\x00\x01 :*?<>|", "..", "CON", "nul.txt", ".asyncdl", "manifest.csv", "\u00e9", "e\u0301", "A", "x" * 120])
+PIECES = st.sampled_from([*"ab./\\\x00\x01 :*?<>|", "..", "CON", "nul.txt", ".asyncdl", "manifest.csv", "\u00e9",
+                          "e\u0301", "A", "x" * 120])
 HOSTILE = st.lists(PIECES, min_size=0, max_size=12).map("".join)
 
 
