@@ -551,7 +551,10 @@ def shards_table(status: Status) -> Table:
 @click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--repair", is_flag=True, help="Download again every file that is missing or does not match.")
 @click.option("--token", envvar="ZENODO_TOKEN", show_envvar=True, help="Token, for --repair of restricted files.")
-def verify_command(dest: Path, repair: bool, token: str | None) -> None:
+@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
+              help="The instance the token is for; files the journal says came from another are repaired "
+                   "without it.")
+def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -> None:
     """Re-hash every finished file in DEST against the md5 in the journal and report mismatches.
 
     Without --repair, bad files are marked failed in the journal, so the next mirror run fetches them.
@@ -569,7 +572,7 @@ def verify_command(dest: Path, repair: bool, token: str | None) -> None:
     progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         console=stderr, disable=not stderr.is_terminal)
     task = progress.add_task("verify", total=total)
-    config = Config(token=token or None)
+    config = Config(base_url=base_url, token=token or None)
     with progress:
         report = run(functools.partial(verify, dest, config=config, repair=repair,
                                        on_file=lambda _path, size: progress.advance(task, size)))

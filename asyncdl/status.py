@@ -163,7 +163,7 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
                                            "ORDER BY path"):
             row = FileRow(*columns)
             if row.state == "failed":
-                if repair and row.last_error == VERIFY_FAILURE:  # found bad by an earlier verify: repaired too
+                if repair and (row.last_error or "").startswith(VERIFY_FAILURE):  # an earlier verify's: too
                     report.mismatched.append(row.path)
                     bad.setdefault(number, []).append(row)
                 continue
@@ -194,13 +194,21 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
 
 async def _repair(dest: Path, config: Config, rows: list[FileRow], journal: Journal, report: VerifyReport,
                   sink: ProgressSink) -> None:
-    """Fetch ``rows`` again, each from the instance its mirror ran against (the token goes there only)."""
+    """Fetch ``rows`` again, each from the instance its mirror ran against; the token goes only to
+    ``config.base_url`` (the instance it was given for), never to another one the journal names."""
     by_base: dict[str, list[tuple[FileRow, str]]] = {}
     for row in rows:
         api_url = journal.record_api_url(row.record_id) or invenio.record_url(config.base_url, row.record_id)
         by_base.setdefault(invenio.base_of(api_url), []).append((row, api_url))
     for base, items in by_base.items():
-        await _repair_from(dest, dataclasses.replace(config, base_url=base), items, journal, report, sink)
+        token = config.token if same_instance(base, config.base_url) else None
+        await _repair_from(dest, dataclasses.replace(config, base_url=base, token=token), items, journal, report,
+                           sink)
+
+
+def same_instance(first: str, second: str) -> bool:
+    """Whether two base URLs name one instance (scheme, host and port; a trailing slash aside)."""
+    return first.rstrip("/").lower() == second.rstrip("/").lower()
 
 
 async def _repair_from(dest: Path, config: Config, items: list[tuple[FileRow, str]], journal: Journal,
@@ -217,4 +225,4 @@ async def _repair_from(dest: Path, config: Config, items: list[tuple[FileRow, st
                 journal.mark_done(row.path, str(dest / row.path))
             else:
                 report.still_bad.append((row.path, result.reason))
-                journal.mark_failed(row.path, result.reason)
+                journal.mark_failed(row.path, f"{VERIFY_FAILURE}; repair failed: {result.reason}")

@@ -69,8 +69,9 @@ def test_no_command_shows_the_token_at_its_most_verbose(start_emulator: Start, t
     runs.append(asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", str(tmp_path / "by-config"),
                         "--config", str(config), "--progress", "json", "-v", token_env=without))
     (dest / "21" / "b.txt").write_bytes(b"tampered\n")  # a restricted file: its repair needs the token
+    elsewhere = asyncdl("verify", str(dest), "--repair")  # the token is for zenodo.org: not sent to the emulator
     runs += [asyncdl("status", str(dest)), asyncdl("status", str(dest), "--format", "json"),
-             asyncdl("verify", str(dest), "--repair"), asyncdl("verify", str(dest)),
+             asyncdl("verify", str(dest), "--repair", "--base-url", emu.url), asyncdl("verify", str(dest)),
              asyncdl("list", "--base-url", emu.url, "--owner", "88403", "--format", "json")]
     refused = [asyncdl("get", "--base-url", emu.url, "999", "-o", str(tmp_path / "missing"), "-v"),
                asyncdl("get", "--base-url", emu.url, f"{emu.url}/api/records/11?access_token={TOKEN}", "-o",
@@ -80,7 +81,9 @@ def test_no_command_shows_the_token_at_its_most_verbose(start_emulator: Start, t
     assert [r.returncode for r in runs] == [0] * len(runs), [r.stderr for r in runs if r.returncode]
     assert (dest / "21" / "b.txt").read_bytes() == b"beta\n"  # repaired with the token
     assert (tmp_path / "by-config" / "21" / "b.txt").read_bytes() == b"beta\n"  # token_env was used
-    assert [r.returncode for r in refused] == [2, 1, 2], [r.stderr for r in refused]
+    assert elsewhere.returncode == 1 and "could not repair: 21/b.txt: restricted (403)" in elsewhere.stderr
+    refused.append(elsewhere)
+    assert [r.returncode for r in refused] == [2, 1, 2, 1], [r.stderr for r in refused]
     assert "no record 999" in refused[0].stderr and "refused the token" in refused[1].stderr
     assert "access_token=***" in refused[2].stderr and not (tmp_path / "typo").exists()  # nothing written
     for result in (*runs, *refused):
