@@ -288,7 +288,9 @@ def choose_shard(options: dict[str, Any]) -> Shard | None:
     """The shard of a mirror (--shard, else the scheduler's variables; see asyncdl.shard); with one, the
     rate share defaults to 1/N unless a flag, a variable or a config file set it."""
     try:
-        shard = resolve(options.get("shard"), options.get("shard_count") or None, os.environ)
+        flagged = click.get_current_context().get_parameter_source("shard_count") == ParameterSource.COMMANDLINE
+        shard = resolve(options.get("shard"), options.get("shard_count") or None, os.environ,
+                        count_flagged=flagged)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     if shard is not None and options.get("rate_share") is None:

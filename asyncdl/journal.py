@@ -75,7 +75,8 @@ def journal_error(exc: sqlite3.Error | OSError, path: Path) -> LocalError:
         translated = translate_os_error(exc, path)
         if isinstance(translated, LocalError):
             return translated
-    return JournalError(f"cannot write the journal {path}: {exc}")
+    what = f"the journal {path}" if path.suffix == ".sqlite" else str(path)
+    return JournalError(f"cannot write {what}: {exc}")
 
 
 @contextmanager
@@ -248,11 +249,13 @@ class Journal:
 
     def mark_done(self, path: str, absolute: str) -> None:
         """Record a file as done outside a run (``verify --repair``)."""
-        self._do_done(path, absolute)
+        with writing(self.path):
+            self._do_done(path, absolute)
 
     def mark_failed(self, path: str, reason: str) -> None:
         """Record a file as failed outside a run (``verify``)."""
-        self._do_failed(path, reason)
+        with writing(self.path):
+            self._do_failed(path, reason)
 
     def close(self) -> None:
         self.db.close()

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from asyncdl.errors import UsageError
+from asyncdl.errors import JournalError, UsageError
 from asyncdl.journal import connect, writing
 from asyncdl.lock import UNSUPPORTED
-from asyncdl.plan import PART_SUFFIX, STATE_DIR
+from asyncdl.plan import MANIFEST, PART_SUFFIX, STATE_DIR
 
 try:
     import fcntl
@@ -57,34 +57,44 @@ def merged(paths: list[Path]) -> Iterator[sqlite3.Connection]:
     column ``journal`` is the index in ``paths`` of the journal the row came from."""
     db = sqlite3.connect("", timeout=30, isolation_level=None)  # "": a private database on disk, removed at close
     try:
-        db.executescript(MERGED)
+        try:
+            db.executescript(MERGED)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot merge the journals of {paths[0].parent}: {exc}") from exc
         for number, path in enumerate(paths):
             connect(path).close()  # a journal created a moment ago gets its tables first
-            db.execute("ATTACH DATABASE ? AS shard", (str(path),))
-            try:
-                db.execute("BEGIN")
-                db.execute(UPSERT, (number,))
-                db.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                raise UsageError(f"cannot read the journal {path}: {exc}") from exc
-            finally:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                db.execute("DETACH DATABASE shard")
+            _merge_one(db, path, number)
         yield db
     finally:
         db.close()
+
+
+def _merge_one(db: sqlite3.Connection, path: Path, number: int) -> None:
+    """Upsert the rows of one journal into the merged database."""
+    try:
+        db.execute("ATTACH DATABASE ? AS shard", (str(path),))
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot read the journal {path}: {exc}") from exc
+    try:
+        db.execute("BEGIN")
+        db.execute(UPSERT, (number,))
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot read the journal {path}: {exc}") from exc
+    finally:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        db.execute("DETACH DATABASE shard")
 
 
 def write_manifest(dest: Path, name: str = "manifest") -> Path:
     """DEST/manifest.csv: record, key, path, size, md5, state of every file any journal knows (blocking).
 
     ``name`` names the temporary file, so shards finishing at once do not write the same one."""
-    target = dest / "manifest.csv"
+    target = dest / MANIFEST
     temporary = dest / STATE_DIR / f"{name}.csv.tmp"
-    with _serialized(dest / STATE_DIR / "manifest.lock"):
-        with (merged(journal_paths(dest)) as db, writing(temporary),
-              temporary.open("w", newline="", encoding="utf-8") as stream):
+    with writing(target), _serialized(dest / STATE_DIR / "manifest.lock"):
+        with merged(journal_paths(dest)) as db, temporary.open("w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(["record", "key", "path", "size", "md5", "state"])
             writer.writerows(db.execute("SELECT record_id, key, path, size, md5, state FROM files ORDER BY path"))
@@ -129,7 +139,11 @@ def remove_orphans(dest: Path, *, since: float) -> list[str]:
                     continue
             except OSError:
                 continue
-            part.unlink(missing_ok=True)
-            part.with_name(part.name + ".segments").unlink(missing_ok=True)
+            try:
+                part.unlink(missing_ok=True)
+                part.with_name(part.name + ".segments").unlink(missing_ok=True)
+            except OSError as exc:  # e.g. another user's part on a shared scratch folder
+                changes.append(f"{relative}: no journal row knows this partial file; not removed: {exc}")
+                continue
             changes.append(f"{relative}: no journal row knows this partial file; removed")
     return changes

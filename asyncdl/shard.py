@@ -78,9 +78,12 @@ def from_journal_name(name: str) -> Shard | None:
     return Shard(int(found[1]), int(found[2])) if found else None
 
 
-def resolve(text: str | None, count: int | None, environ: Mapping[str, str]) -> Shard | None:
+def resolve(text: str | None, count: int | None, environ: Mapping[str, str], *,
+            count_flagged: bool = True) -> Shard | None:
     """The shard of this run: ``--shard``, else Slurm's array variables, else Kubernetes' completion index;
-    None when there is none (the whole selection). ``count`` is ``--shard-count`` (None when not given)."""
+    None when there is none (the whole selection). ``count`` is the shard count (None when not given);
+    ``count_flagged``: it was given on the command line (a count from a config file or ASYNCDL_SHARD_COUNT
+    outside a scheduler is not an error: the same settings serve plain runs too)."""
     if count is not None and count < 1:
         raise UsageError(f"the shard count must be at least 1, not {count}")
     if text is not None:
@@ -92,7 +95,7 @@ def resolve(text: str | None, count: int | None, environ: Mapping[str, str]) -> 
         return from_slurm(environ, count)
     if "JOB_COMPLETION_INDEX" in environ:
         return from_kubernetes(environ, count)
-    if count is not None and count > 1:
+    if count is not None and count > 1 and count_flagged:
         raise UsageError(f"a shard count ({count}) but no shard: pass --shard K/N, or run under a Slurm job "
                          "array (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)")
     return None
@@ -108,8 +111,8 @@ def from_slurm(environ: Mapping[str, str], count: int | None) -> Shard:
     if first is None or (total is None and last is None):
         raise UsageError(f"SLURM_ARRAY_TASK_ID={task} but not SLURM_ARRAY_TASK_MIN with SLURM_ARRAY_TASK_COUNT "
                          "(or SLURM_ARRAY_TASK_MAX): cannot tell the number of shards; pass --shard-count N")
-    if step is None:
-        step = 1 if total is None or total < 2 or last is None else (last - first) // (total - 1)
+    if step is None:  # Slurm sets it; without it, a list such as 3,7 must not pass for a range
+        step = 1
     if total is None and last is not None and step > 0:
         total = (last - first) // step + 1
     offset, rest = divmod(task - first, step) if step > 0 else (-1, 0)

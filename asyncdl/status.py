@@ -12,7 +12,7 @@ import anyio
 
 from asyncdl import invenio
 from asyncdl.config import Config
-from asyncdl.errors import UsageError
+from asyncdl.errors import JournalError
 from asyncdl.events import NullSink, ProgressSink
 from asyncdl.fsutil import md5_of
 from asyncdl.http import Client
@@ -111,7 +111,7 @@ def _runs(path: Path) -> list[dict[str, object]]:
             "SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, seconds FROM runs "
             "ORDER BY started DESC LIMIT 5")]
     except sqlite3.DatabaseError as exc:
-        raise UsageError(f"cannot read the journal {path}: {exc}") from exc
+        raise JournalError(f"cannot read the journal {path}: {exc}") from exc
     finally:
         db.close()
 
@@ -132,7 +132,7 @@ def _shard_state(path: Path) -> ShardState:
         last = db.execute("SELECT outcome FROM runs ORDER BY started DESC LIMIT 1").fetchone()
         state.last_outcome = last[0] if last else None
     except sqlite3.DatabaseError as exc:
-        raise UsageError(f"cannot read the journal {path}: {exc}") from exc
+        raise JournalError(f"cannot read the journal {path}: {exc}") from exc
     finally:
         db.close()
     return state

@@ -29,7 +29,7 @@ def asyncdl(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_every_setting_of_the_example_is_read() -> None:
     settings = read_file(EXAMPLE)
     every_key = {name for section in SCHEMA.values() for _, name in section.values()}
-    commented_out = {"token_file"}  # shown as an alternative to token_env
+    commented_out = {"token_file", "rate_share"}  # an alternative to token_env; shards' 1/N default kept
     assert set(settings) == every_key - commented_out
     assert settings["chunk_size"] == 1024 * 1024 and settings["segment_threshold"] == 512 * 1024 * 1024
     assert settings["layout"] == "{id}/{key}" and settings["include"] == ()

@@ -8,6 +8,8 @@ property over every mix of these keys is in tests/unit/test_plan.py.)
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,3 +132,13 @@ async def test_symlinks_planted_in_dest_are_never_followed(start_emulator: Start
         assert not (dest / "11" / "data.bin").is_symlink()
         assert (dest / "11" / "data.bin").stat().st_size == (body if isinstance(body, int) else len(body))
         assert sorted(p.name for p in (dest / "11").iterdir()) == ["data.bin", "zenodo-record-11.json"]
+
+
+def test_a_damaged_journal_is_a_clear_error_in_every_command(tmp_path: Path) -> None:
+    (tmp_path / ".asyncdl").mkdir()
+    (tmp_path / ".asyncdl" / "journal.sqlite").write_bytes(b"not a database, whatever it once was" * 100)
+    for command in (["status"], ["verify"], ["mirror", "11", "--base-url", "http://127.0.0.1:9"]):
+        done = subprocess.run([sys.executable, "-m", "asyncdl", *command, str(tmp_path)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 3, (command, done.stderr)
+        assert "journal.sqlite cannot be read" in done.stderr and "Traceback" not in done.stderr

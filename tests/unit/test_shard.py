@@ -78,7 +78,6 @@ def test_journal_names_round_trip() -> None:
     (slurm(6, 5, 7, 3), Shard(2, 3)),  # --array=5-7
     (slurm(3, 1, 3), Shard(3, 3)),  # no COUNT: MAX - MIN + 1
     (slurm(5, 1, 15, 8, 2), Shard(3, 8)),  # --array=1-15:2 (1, 3, 5, ...)
-    (slurm(5, 1, 15, 8), Shard(3, 8)),  # the same without STEP: derived from MIN, MAX and COUNT
     (slurm(4, 0, None, 3, 2), Shard(3, 3)),  # no MAX: COUNT and STEP
 ])
 def test_slurm_array_tasks_map_to_their_position(env: dict[str, str], expected: Shard) -> None:
@@ -89,6 +88,8 @@ def test_slurm_array_tasks_map_to_their_position(env: dict[str, str], expected: 
     (slurm(4, 1, 9, 3), "cannot tell which shard SLURM_ARRAY_TASK_ID=4"),  # --array=1,4,9: a list, not a range
     (slurm(9, 1, 8, 8), "cannot tell which shard SLURM_ARRAY_TASK_ID=9"),  # outside the array
     (slurm(4, 1, 15, 8, 2), "cannot tell which shard SLURM_ARRAY_TASK_ID=4"),  # between two steps
+    (slurm(3, 3, 7, 2), "cannot tell which shard SLURM_ARRAY_TASK_ID=3"),  # --array=3,7 without STEP: not 1/2
+    (slurm(1, 1, 9, 3), "cannot tell which shard SLURM_ARRAY_TASK_ID=1"),  # --array=1,4,9: every task refuses
     ({"SLURM_ARRAY_TASK_ID": "3"}, "cannot tell the number of shards; pass --shard-count"),
     ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "8"}, "cannot tell the number of shards"),
     ({**slurm(1, 1, 8), "SLURM_ARRAY_TASK_ID": "one"}, "SLURM_ARRAY_TASK_ID='one' is not a whole number"),
@@ -127,6 +128,7 @@ def test_precedence_and_conflicts() -> None:
         resolve("2/3", 4, {})
     with pytest.raises(UsageError, match=r"a shard count \(4\) but no shard"):
         resolve(None, 4, {})
+    assert resolve(None, 4, {}, count_flagged=False) is None  # a count from settings serves plain runs too
 
 
 def test_the_origin_is_told_but_not_compared() -> None:
