@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import anyio
 import click
@@ -41,7 +41,7 @@ from asyncdl.status import Status, read_status, verify
 from asyncdl.units import format_size, parse_size
 
 T = TypeVar("T")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -49,18 +49,20 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; turn asyncdl errors into a one-line message and an exit code."""
     try:
         return anyio.run(work)
-    except UsageError as exc:
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_USAGE)
-    except LocalError as exc:  # disk full, journal unusable, destination locked: nothing lost, run again
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_STOPPED)
     except AsyncdlError as exc:
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_FAILED)
+        fail(exc)
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+
+
+def fail(error: AsyncdlError) -> NoReturn:
+    """Report an error in one line and exit: 2 for usage, 3 for a local problem (disk full, journal
+    unusable, destination locked: nothing lost, fix it and run again), 1 otherwise."""
+    stderr.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+    if isinstance(error, UsageError):
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_LOCAL if isinstance(error, LocalError) else EXIT_FAILED)
 
 
 def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -498,12 +500,8 @@ def status_command(dest: Path, fmt: str) -> None:
     an estimate of the time left at the last run's speed."""
     try:
         status = read_status(dest)
-    except UsageError as exc:
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_USAGE)
-    except LocalError as exc:  # disk full, journal unusable, destination locked: nothing lost, run again
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_STOPPED)
+    except (UsageError, LocalError) as exc:
+        fail(exc)
     if fmt == "json":
         sys.stdout.write(json.dumps({"states": {k: vars(v) for k, v in status.states.items()},
                                      "failures": status.failures, "runs": status.runs,
@@ -565,12 +563,8 @@ def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -
 
     try:
         total = sum(s.bytes for name, s in read_status(dest).states.items() if name == "done")
-    except UsageError as exc:
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_USAGE)
-    except LocalError as exc:  # disk full, journal unusable, destination locked: nothing lost, run again
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_STOPPED)
+    except (UsageError, LocalError) as exc:
+        fail(exc)
     progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         console=stderr, disable=not stderr.is_terminal)
     task = progress.add_task("verify", total=total)

@@ -46,6 +46,7 @@ class Shard:
         return f" (from {self.origin})" if self.origin else ""
 
     def describe(self) -> str:
+        """``shard 3/8 (from SLURM_ARRAY_TASK_ID=3 ...)``: the shard and where it came from, for the log."""
         return f"shard {self}{self._from()}"
 
     def includes(self, record_id: str) -> bool:

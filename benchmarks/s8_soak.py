@@ -60,6 +60,8 @@ def run(quick: bool) -> list[Row]:
         metrics = {"files": len(remote), "kills": kills, "exit": final.returncode,
                    "lost_or_bad": verify(dest, remote), "journal": integrity,
                    "injected": sum(injected.values()), "met_last_run": sum(summary.get("faults", {}).values())}
+        if metrics["lost_or_bad"] or integrity != "ok" or final.returncode != 0:  # a soak that loses data fails
+            raise RuntimeError(f"S8 soak failed: {metrics}\n{final.stderr[-3000:]}")
         note = "faults injected over all runs; met counts only the final run's (killed runs print no summary)"
         return [Row("S8", "asyncdl mirror", seconds, show(command) + f"   (SIGKILLed {kills} times, then run "
                     "to the end)", metrics, note)]
