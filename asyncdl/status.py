@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,25 +103,32 @@ def not_started(paths: list[Path]) -> list[ShardState]:
             for n in sorted({shard.count for shard in shards}) for k in range(1, n + 1) if (k, n) not in seen]
 
 
-def _runs(path: Path) -> list[dict[str, object]]:
-    """The last five runs a journal records."""
-    names = ("id", "command", "started", "ended", "outcome", "ok", "failed", "bytes", "seconds")
+@contextmanager
+def _reading(path: Path) -> Iterator[sqlite3.Connection]:
+    """A journal opened for reading; a damaged one is a JournalError naming it."""
     db = connect(path)
     try:
-        return [dict(zip(names, row, strict=True)) for row in db.execute(
-            "SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, seconds FROM runs "
-            "ORDER BY started DESC LIMIT 5")]
+        yield db
     except sqlite3.DatabaseError as exc:
         raise JournalError(f"cannot read the journal {path}: {exc}") from exc
     finally:
         db.close()
 
 
+def _runs(path: Path) -> list[dict[str, object]]:
+    """The last five runs a journal records."""
+    names = ("id", "command", "started", "ended", "outcome", "ok", "failed", "bytes", "seconds")
+    with _reading(path) as db:
+        return [dict(zip(names, row, strict=True)) for row in db.execute(
+            "SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, seconds FROM runs "
+            "ORDER BY started DESC LIMIT 5")]
+
+
 def _shard_state(path: Path) -> ShardState:
+    """Files, bytes and the last outcome one journal records."""
     shard = from_journal_name(path.name)
     state = ShardState(path.name, None if shard is None else str(shard))
-    db = connect(path)
-    try:
+    with _reading(path) as db:
         for name, count, size in db.execute(
                 "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files GROUP BY state"):
             state.files += count
@@ -131,10 +139,6 @@ def _shard_state(path: Path) -> ShardState:
                 state.failed = count
         last = db.execute("SELECT outcome FROM runs ORDER BY started DESC LIMIT 1").fetchone()
         state.last_outcome = last[0] if last else None
-    except sqlite3.DatabaseError as exc:
-        raise JournalError(f"cannot read the journal {path}: {exc}") from exc
-    finally:
-        db.close()
     return state
 
 
