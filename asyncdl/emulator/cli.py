@@ -110,6 +110,10 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
               help="Rate of requests answered 500/502/503/504.")
 @click.option("--fault-429", "fault_429", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Rate of requests answered 429 (Retry-After: 1) whatever the budget: a 429 storm.")
+@click.option("--fault-429-burst-every", default=0.0, show_default=True,
+              help="Every this many seconds, a burst in which every request is answered 429 (0 = none).")
+@click.option("--fault-429-burst-seconds", default=1.0, show_default=True,
+              help="How long each 429 burst lasts (Retry-After says what is left of it).")
 @click.option("--fault-corrupt", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Rate of file bodies with one flipped byte (wrong md5).")
 @click.option("--fault-stall", default=0.0, show_default=True, type=click.FloatRange(0, 1),
@@ -186,7 +190,8 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         reset=o.float("fault_reset"), error_5xx=o.float("fault_5xx"), error_429=o.float("fault_429"),
         corrupt=o.float("fault_corrupt"),
         stall=o.float("fault_stall"), truncate=o.float("fault_truncate"),
-        first_attempts=o.int("fault_first_attempts"), stall_seconds=o.float("stall_seconds"))
+        first_attempts=o.int("fault_first_attempts"), stall_seconds=o.float("stall_seconds"),
+        burst_every=o.float("fault_429_burst_every"), burst_seconds=o.float("fault_429_burst_seconds"))
     dataset_file = o.text("dataset_file")
     range_mode = o.text("range_mode") or "ui"
     if range_mode not in ("api", "ui", "both", "none"):

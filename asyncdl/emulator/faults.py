@@ -27,6 +27,8 @@ class FaultConfig:
     truncate: float = 0.0
     first_attempts: int = 0
     stall_seconds: float = 3600.0
+    burst_every: float = 0.0  # seconds between 429 bursts (0 = none): a server-wide refusal, for everyone
+    burst_seconds: float = 1.0  # how long each burst lasts
 
     @property
     def any_body_fault(self) -> bool:
@@ -59,6 +61,15 @@ class FaultPlan:
     def position(self, kind: str, path: str, attempt: int, length: int) -> int:
         """Where in a body of ``length`` bytes the fault strikes (0 <= p < length)."""
         return int(_unit(self.config.seed, kind, "at", path, attempt) * max(1, length))
+
+    def burst_left(self, elapsed: float) -> float:
+        """Seconds left of the 429 burst under way ``elapsed`` seconds after start (0: none). Bursts take
+        the last ``burst_seconds`` of every ``burst_every`` seconds (time-based, not seeded)."""
+        every, length = self.config.burst_every, self.config.burst_seconds
+        if every <= 0 or length <= 0:
+            return 0.0
+        phase = elapsed % every
+        return every - phase if phase >= every - length else 0.0
 
     def status_5xx(self, path: str, attempt: int) -> int:
         return (500, 502, 503, 504)[int(_unit(self.config.seed, "which5xx", path, attempt) * 4)]

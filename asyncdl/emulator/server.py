@@ -111,6 +111,7 @@ class EmulatorApp:
         self.stats = EmulatorStats()
         self.limiter = MovingWindowLimiter()
         self.faults = FaultPlan(config.faults)
+        self.began = time.monotonic()  # the clock of 429 bursts
         self.base_url = ""
         self._search_cache: OrderedDict[tuple[Any, ...], tuple[list[RecordSpec], dict[str, Any]]] = OrderedDict()
 
@@ -184,11 +185,12 @@ class EmulatorApp:
             request[RATE_HEADERS] = headers_for(verdict, wall_now=time.time())
             if not verdict.allowed:
                 return self._too_many(verdict)
-        if self.faults.applies("error_429", request.path_qs, attempt):
-            self.stats.faults["http_429"] += 1
-            limit = self._limits(kind, user is not None)[-1]
-            request[RATE_HEADERS] = headers_for(Verdict(False, limit, 0, 1.0), wall_now=time.time())
-            return self._too_many(Verdict(False, limit, 0, 1.0))
+        burst = self.faults.burst_left(time.monotonic() - self.began)
+        if burst or self.faults.applies("error_429", request.path_qs, attempt):
+            self.stats.faults["burst_429" if burst else "http_429"] += 1
+            verdict = Verdict(False, self._limits(kind, user is not None)[-1], 0, burst or 1.0)
+            request[RATE_HEADERS] = headers_for(verdict, wall_now=time.time())
+            return self._too_many(verdict)
         if self.faults.applies("error_5xx", request.path_qs, attempt):
             code = self.faults.status_5xx(request.path_qs, attempt)
             self.stats.faults[f"http_{code}"] += 1

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncdl.emulator.content import MAX_CHUNK, PERIOD, ContentSource
+from asyncdl.emulator.faults import FaultConfig, FaultPlan
 from asyncdl.emulator.query import QueryError, parse_query
 from asyncdl.emulator.ratelimit import Limit, MovingWindowLimiter, headers_for
 from asyncdl.emulator.zipstream import zip_stream
@@ -95,3 +96,9 @@ def test_parse_size_rejects_garbage_and_format() -> None:
     with pytest.raises(ValueError, match="not a size"):
         parse_size("five gigs")
     assert format_size(1536) == "1.50 KiB" and format_size(12) == "12 B"
+
+
+def test_429_bursts_take_the_end_of_every_period() -> None:
+    plan = FaultPlan(FaultConfig(burst_every=10.0, burst_seconds=2.0))
+    assert [plan.burst_left(t) for t in (0.0, 7.9, 8.0, 9.5, 10.0, 18.5)] == [0.0, 0.0, 2.0, 0.5, 0.0, 1.5]
+    assert FaultPlan(FaultConfig()).burst_left(8.0) == 0.0  # off by default
