@@ -22,6 +22,7 @@ import re
 import stat
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -261,16 +262,8 @@ class Transfer:
             part.close()
             problem = check_integrity(planned, part)
             if problem is None:
-                await self._commit(part.path, final)
-                verified = entry.md5 is not None
-                reason = "" if verified else unverified_reason(entry)
-                self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
-                return self._result(planned, "ok", reason, received=received, verified=verified)
-            self.client.stats.faults["corrupt"] += 1
-            self.sink.emit(FileAdvanced(planned.path, -part.offset))
-            await anyio.to_thread.run_sync(part.discard)
-            if attempt == self.config.max_attempts:
-                raise IntegrityError(f"{problem} after {attempt} attempts")
+                return await self._accept(planned, part.path, final, received)
+            await self._reject(planned, part.discard, part.offset, problem, attempt)
         raise AssertionError("unreachable")
 
     async def _fetch_segmented(self, planned: PlannedFile, final: Path, part_path: Path) -> TransferResult:
@@ -300,16 +293,29 @@ class Transfer:
             digest = part.digest.hexdigest()
             if expected is None or digest == expected:
                 await anyio.to_thread.run_sync(part.finish)
-                await self._commit(part.path, final)
-                reason = "" if expected else unverified_reason(entry)
-                self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
-                return self._result(planned, "ok", reason, received=received, verified=expected is not None)
-            self.client.stats.faults["corrupt"] += 1
-            self.sink.emit(FileAdvanced(planned.path, -entry.size))
-            await anyio.to_thread.run_sync(part.discard)
-            if attempt == self.config.max_attempts:
-                raise IntegrityError(f"md5 {digest} differs from the record's {expected} after {attempt} attempts")
+                return await self._accept(planned, part.path, final, received)
+            await self._reject(planned, part.discard, entry.size, f"md5 {digest} differs from the record's "
+                               f"{expected}", attempt)
         raise AssertionError("unreachable")
+
+    async def _accept(self, planned: PlannedFile, part: Path, final: Path, received: int) -> TransferResult:
+        """A part that passed its checks: committed under its final name, and reported."""
+        entry = planned.entry
+        await self._commit(part, final)
+        verified = entry.md5 is not None
+        reason = "" if verified else unverified_reason(entry)
+        self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
+        return self._result(planned, "ok", reason, received=received, verified=verified)
+
+    async def _reject(self, planned: PlannedFile, discard: Callable[[], None], undone: int, problem: str,
+                      attempt: int) -> None:
+        """A download that failed its size or md5 check: counted as a fault, its bytes taken back from the
+        progress, its part discarded; after the last attempt, an IntegrityError."""
+        self.client.stats.faults["corrupt"] += 1
+        self.sink.emit(FileAdvanced(planned.path, -undone))
+        await anyio.to_thread.run_sync(discard)
+        if attempt == self.config.max_attempts:
+            raise IntegrityError(f"{problem} after {attempt} attempts")
 
     async def _download_pieces(self, planned: PlannedFile, part: SegmentedPart) -> None:
         """``segments`` connections take the pieces in order; the md5 follows the complete prefix."""
