@@ -44,7 +44,3 @@ class Config:
         """The page size to ask for: never above the server's cap for this kind of client."""
         cap = TOKEN_PAGE_SIZE if self.token else GUEST_PAGE_SIZE
         return min(self.page_size, cap) if self.page_size > 0 else cap
-
-    @property
-    def api_root(self) -> str:
-        return f"{self.base_url.rstrip('/')}/api"

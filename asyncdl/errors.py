@@ -81,14 +81,12 @@ class GoneError(RemoteError):
 
 
 class RateLimitedError(RemoteError):
-    """429: too many requests; ``retry_after`` seconds until the budget refills."""
+    """429 again and again: a request still refused after ``max_rate_limit_waits`` waits."""
 
     retryable = True
 
-    def __init__(self, message: str, *, url: str = "", status: int | None = 429,
-                 retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, url: str = "", status: int | None = 429) -> None:
         super().__init__(message, url=url, status=status)
-        self.retry_after = retry_after
 
 
 class ServerError(RemoteError):

@@ -62,18 +62,13 @@ def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def md5_of(path: Path, limit: int | None = None) -> tuple[str, int]:
-    """md5 hex of a file's first ``limit`` bytes (all of it by default) and how many bytes were read."""
+def md5_of(path: Path) -> str:
+    """md5 hex of a whole file (blocking)."""
     digest = hashlib.md5()
-    read = 0
     with open(path, "rb") as stream:
-        while limit is None or read < limit:
-            block = stream.read(HASH_BLOCK if limit is None else min(HASH_BLOCK, limit - read))
-            if not block:
-                break
+        while block := stream.read(HASH_BLOCK):
             digest.update(block)
-            read += len(block)
-    return digest.hexdigest(), read
+    return digest.hexdigest()
 
 
 def hash_prefix(path: Path, length: int) -> hashlib._Hash:

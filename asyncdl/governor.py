@@ -95,10 +95,10 @@ class GovernorStats:
 class Ticket:
     """Leave to send one request; settle it exactly once with :meth:`observe` or :meth:`release`."""
 
-    __slots__ = ("_governor", "bucket", "done", "sent_at", "seq")
+    __slots__ = ("_governor", "bucket", "done", "sent_at")
 
-    def __init__(self, governor: Governor, bucket: str, seq: int, sent_at: float) -> None:
-        self._governor, self.bucket, self.seq, self.sent_at, self.done = governor, bucket, seq, sent_at, False
+    def __init__(self, governor: Governor, bucket: str, sent_at: float) -> None:
+        self._governor, self.bucket, self.sent_at, self.done = governor, bucket, sent_at, False
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Report the response (see :meth:`Governor.observe`)."""
@@ -114,7 +114,6 @@ class _Bucket:
     name: str
     lock: anyio.Lock = field(default_factory=anyio.Lock)  # FIFO: one waiter at a time does the waiting
     changed: anyio.Event | None = None  # set when a response or release arrives
-    sent: int = 0  # sequence number of the newest ticket
     in_flight: int = 0
     min_remaining: int | None = None  # lowest remaining stated since the last reset (None: nothing learned)
     rise_at: float = -math.inf  # min_remaining may only rise once this stated reset has passed
@@ -320,13 +319,12 @@ class Governor:
         now = self._clock()
         if b.min_remaining is not None and self._estimate(b) <= self._margin:
             b.reset_at = None  # this request spends the slot the reset freed
-        b.sent += 1
         b.in_flight += 1
         b.requests += 1
         b.last_send = now
         if self._share < 1:
             b.recent.append(now)
-        return Ticket(self, b.name, b.sent, now)
+        return Ticket(self, b.name, now)
 
     def _gap(self, b: _Bucket) -> float:
         """The least spacing between two sends: 1 / max_rate; and window / effective limit once the budget

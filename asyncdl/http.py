@@ -58,8 +58,6 @@ class ClientStats:
     """What the client did, for the run summary."""
 
     requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
     faults: Counter[str] = field(default_factory=Counter)  # fault kind (errors.fault_kind) -> times met
 
     def note(self, error: BaseException) -> None:
@@ -161,7 +159,6 @@ class Client:
                                         content_type=response.headers.get("Content-Type", ""), body=body)
                     yield response
                     return
-            self.stats.rate_limited += 1
             self.stats.faults["429"] += 1
             waits += 1
             if waits > self.config.max_rate_limit_waits:
@@ -182,7 +179,6 @@ class Client:
                 attempt += 1
                 if attempt > self.config.retries:
                     raise
-                self.stats.retries += 1
                 await anyio.sleep(self.backoff(attempt))
 
     def backoff(self, attempt: int) -> float:
@@ -235,9 +231,9 @@ def _message(body: bytes) -> str:
     return ""
 
 
-def error_for(status: int, *, url: str, content_type: str, body: bytes,
-              retry_after: str | None = None) -> RemoteError:
-    """The asyncdl error for an HTTP error status (never raised here: returned)."""
+def error_for(status: int, *, url: str, content_type: str, body: bytes) -> RemoteError:
+    """The asyncdl error for an HTTP error status other than 429 (never raised here: returned; 429s are
+    waited out by :meth:`Client.stream`)."""
     said = _message(body)
     detail = f": {said}" if said else ""
     if status == 401:
@@ -252,9 +248,6 @@ def error_for(status: int, *, url: str, content_type: str, body: bytes,
         return NotFoundError(f"not found (404) at {url}{detail}", url=url, status=status)
     if status == 410:
         return GoneError(f"deleted (410) at {url}{detail}", url=url, status=status)
-    if status == 429:
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return RateLimitedError(f"rate limited (429) at {url}", url=url, retry_after=seconds)
     if status >= 500:
         return ServerError(f"server error {status} at {url}", url=url, status=status)
     return RemoteError(f"HTTP {status} at {url}{detail}", url=url, status=status)

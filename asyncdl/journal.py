@@ -16,7 +16,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,19 +176,6 @@ class Journal:
                             "seconds = ? WHERE id = ?",
                             (time.time(), outcome, ok, failed, nbytes, seconds, self.run_id))
 
-    def record_selection(self, key: str, description: str, records: Iterable[Record]) -> None:
-        """Remember a complete crawl: the records and which ones the selection gave."""
-        ids = []
-        with writing(self.path), self.db:
-            self.db.execute("BEGIN")
-            for record in records:
-                ids.append(record.id)
-                self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
-                                (record.id, record.conceptrecid, record.title, record.updated,
-                                 json.dumps(record_to_json(record)), time.time()))
-            self.db.execute("INSERT OR REPLACE INTO selections VALUES (?, ?, ?, ?)",
-                            (key, description, time.time(), json.dumps(ids)))
-
     def send(self, kind: str, *args: Any) -> None:
         """Queue a change for the writer task (never blocks)."""
         self._send.send_nowait((kind, args))
@@ -222,9 +209,6 @@ class Journal:
         self.db.execute("UPDATE files SET state = 'partial', bytes_done = ?, updated = ? WHERE path = ?",
                         (offset, time.time(), path))
 
-    def _do_progress(self, path: str, nbytes: int) -> None:
-        self.db.execute("UPDATE files SET bytes_done = ?, updated = ? WHERE path = ?", (nbytes, time.time(), path))
-
     def _do_done(self, path: str, absolute: str) -> None:
         try:
             mtime: float | None = os.stat(absolute).st_mtime
@@ -243,9 +227,6 @@ class Journal:
     def _do_failed(self, path: str, reason: str) -> None:
         self.db.execute("UPDATE files SET state = 'failed', attempts = attempts + 1, last_error = ?, updated = ? "
                         "WHERE path = ?", (reason, time.time(), path))
-
-    def _do_state(self, path: str, state: str) -> None:
-        self.db.execute("UPDATE files SET state = ?, updated = ? WHERE path = ?", (state, time.time(), path))
 
     def mark_done(self, path: str, absolute: str) -> None:
         """Record a file as done outside a run (``verify --repair``)."""
@@ -342,8 +323,3 @@ class JournalRecorder:
             else:
                 self.journal.send("done", event.path, str(self.dest / event.path))
         self.inner.emit(event)
-
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if close is not None:
-            close()

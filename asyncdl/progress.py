@@ -57,8 +57,6 @@ class Accounting:
         self.queued = self.queued_bytes = 0
         self.done_bytes = 0
         self.outcomes = {"ok": 0, "skipped": 0, "failed": 0}
-        self.failures: list[tuple[str, str]] = []
-        self.pauses = 0
         self.active: dict[str, tuple[int | None, int]] = {}  # path -> (size, bytes so far)
 
     def feed(self, event: Event) -> None:
@@ -82,11 +80,8 @@ class Accounting:
             if event.outcome == "skipped":
                 self.done_bytes += event.size or 0
             if event.outcome == "failed":
-                self.failures.append((event.path, event.reason))
                 self.done_bytes -= self.active.get(event.path, (None, 0))[1]
             self.active.pop(event.path, None)
-        elif isinstance(event, RateLimitPaused):
-            self.pauses += 1
 
     @property
     def finished(self) -> int:
@@ -157,10 +152,8 @@ class JsonProgress:
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self.accounting = Accounting()
 
     def emit(self, event: Event) -> None:
-        self.accounting.feed(event)
         record: dict[str, Any] = {"event": type(event).__name__, "time": round(time.time(), 3)}
         record.update(dataclasses.asdict(event))
         self.stream.write(json.dumps(record) + "\n")
@@ -231,7 +224,7 @@ def make_sink(mode: str, *, console: Console, json_stream: IO[str], verbose: boo
     return NullSink()
 
 
-def summary_table(summary: Any, accounting: Accounting | None = None) -> Table:
+def summary_table(summary: Any) -> Table:
     """The end-of-run table: ok, skipped, failed with reasons, bytes, time, speed, requests, 429s."""
     table = Table(title="asyncdl summary", show_header=False)
     table.add_column("what", style="bold")

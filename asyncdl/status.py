@@ -176,7 +176,7 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
             if not target.is_file():
                 report.missing.append(row.path)
                 bad.setdefault(number, []).append(row)
-            elif row.md5 and (await anyio.to_thread.run_sync(md5_of, target))[0] != row.md5:
+            elif row.md5 and await anyio.to_thread.run_sync(md5_of, target) != row.md5:
                 report.mismatched.append(row.path)
                 bad.setdefault(number, []).append(row)
             else:

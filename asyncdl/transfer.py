@@ -226,7 +226,7 @@ class Transfer:
     @staticmethod
     def _already_there(planned: PlannedFile, final: Path) -> bool:
         """A file already at the final name with the record's md5 is adopted (hashed once)."""
-        return planned.entry.md5 is not None and md5_of(final)[0] == planned.entry.md5
+        return planned.entry.md5 is not None and md5_of(final) == planned.entry.md5
 
     def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
         """Large enough to split, and not a single-stream part left by an earlier run."""
