@@ -21,7 +21,7 @@ from asyncdl import invenio
 from asyncdl.fsutil import HASH_BLOCK
 from asyncdl.http import Client
 from asyncdl.models import Record
-from asyncdl.plan import PART_SUFFIX, PlannedFile
+from asyncdl.plan import PlannedFile, part_of
 
 ARCHIVE_LIMIT = 300_000_000  # Zenodo answers 400 for records over this total
 
@@ -58,7 +58,7 @@ def unpack_member(archive: zipfile.ZipFile, planned: PlannedFile, final: Path) -
         return None
     if entry.size is not None and info.file_size != entry.size:
         return None
-    part = final.with_name(final.name + PART_SUFFIX)
+    part = part_of(final)
     part.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5()
     with archive.open(info) as source, part.open("wb") as target:

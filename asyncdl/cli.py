@@ -128,8 +128,7 @@ def apply_settings(options: dict[str, Any]) -> dict[str, Any]:
         settings = layered(options.get("config_file"), os.environ)
         token = options.get("token") or resolve_token(settings, os.environ)
     except ConfigError as exc:
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_USAGE)
+        fail(exc)
     merged = dict(options, token=token)
     for name, value in settings.items():
         given = name in options and context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)

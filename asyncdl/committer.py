@@ -9,13 +9,12 @@ files cost a few thread hand-offs instead of a thousand.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 
-from asyncdl.fsutil import fsync_dir, translate_os_error
+from asyncdl.fsutil import durable_rename, fsync_dir, translate_os_error
 from asyncdl.streams import batches
 
 MAX_BATCH = 256
@@ -60,11 +59,7 @@ def commit_batch(batch: list[_Commit]) -> None:
     folders: set[Path] = set()
     for job in batch:
         try:
-            with open(job.part, "rb+") as stream:
-                os.fsync(stream.fileno())
-            if job.final.is_symlink():
-                job.final.unlink()
-            os.replace(job.part, job.final)
+            durable_rename(job.part, job.final)
             folders.add(job.final.parent)
         except OSError as exc:
             job.error = translate_os_error(exc, job.final)

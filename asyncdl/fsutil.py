@@ -53,11 +53,6 @@ class SafeTargets:
             self._checked.add(folder)
 
 
-def safe_target(dest: Path, relative: str) -> Path:
-    """The absolute path for ``relative`` inside ``dest`` (see :class:`SafeTargets`)."""
-    return SafeTargets(dest).target(relative)
-
-
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -87,12 +82,18 @@ def hash_prefix(path: Path, length: int) -> hashlib._Hash:
 
 def commit(part: Path, final: Path) -> None:
     """Make ``part`` durable, then atomically give it its final name (and make the rename durable)."""
+    durable_rename(part, final)
+    fsync_dir(final.parent)
+
+
+def durable_rename(part: Path, final: Path) -> None:
+    """fsync ``part``, then rename it over ``final`` (a link planted there is replaced, never followed); the
+    folder's fsync is the caller's (a batch of renames in one folder needs only one)."""
     with open(part, "rb+") as stream:
         os.fsync(stream.fileno())
     if final.is_symlink():
         final.unlink()
     os.replace(part, final)
-    fsync_dir(final.parent)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -19,6 +19,7 @@ from asyncdl.errors import JournalError, UsageError
 from asyncdl.journal import connect, writing
 from asyncdl.lock import UNSUPPORTED
 from asyncdl.plan import MANIFEST, PART_SUFFIX, STATE_DIR
+from asyncdl.segments import sidecar_of
 
 try:
     import fcntl
@@ -141,7 +142,7 @@ def remove_orphans(dest: Path, *, since: float) -> list[str]:
                 continue
             try:
                 part.unlink(missing_ok=True)
-                part.with_name(part.name + ".segments").unlink(missing_ok=True)
+                sidecar_of(part).unlink(missing_ok=True)
             except OSError as exc:  # e.g. another user's part on a shared scratch folder
                 changes.append(f"{relative}: no journal row knows this partial file; not removed: {exc}")
                 continue

@@ -31,7 +31,7 @@ from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.errors import JournalError, LocalError, UnsafePathError, UsageError, unwrap
 from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
-from asyncdl.fsutil import safe_target, write_fresh
+from asyncdl.fsutil import SafeTargets, write_fresh
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
@@ -39,7 +39,7 @@ from asyncdl.journal import Journal, JournalRecorder, journal_path, record_to_js
 from asyncdl.journals import remove_orphans, write_manifest
 from asyncdl.lock import RunLock
 from asyncdl.models import Record
-from asyncdl.plan import DEFAULT_LAYOUT, PART_SUFFIX, STATE_DIR, Filters, Layout, PlannedFile, SkippedFile
+from asyncdl.plan import DEFAULT_LAYOUT, STATE_DIR, Filters, Layout, PlannedFile, SkippedFile, part_of
 from asyncdl.redact import redact
 from asyncdl.shard import Shard
 from asyncdl.transfer import Transfer, TransferResult
@@ -262,7 +262,7 @@ class Run:
                         self._scope.cancel()
                     async with anyio.create_task_group() as group:
                         group.start_soon(self._records, client, records_send)
-                        group.start_soon(self._plan, records_receive, jobs_send)
+                        group.start_soon(self._plan, records_receive, jobs_send, transfer.targets)
                         group.start_soon(committer.run)
                         async with jobs_receive, anyio.create_task_group() as workers:
                             for _ in range(max(1, self.config.concurrency)):
@@ -329,7 +329,8 @@ class Run:
             mine = [record_id for record_id in ids if self._mine(record_id)]
             self.journal.send("selection", self.selection_key, self.describe(), json.dumps(mine))
 
-    async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job]) -> None:
+    async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job],
+                    targets: SafeTargets) -> None:
         async with records, jobs:
             async for record in records:
                 if not self._mine(record.id):
@@ -349,7 +350,7 @@ class Run:
                                           for s in skipped[: max(0, KEEP - len(self.summary.filtered))]]
                 if self.save_metadata and planned and not self.dry_run:
                     try:
-                        await anyio.to_thread.run_sync(save_record_json, self.dest, record, planned)
+                        await anyio.to_thread.run_sync(save_record_json, targets, record, planned)
                     except UnsafePathError as exc:
                         self.sink.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
                 via_archive = not self.dry_run and self._via_archive(planned)
@@ -401,8 +402,7 @@ class Run:
             self.journal.send("planned", item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url)
             return False
         reason = "done in an earlier run"
-        self.summary.add(TransferResult(item.path, item.record.id, entry.key, "skipped", reason, entry.size,
-                                        0, True))
+        self.summary.add(TransferResult.of(item, "skipped", reason, verified=True))
         self.sink.emit(FileFinished(item.path, "skipped", reason, entry.size))
         return True
 
@@ -456,12 +456,12 @@ def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = 
                                        save_metadata=save_metadata, shard=shard))
 
 
-def save_record_json(dest: Path, record: Record, planned: list[PlannedFile]) -> None:
+def save_record_json(targets: SafeTargets, record: Record, planned: list[PlannedFile]) -> None:
     """--save-metadata: the record's JSON as the API gave it, beside its files (blocking)."""
     folder = os.path.commonpath([os.path.dirname(p.path) or "." for p in planned])
     name = f"zenodo-record-{record.id}.json"
-    target = safe_target(dest, name if folder == "." else f"{folder}/{name}")  # never through a planted symlink
+    target = targets.target(name if folder == "." else f"{folder}/{name}")  # never through a planted symlink
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + PART_SUFFIX)  # left by a kill: removed with the orphan parts
+    temporary = part_of(target)  # left by a kill: removed with the orphan parts
     write_fresh(temporary, json.dumps(dict(record.metadata) or record_to_json(record), indent=2, ensure_ascii=False))
     os.replace(temporary, target)

@@ -17,6 +17,7 @@ import string
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from asyncdl.errors import UsageError
 from asyncdl.models import FileEntry, Record
@@ -60,10 +61,6 @@ class PlannedFile:
     entry: FileEntry
     path: str
     notes: tuple[str, ...] = ()
-
-    @property
-    def part_path(self) -> str:
-        return self.path + PART_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +204,11 @@ def shorten(name: str) -> str:
     budget = MAX_NAME_BYTES - len(tail.encode())
     cut = stem.encode()[:budget].decode(errors="ignore")
     return cut + tail
+
+
+def part_of(final: Path) -> Path:
+    """Where a file is written until it is verified: ``name.asyncdl-part`` beside its final name."""
+    return final.with_name(final.name + PART_SUFFIX)
 
 
 def fold(path: str) -> str:

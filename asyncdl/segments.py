@@ -46,7 +46,7 @@ class SegmentedPart:
 
     def __init__(self, path: Path, size: int, count: int) -> None:
         self.path = path
-        self.sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        self.sidecar = sidecar_of(path)
         self.size = size
         self.segments = split(size, count)
         self.digest = hashlib.md5()
@@ -126,6 +126,11 @@ class SegmentedPart:
         self.close()
         self.path.unlink(missing_ok=True)
         self.sidecar.unlink(missing_ok=True)
+
+
+def sidecar_of(part: Path) -> Path:
+    """The progress sidecar of a segmented part file."""
+    return part.with_name(part.name + SIDECAR_SUFFIX)
 
 
 def split(size: int, count: int) -> list[Segment]:

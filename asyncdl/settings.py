@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncdl.errors import ConfigError
+from asyncdl.progress import MODES
 from asyncdl.units import parse_size
 
 
@@ -68,8 +69,8 @@ def _share(value: Any) -> float:
 
 
 def _mode(value: Any) -> str:
-    if value not in ("auto", "rich", "plain", "json", "none"):
-        raise ValueError("one of auto, rich, plain, json, none")
+    if value not in MODES:
+        raise ValueError(f"one of {', '.join(MODES)}")
     return str(value)
 
 

@@ -53,9 +53,9 @@ from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice, Null
 from asyncdl.fsutil import SafeTargets, commit, hash_prefix, md5_of, remove_symlink, translate_os_error
 from asyncdl.http import Client
 from asyncdl.models import FileEntry, Record
-from asyncdl.plan import PART_SUFFIX, PlannedFile
+from asyncdl.plan import PlannedFile, part_of
 from asyncdl.redact import redact
-from asyncdl.segments import SIDECAR_SUFFIX, Segment, SegmentedPart, SegmentsUnsupported
+from asyncdl.segments import Segment, SegmentedPart, SegmentsUnsupported, sidecar_of
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 INLINE_WRITE = 256 * 1024  # bodies up to this size are written on the event loop: page-cache fast
@@ -75,6 +75,13 @@ class TransferResult:
     size: int | None = None
     bytes_received: int = 0
     verified: bool = False
+
+    @classmethod
+    def of(cls, planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,
+           verified: bool = False) -> TransferResult:
+        """The result for a planned file."""
+        return cls(planned.path, planned.record.id, planned.entry.key, outcome, reason, planned.entry.size,
+                   received, verified)
 
 
 class PartFile:
@@ -198,7 +205,7 @@ class Transfer:
             there = self._maybe_there(planned, final)
             if there and await anyio.to_thread.run_sync(self._already_there, planned, final):
                 self.sink.emit(FileFinished(planned.path, "skipped", "already present, md5 verified", entry.size))
-                return self._result(planned, "skipped", "already present, md5 verified", verified=True)
+                return TransferResult.of(planned, "skipped", "already present, md5 verified", verified=True)
             return await self._fetch_verified(planned, final)
         except (DiskFullError, anyio.get_cancelled_exc_class()):
             raise
@@ -207,11 +214,11 @@ class Transfer:
                 raise
             reason = failure_reason(exc, planned)
             self.sink.emit(FileFinished(planned.path, "failed", reason, entry.size))
-            return self._result(planned, "failed", reason)
+            return TransferResult.of(planned, "failed", reason)
         except OSError as exc:
             reason = f"local error: {exc}"
             self.sink.emit(FileFinished(planned.path, "failed", reason, entry.size))
-            return self._result(planned, "failed", reason)
+            return TransferResult.of(planned, "failed", reason)
 
     @staticmethod
     def _maybe_there(planned: PlannedFile, final: Path) -> bool:
@@ -233,11 +240,11 @@ class Transfer:
         size = planned.entry.size
         if not size or self.config.segments < 2 or size < self.config.segment_threshold:
             return False
-        sidecar = part.with_name(part.name + SIDECAR_SUFFIX)
+        sidecar = sidecar_of(part)
         return sidecar.exists() or not part.exists()
 
     async def _fetch_verified(self, planned: PlannedFile, final: Path) -> TransferResult:
-        part = final.with_name(final.name + PART_SUFFIX)
+        part = part_of(final)
         if self._segmentable(planned, part):
             try:
                 return await self._fetch_segmented(planned, final, part)
@@ -305,7 +312,7 @@ class Transfer:
         verified = entry.md5 is not None
         reason = "" if verified else unverified_reason(entry)
         self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
-        return self._result(planned, "ok", reason, received=received, verified=verified)
+        return TransferResult.of(planned, "ok", reason, received=received, verified=verified)
 
     async def _reject(self, planned: PlannedFile, discard: Callable[[], None], undone: int, problem: str,
                       attempt: int) -> None:
@@ -385,7 +392,7 @@ class Transfer:
             except AsyncdlError:
                 results.append(await self.fetch(planned))
                 continue
-            if self._maybe_there(planned, final) or final.with_name(final.name + PART_SUFFIX).exists():
+            if self._maybe_there(planned, final) or part_of(final).exists():
                 results.append(await self.fetch(planned))  # present or partial: checked and resumed alone
             else:
                 wanted.append((planned, final))
@@ -416,7 +423,7 @@ class Transfer:
                 self.sink.emit(FileAdvanced(planned.path, size or 0))
                 reason = "from the record's ZIP archive; md5 verified"
                 self.sink.emit(FileFinished(planned.path, "ok", reason, size))
-                results.append(self._result(planned, "ok", reason, received=size or 0, verified=True))
+                results.append(TransferResult.of(planned, "ok", reason, received=size or 0, verified=True))
         finally:
             archive.close()
             with anyio.CancelScope(shield=True):
@@ -542,11 +549,6 @@ class Transfer:
                 part.write(bytes(pending))
                 self.sink.emit(FileAdvanced(planned.path, len(pending)))
 
-    @staticmethod
-    def _result(planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,
-                verified: bool = False) -> TransferResult:
-        return TransferResult(planned.path, planned.record.id, planned.entry.key, outcome, reason,
-                              planned.entry.size, received, verified)
 
 
 def range_answer(offset: int, status: int, encoding: str, kind: str | None) -> str:
