@@ -88,19 +88,25 @@ def _merge_one(db: sqlite3.Connection, path: Path, number: int) -> None:
         db.execute("DETACH DATABASE shard")
 
 
-def write_manifest(dest: Path, name: str = "manifest") -> Path:
-    """DEST/manifest.csv: record, key, path, size, md5, state of every file any journal knows (blocking).
+def close_out(dest: Path, name: str = "manifest", *, tidy_since: float | None = None) -> list[str]:
+    """A run's end over one merge of every journal, under the manifest lock (blocking): with ``tidy_since``,
+    remove the orphan part files (see :func:`remove_orphans`); then rewrite DEST/manifest.csv (record, key,
+    path, size, md5, state of every file any journal knows). Returns what was tidied, for the log.
 
-    ``name`` names the temporary file, so shards finishing at once do not write the same one."""
+    ``name`` names the temporary file, so shards finishing at once do not write the same one; the lock
+    makes them write one after the other, so the last one written has read every journal's last state."""
     target = dest / MANIFEST
     temporary = dest / STATE_DIR / f"{name}.csv.tmp"
     with writing(target), _serialized(dest / STATE_DIR / "manifest.lock"):
-        with merged(journal_paths(dest)) as db, temporary.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["record", "key", "path", "size", "md5", "state"])
-            writer.writerows(db.execute("SELECT record_id, key, path, size, md5, state FROM files ORDER BY path"))
+        with merged(journal_paths(dest)) as db:
+            changes = [] if tidy_since is None else _remove_orphans(db, dest, tidy_since)
+            with temporary.open("w", newline="", encoding="utf-8") as stream:
+                writer = csv.writer(stream)
+                writer.writerow(["record", "key", "path", "size", "md5", "state"])
+                writer.writerows(db.execute("SELECT record_id, key, path, size, md5, state FROM files "
+                                            "ORDER BY path"))
         os.replace(temporary, target)
-    return target
+    return changes
 
 
 @contextmanager
@@ -126,25 +132,30 @@ def remove_orphans(dest: Path, *, since: float) -> list[str]:
     Parts modified at or after ``since`` (the run's start) are left alone: a shard running beside this
     one may have just created one and not yet recorded it.
     """
-    changes = []
     with merged(journal_paths(dest)) as db:
-        for part in dest.rglob(f"*{PART_SUFFIX}"):
-            relative = part.relative_to(dest).as_posix()
-            if relative.startswith(STATE_DIR + "/"):
+        return _remove_orphans(db, dest, since)
+
+
+def _remove_orphans(db: sqlite3.Connection, dest: Path, since: float) -> list[str]:
+    """:func:`remove_orphans` over journals already merged into ``db``."""
+    changes = []
+    for part in dest.rglob(f"*{PART_SUFFIX}"):
+        relative = part.relative_to(dest).as_posix()
+        if relative.startswith(STATE_DIR + "/"):
+            continue
+        path = relative[: -len(PART_SUFFIX)]
+        if db.execute("SELECT 1 FROM files WHERE path = ?", (path,)).fetchone() is not None:
+            continue
+        try:
+            if part.stat().st_mtime >= since:
                 continue
-            path = relative[: -len(PART_SUFFIX)]
-            if db.execute("SELECT 1 FROM files WHERE path = ?", (path,)).fetchone() is not None:
-                continue
-            try:
-                if part.stat().st_mtime >= since:
-                    continue
-            except OSError:
-                continue
-            try:
-                part.unlink(missing_ok=True)
-                sidecar_of(part).unlink(missing_ok=True)
-            except OSError as exc:  # e.g. another user's part on a shared scratch folder
-                changes.append(f"{relative}: no journal row knows this partial file; not removed: {exc}")
-                continue
-            changes.append(f"{relative}: no journal row knows this partial file; removed")
+        except OSError:
+            continue
+        try:
+            part.unlink(missing_ok=True)
+            sidecar_of(part).unlink(missing_ok=True)
+        except OSError as exc:  # e.g. another user's part on a shared scratch folder
+            changes.append(f"{relative}: no journal row knows this partial file; not removed: {exc}")
+            continue
+        changes.append(f"{relative}: no journal row knows this partial file; removed")
     return changes

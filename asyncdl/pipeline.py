@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -36,7 +35,7 @@ from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.journal import Journal, JournalRecorder, journal_path, record_to_json
-from asyncdl.journals import remove_orphans, write_manifest
+from asyncdl.journals import close_out
 from asyncdl.lock import RunLock
 from asyncdl.models import Record
 from asyncdl.plan import DEFAULT_LAYOUT, STATE_DIR, Filters, Layout, PlannedFile, SkippedFile, part_of
@@ -45,7 +44,6 @@ from asyncdl.shard import Shard
 from asyncdl.transfer import Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
-T = TypeVar("T")
 RECORD_BUFFER = 32
 JOB_BUFFER = 256
 
@@ -229,25 +227,22 @@ class Run:
             journal.close()
 
     async def _wrap_up(self, journal: Journal, outcome: str, began: float, suffix: str) -> None:
-        """Record partial files and the run's outcome, remove orphan parts, write the manifest."""
+        """Record partial files and the run's outcome; then, over every journal in DEST, remove orphan parts
+        (after a run that planned every file) and rewrite the manifest."""
         await anyio.to_thread.run_sync(journal.note_partials, self.dest)
-        if outcome in ("complete", "incomplete"):
-            orphans = functools.partial(remove_orphans, self.dest, since=began)
-            for change in await self._across_journals(orphans, "part files not tidied") or []:
-                self.sink.emit(Notice(change, level="info"))
         journal.end_run(outcome=outcome, ok=self.summary.counts["ok"], failed=self.summary.counts["failed"],
                         nbytes=self.summary.bytes_received, seconds=time.time() - began)
-        manifest = functools.partial(write_manifest, self.dest, f"manifest{suffix}")
-        await self._across_journals(manifest, "manifest.csv not written")
-
-    async def _across_journals(self, work: Callable[[], T], what: str) -> T | None:
-        """Run blocking work that reads every journal in DEST: another shard's unreadable journal is a
-        warning, not this run's failure."""
+        since = began if outcome in ("complete", "incomplete") else None
         try:
-            return await anyio.to_thread.run_sync(work)
-        except (UsageError, JournalError) as exc:
-            self.sink.emit(Notice(f"{what}: {exc}"))
-            return None
+            changes = await anyio.to_thread.run_sync(
+                functools.partial(close_out, self.dest, f"manifest{suffix}", tidy_since=since))
+        except (UsageError, JournalError) as exc:  # another shard's unreadable journal: a warning, not a failure
+            self.sink.emit(Notice(f"manifest.csv not written: {exc}"))
+            if since is not None:
+                self.sink.emit(Notice(f"part files not tidied: {exc}"))
+            return
+        for change in changes:
+            self.sink.emit(Notice(change, level="info"))
 
     async def _stages(self) -> None:
         """Records -> plan -> workers, in one task group that an interrupt cancels."""
