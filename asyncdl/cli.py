@@ -560,17 +560,14 @@ def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    try:
-        total = sum(s.bytes for name, s in read_status(dest).states.items() if name == "done")
-    except (UsageError, LocalError) as exc:
-        fail(exc)
     progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         console=stderr, disable=not stderr.is_terminal)
-    task = progress.add_task("verify", total=total)
+    task = progress.add_task("verify", total=None)
     config = Config(base_url=base_url, token=token or None)
     with progress:
         report = run(functools.partial(verify, dest, config=config, repair=repair,
-                                       on_file=lambda _path, size: progress.advance(task, size)))
+                                       on_file=lambda _path, size: progress.advance(task, size),
+                                       on_total=lambda total: progress.update(task, total=total)))
     for path in report.mismatched:
         stderr.print(f"md5 mismatch: {path}", highlight=False, markup=False)
     for path in report.missing:

@@ -83,9 +83,10 @@ def read_status(dest: Path) -> Status:
             "SELECT path, COALESCE(last_error, ''), attempts FROM files WHERE state = 'failed' ORDER BY path"))
     speeds = []
     for path in paths:
-        runs = _runs(path)
+        with _reading(path) as journal:
+            runs = _runs(journal)
+            status.shards.append(_shard_state(journal, path))
         status.runs += runs
-        status.shards.append(_shard_state(path))
         moving = [r for r in runs if r["bytes"] and r["seconds"]]
         if moving:  # shards run side by side: their speeds add up
             speeds.append(float(str(moving[0]["bytes"])) / float(str(moving[0]["seconds"])))
@@ -115,30 +116,27 @@ def _reading(path: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-def _runs(path: Path) -> list[dict[str, object]]:
+def _runs(db: sqlite3.Connection) -> list[dict[str, object]]:
     """The last five runs a journal records."""
     names = ("id", "command", "started", "ended", "outcome", "ok", "failed", "bytes", "seconds")
-    with _reading(path) as db:
-        return [dict(zip(names, row, strict=True)) for row in db.execute(
-            "SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, seconds FROM runs "
-            "ORDER BY started DESC LIMIT 5")]
+    return [dict(zip(names, row, strict=True)) for row in db.execute(
+        "SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, seconds FROM runs "
+        "ORDER BY started DESC LIMIT 5")]
 
 
-def _shard_state(path: Path) -> ShardState:
-    """Files, bytes and the last outcome one journal records."""
+def _shard_state(db: sqlite3.Connection, path: Path) -> ShardState:
+    """Files, bytes and the last outcome the journal at ``path`` records."""
     shard = from_journal_name(path.name)
     state = ShardState(path.name, None if shard is None else str(shard))
-    with _reading(path) as db:
-        for name, count, size in db.execute(
-                "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files GROUP BY state"):
-            state.files += count
-            state.bytes += size
-            if name == "done":
-                state.done, state.done_bytes = count, size
-            elif name == "failed":
-                state.failed = count
-        last = db.execute("SELECT outcome FROM runs ORDER BY started DESC LIMIT 1").fetchone()
-        state.last_outcome = last[0] if last else None
+    for name, count, size in db.execute("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files GROUP BY state"):
+        state.files += count
+        state.bytes += size
+        if name == "done":
+            state.done, state.done_bytes = count, size
+        elif name == "failed":
+            state.failed = count
+    last = db.execute("SELECT outcome FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+    state.last_outcome = last[0] if last else None
     return state
 
 
@@ -153,8 +151,10 @@ class VerifyReport:
 
 
 async def verify(dest: Path, *, config: Config, repair: bool = False, sink: ProgressSink | None = None,
-                 on_file: Callable[[str, int], None] | None = None) -> VerifyReport:
+                 on_file: Callable[[str, int], None] | None = None,
+                 on_total: Callable[[int], None] | None = None) -> VerifyReport:
     """Re-hash every finished file against the journal's md5; with ``repair``, download the bad ones again.
+    ``on_total`` is told the bytes to hash before the first file, ``on_file`` each file as it is checked.
 
     Every journal in DEST is read (each path once); a bad file is marked failed, or repaired, in the
     journal of the shard it belongs to, so that shard's next run fetches it.
@@ -163,6 +163,8 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
     paths = journal_paths(dest)
     bad: dict[int, list[FileRow]] = {}
     with merged(paths) as db:
+        if on_total is not None:
+            on_total(db.execute("SELECT COALESCE(SUM(size), 0) FROM files WHERE state = 'done'").fetchone()[0])
         for *columns, number in db.execute(f"SELECT {COLUMNS}, journal FROM files WHERE state IN ('done', 'failed') "
                                            "ORDER BY path"):
             row = FileRow(*columns)
