@@ -370,16 +370,10 @@ class Transfer:
                             raise TransportError(f"more bytes than the segment asked for at {redact(url)}")
                         await anyio.to_thread.run_sync(part.write, segment, chunk)
                         self.sink.emit(FileAdvanced(planned.path, len(chunk)))
-            except NotFoundError:
-                if kind != "ui":
-                    raise
-                self._range_ignored(planned, "ui")
+            except NotFoundError as exc:
+                self._ui_missing(planned, kind, exc)
             except (TransportError, ServerError, BlockedError) as exc:
-                self.client.stats.note(exc)
-                failures = 0 if segment.done > before else failures + 1
-                if failures > self.config.retries:
-                    raise
-                await anyio.sleep(self.client.backoff(max(1, failures)))
+                failures = await self._pause_after(exc, failures, progressed=segment.done > before)
 
     async def fetch_record_archive(self, item: PlannedRecord) -> list[TransferResult]:
         """A record's files through its files-archive, each member checked against the record's md5;
@@ -451,13 +445,26 @@ class Transfer:
                 if entry.size is None:
                     return received
             except (TransportError, ServerError, BlockedError) as exc:
-                self.client.stats.note(exc)
                 received += part.offset - before
-                failures = 0 if part.offset > before else failures + 1  # the budget resets when bytes arrive
-                if failures > self.config.retries:
-                    raise
-                await anyio.sleep(self.client.backoff(max(1, failures)))
+                failures = await self._pause_after(exc, failures, progressed=part.offset > before)
         return received
+
+    async def _pause_after(self, error: AsyncdlError, failures: int, *, progressed: bool) -> int:
+        """After a retryable failure: count the fault, reset the retry budget if bytes arrived, re-raise once
+        it is spent, else wait (jittered backoff). Returns the new count of failures in a row."""
+        self.client.stats.note(error)
+        failures = 0 if progressed else failures + 1
+        if failures > self.config.retries:
+            raise error
+        await anyio.sleep(self.client.backoff(max(1, failures)))
+        return failures
+
+    def _ui_missing(self, planned: PlannedFile, kind: str | None, error: NotFoundError) -> None:
+        """A 404 from the UI download URL: the instance has no such route, so try the API URL; any other
+        404 is the file's own."""
+        if kind != "ui":
+            raise error
+        self._range_ignored(planned, "ui")
 
     def _range_url(self, planned: PlannedFile) -> tuple[str, str | None]:
         """The URL for a Range request and its kind ("ui" download URL first, then "api"); kind None
@@ -498,10 +505,8 @@ class Transfer:
                 elif offset:
                     check_content_range(response.headers.get("Content-Range", ""), offset, entry.size, url)
                 await self._stream_body(planned, part, response)
-        except NotFoundError:
-            if kind != "ui":
-                raise
-            self._range_ignored(planned, "ui")  # an instance without the download route
+        except NotFoundError as exc:
+            self._ui_missing(planned, kind, exc)
 
     async def _stream_body(self, planned: PlannedFile, part: PartFile, response: aiohttp.ClientResponse) -> None:
         entry = planned.entry
