@@ -117,3 +117,25 @@ def test_sigint_exits_130_and_the_next_run_finishes(start_emulator: Start, tmp_p
     finish = subprocess.run(command(emu, tmp_path), capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr
     assert downloaded(tmp_path) == expected(emu)
+
+
+def test_sigterm_stops_cleanly_and_a_second_signal_at_once(start_emulator: Start, tmp_path: Path) -> None:
+    """What a scheduler sends (Slurm's --signal, a pod being stopped): SIGTERM stops like Ctrl-C, exit 130;
+    a second signal exits at once, still resumable."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=30_000_000)),
+                         dataset=dataset())
+    process = subprocess.Popen(command(emu, tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "run the same command again" in stderr
+    process = subprocess.Popen(command(emu, tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)  # impatient: the second one does not wait for writes to settle
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    finish = subprocess.run(command(emu, tmp_path), capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr
+    assert downloaded(tmp_path) == expected(emu)

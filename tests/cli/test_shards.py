@@ -202,3 +202,18 @@ def test_rerun_fetches_nothing_and_an_interrupted_shard_resumes_alone(start_emul
     last = [start(command(emu, dest, "--shard", f"{k}/3")) for k in (1, 2, 3)]
     assert [finish(p)[0] for p in last] == [0, 0, 0]
     assert emu.stats.snapshot()["total_requests"] == requests  # a finished sharded mirror: not one request
+
+
+def test_three_shards_behind_one_address_share_its_budget(start_emulator: Start, tmp_path: Path) -> None:
+    """Zenodo counts requests per address and User-Agent: three shards at the default 1/3 share stay within
+    one budget together (the limits here are Zenodo's guest limits on a 3-second "minute")."""
+    many = Dataset([record(rid, concept=rid - 1, files={f"f{j}.dat": 500 + j for j in range(4)})
+                    for rid in range(1001, 1121, 2)])  # 60 records, 240 files
+    emu = start_emulator(EmulatorConfig(minute=3.0), dataset=many)
+    processes = [start(command(emu, tmp_path, "--shard", f"{k}/3")) for k in (1, 2, 3)]
+    results = [finish(p) for p in processes]
+    assert [code for code, _ in results] == [0, 0, 0], [err for _, err in results]
+    assert on_disk(tmp_path) == expected(emu)
+    print(f"3 shards at 1/3 each: {sum(emu.stats.requests.values())} requests, "
+          f"{emu.stats.rate_limited} answered 429")
+    assert emu.stats.rate_limited == 0  # not one 429 between them

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from asyncdl import Config, Selection
-from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.emulator import Dataset, EmulatorConfig, EmulatorThread, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
 from asyncdl.lock import RunLock
 from asyncdl.pipeline import mirror
@@ -84,6 +85,31 @@ async def test_since_last_crawls_only_updated_records(start_emulator: Start, tmp
     summary = await mirror(Selection(owner="9"), tmp_path, config, since_last=True)
     assert emu.stats.requests["search"] == searches + 1  # one search, for updates only
     assert summary.counts["skipped"] == 3 and summary.counts["ok"] == 0
+
+
+async def test_since_last_fetches_new_records_and_new_files(tmp_path: Path) -> None:
+    """The README's promise for --since-last: new records and records updated since the last complete crawl
+    are found with one search. The server is restarted on the same address with the newer content."""
+    first = EmulatorThread(EmulatorConfig(rate_limits=False), dataset=dataset())
+    port = first.start().port
+    try:
+        await mirror(Selection(owner="9"), tmp_path, Config(base_url=f"http://127.0.0.1:{port}"))
+    finally:
+        first.stop()
+    now = datetime.now(UTC).isoformat()
+    newer = Dataset([*dataset().records.values(), record(31, concept=30, files={"new.txt": b"new\n"}, owners=("9",),
+                                                             created=now)])
+    newer.records[21].files.append(record(21, files={"d.txt": b"delta\n"}).files[0])
+    newer.records[21].updated = datetime.now(UTC) + timedelta(hours=1)
+    second = EmulatorThread(EmulatorConfig(rate_limits=False, port=port), dataset=newer)
+    emu = second.start()
+    try:
+        summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), since_last=True)
+    finally:
+        second.stop()
+    assert emu.stats.requests["search"] == 1  # one search, for updates only
+    assert sorted(r.path for r in summary.ok) == ["21/d.txt", "31/new.txt"]
+    assert (tmp_path / "31" / "new.txt").read_bytes() == b"new\n" and summary.counts["skipped"] == 3
 
 
 def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
