@@ -41,6 +41,16 @@ def expected(emu: RunningEmulator) -> dict[str, str]:
     return {f"{r.id}/{f.key}": emu.dataset.file_md5(f) for r in emu.dataset.records.values() for f in r.files}
 
 
+def interrupted(emu: RunningEmulator, dest: Path, *signals: int) -> tuple[int, str]:
+    """Start a mirror, send it ``signals`` 1.5 s in, and wait for it: its exit code and stderr."""
+    process = subprocess.Popen(command(emu, dest), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    for number in signals:
+        process.send_signal(number)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr
+
+
 def test_sigkill_at_random_moments_then_resume(start_emulator: Start, tmp_path: Path) -> None:
     """Killed six times mid-run, the mirror still ends complete and verified, the journal intact, and the
     server sent no more than the data plus one chunk (the default 1 MiB) for each file body it was sending
@@ -105,11 +115,8 @@ def test_two_runs_on_one_destination(start_emulator: Start, tmp_path: Path) -> N
 def test_sigint_exits_130_and_the_next_run_finishes(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=30_000_000)),
                          dataset=dataset())
-    process = subprocess.Popen(command(emu, tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    code, stderr = interrupted(emu, tmp_path, signal.SIGINT)
+    assert code == 130, stderr
     assert "interrupted" in stderr and "run the same command again" in stderr
     status = subprocess.run([sys.executable, "-m", "asyncdl", "status", str(tmp_path)], capture_output=True,
                             text=True)
@@ -124,18 +131,12 @@ def test_sigterm_stops_cleanly_and_a_second_signal_at_once(start_emulator: Start
     a second signal exits at once, still resumable."""
     emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=30_000_000)),
                          dataset=dataset())
-    process = subprocess.Popen(command(emu, tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    code, stderr = interrupted(emu, tmp_path, signal.SIGTERM)
+    assert code == 130, stderr
     assert "run the same command again" in stderr
-    process = subprocess.Popen(command(emu, tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
-    process.send_signal(signal.SIGTERM)
-    process.send_signal(signal.SIGTERM)  # impatient: the second one does not wait for writes to settle
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    # impatient: the second signal does not wait for writes to settle
+    code, stderr = interrupted(emu, tmp_path, signal.SIGTERM, signal.SIGTERM)
+    assert code == 130, stderr
     finish = subprocess.run(command(emu, tmp_path), capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr
     assert downloaded(tmp_path) == expected(emu)
