@@ -26,7 +26,7 @@ from rich.table import Table
 
 from asyncdl import export
 from asyncdl._version import __version__
-from asyncdl.config import DEFAULT_BASE_URL, Config
+from asyncdl.config import DEFAULT_BASE_URL, MIN_CHUNK_SIZE, Config
 from asyncdl.crawl import crawl_records
 from asyncdl.errors import AsyncdlError, ConfigError, LocalError, UsageError, describe_faults, unwrap
 from asyncdl.events import Event, Notice, PageFetched, ProgressSink
@@ -118,7 +118,7 @@ def build_selection(options: dict[str, Any]) -> Selection:
 
 
 CONFIG_ONLY = ("page_size", "user_agent", "backoff_base", "backoff_max", "connect_timeout", "max_rate",
-               "rate_share", "max_rate_limit_waits")
+               "rate_share", "max_rate_limit_waits", "no_progress_requests", "no_progress_seconds")
 
 
 def apply_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -242,6 +242,13 @@ def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(exc)) from exc
 
 
+def _chunk_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    size = _size_option(ctx, param, value)
+    if size is not None and size < MIN_CHUNK_SIZE:
+        raise click.BadParameter(f"{value!r} is below the smallest chunk, {MIN_CHUNK_SIZE} bytes")
+    return size
+
+
 def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options of the commands that download."""
     decorators = [
@@ -269,7 +276,7 @@ def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Connections for one large file (when the server honours Range); 1 turns it off."),
         click.option("--segment-threshold", default="512MiB", show_default=True, callback=_size_option,
                      help="Files at least this large are fetched in segments."),
-        click.option("--chunk-size", default="1MiB", show_default=True, callback=_size_option,
+        click.option("--chunk-size", default="1MiB", show_default=True, callback=_chunk_option,
                      help="Read and write size."),
         click.option("--read-timeout", default=60.0, show_default=True,
                      help="Seconds without a byte before a transfer counts as stalled and is resumed."),

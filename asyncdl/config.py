@@ -8,6 +8,7 @@ from asyncdl._version import __version__
 
 DEFAULT_BASE_URL = "https://zenodo.org"
 DEFAULT_USER_AGENT = f"asyncdl/{__version__} (+https://github.com/asyncdl/asyncdl)"
+MIN_CHUNK_SIZE = 1024  # smaller reads cost a system call per few bytes (and 0 would read nothing, forever)
 GUEST_PAGE_SIZE = 25
 TOKEN_PAGE_SIZE = 100
 
@@ -38,6 +39,9 @@ class Config:
     read_timeout: float = 60.0
     max_rate: float | None = None
     rate_share: float = 1.0
+    # the run's brake: this many requests in a row with no progress, over at least this long, stop the run
+    no_progress_requests: int = 300  # 0: no brake
+    no_progress_seconds: float = 60.0
 
     @property
     def effective_page_size(self) -> int:

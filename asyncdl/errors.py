@@ -16,6 +16,9 @@ trying the same request again later can succeed; ``fatal`` errors stop the whole
     │   ├── ServerError         5xx (retryable)
     │   └── BadResponseError    HTML or malformed JSON where JSON was expected
     ├── TransportError          connection reset, refused, timed out (retryable)
+    │   └── ShortBodyError      a body that ended cleanly before the file's size (retryable)
+    ├── RequestCeilingError     a file cost the most requests it may (reported as failed)
+    ├── NoProgressError         many requests brought nothing: the run stops (fatal)
     ├── IntegrityError          size or md5 of a download does not match the record (retryable from zero)
     ├── UnsafePathError         a file key or layout would leave the destination
     └── LocalError              local state problems
@@ -109,6 +112,26 @@ class TransportError(AsyncdlError):
         self.timed_out = timed_out
 
 
+class ShortBodyError(TransportError):
+    """A body that ended cleanly (no error) before the file's size: retried, but only progress resets the budget."""
+
+    def __init__(self, message: str, *, position: int, size: int) -> None:
+        super().__init__(message)
+        self.position = position
+        self.size = size
+
+
+class RequestCeilingError(AsyncdlError):
+    """One file cost the most requests it may (its ceiling, from its size, segments and retries)."""
+
+
+class NoProgressError(AsyncdlError):
+    """Many requests in a row, for a while, brought no new bytes, no finished file and no record: the run
+    stops rather than keep asking (the server is failing, or answers in a way asyncdl cannot use)."""
+
+    fatal = True
+
+
 class IntegrityError(AsyncdlError):
     """A downloaded file does not match the size or md5 the record gives."""
 
@@ -137,13 +160,15 @@ class LockedError(LocalError):
     """Another asyncdl run holds the destination folder."""
 
 
-FAULT_LABELS = {"connection": "connections lost", "timeout": "stalls (read timeout)", "5xx": "server errors (5xx)",
-                "429": "rate limited (429)", "blocked": "blocked (403 page)",
-                "corrupt": "corrupt downloads (size or md5)"}
+FAULT_LABELS = {"connection": "connections lost", "short": "bodies ended early",
+                "timeout": "stalls (read timeout)", "5xx": "server errors (5xx)", "429": "rate limited (429)",
+                "blocked": "blocked (403 page)", "corrupt": "corrupt downloads (size or md5)"}
 
 
 def fault_kind(error: BaseException) -> str:
     """The kind of fault a retried error was, for the run's count of faults met (keys of FAULT_LABELS)."""
+    if isinstance(error, ShortBodyError):
+        return "short"
     if isinstance(error, TransportError):
         return "timeout" if error.timed_out else "connection"
     if isinstance(error, RateLimitedError):

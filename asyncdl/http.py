@@ -21,6 +21,7 @@ import aiohttp
 import anyio
 from yarl import URL
 
+from asyncdl.brake import Brake
 from asyncdl.config import Config
 from asyncdl.errors import (
     AccessDeniedError,
@@ -71,6 +72,7 @@ class Client:
     def __init__(self, config: Config, *, on_pause: Callable[[PauseNotice], None] | None = None) -> None:
         self.config = config
         self.stats = ClientStats()
+        self.brake = Brake(requests=config.no_progress_requests, seconds=config.no_progress_seconds)
         self._on_pause = on_pause
         self._governors: dict[str, Governor] = {}
         self._base_host = _host(config.base_url)
@@ -118,14 +120,17 @@ class Client:
         assert self._session is not None, "use the client inside 'async with'"
         for _ in range(MAX_REDIRECTS + 1):
             target = URL(url, encoded=True)
+            self.brake.request()
             async with self.governor(target).request(bucket) as ticket:
                 self.stats.requests += 1
                 try:
                     response = await self._session.get(target, headers=self._headers(target, headers),
                                                        allow_redirects=False)
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    raise TransportError(f"{type(exc).__name__} for {redact(url)}: {exc}",
-                                         timed_out=isinstance(exc, TimeoutError)) from exc
+                    error = TransportError(f"{type(exc).__name__} for {redact(url)}: {exc}",
+                                           timed_out=isinstance(exc, TimeoutError))
+                    self.brake.problem(str(error))
+                    raise error from exc
                 ticket.observe(response.status, response.headers)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 url = urljoin(url, response.headers["Location"])
@@ -155,11 +160,17 @@ class Client:
                 if response.status != 429:
                     if response.status >= 400:
                         body = await response.content.read(65536)
-                        raise error_for(response.status, url=redact(str(response.url)),
-                                        content_type=response.headers.get("Content-Type", ""), body=body)
+                        error = error_for(response.status, url=redact(str(response.url)),
+                                          content_type=response.headers.get("Content-Type", ""), body=body)
+                        if error.retryable:
+                            self.brake.problem(str(error))
+                        else:  # a definitive answer (403, 404, 410...): the run learnt something
+                            self.brake.progress()
+                        raise error
                     yield response
                     return
             self.stats.faults["429"] += 1
+            self.brake.problem(f"rate limited (429) at {redact(url)}")
             waits += 1
             if waits > self.config.max_rate_limit_waits:
                 raise RateLimitedError(f"still rate limited after {waits} waits at {redact(url)}", url=redact(url))
@@ -173,7 +184,9 @@ class Client:
         while True:
             try:
                 async with self.stream(url, headers={"Accept": accept}, bucket=bucket) as response:
-                    return parse_json(response, await read_capped(response, MAX_JSON_BYTES))
+                    document = parse_json(response, await read_capped(response, MAX_JSON_BYTES))
+                self.brake.progress()
+                return document
             except (ServerError, TransportError, BlockedError) as exc:
                 self.stats.note(exc)
                 attempt += 1

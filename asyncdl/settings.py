@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from asyncdl.config import MIN_CHUNK_SIZE
 from asyncdl.errors import ConfigError
 from asyncdl.progress import MODES
 from asyncdl.units import parse_size
@@ -23,6 +24,13 @@ def _size(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a size")
     return value if isinstance(value, int) else parse_size(str(value))
+
+
+def _chunk_size(value: Any) -> int:
+    size = _size(value)
+    if size < MIN_CHUNK_SIZE:
+        raise ValueError(f"a size of at least {MIN_CHUNK_SIZE} bytes")
+    return size
 
 
 def _positive_int(value: Any) -> int:
@@ -81,12 +89,14 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], str]]] = {
     "crawl": {"page_size": (_count, "page_size"), "page_concurrency": (_positive_int, "page_concurrency")},
     "transfer": {"concurrency": (_positive_int, "concurrency"),
                  "connections_per_host": (_positive_int, "connections_per_host"),
-                 "chunk_size": (_size, "chunk_size"), "segment_threshold": (_size, "segment_threshold"),
+                 "chunk_size": (_chunk_size, "chunk_size"), "segment_threshold": (_size, "segment_threshold"),
                  "segments": (_positive_int, "segments"), "max_attempts": (_positive_int, "max_attempts")},
     "requests": {"retries": (_positive_int, "retries"), "backoff_base": (_number, "backoff_base"),
                  "backoff_max": (_number, "backoff_max"), "connect_timeout": (_number, "connect_timeout"),
                  "read_timeout": (_number, "read_timeout"), "max_rate": (_number, "max_rate"),
-                 "rate_share": (_share, "rate_share"), "max_rate_limit_waits": (_positive_int, "max_rate_limit_waits")},
+                 "rate_share": (_share, "rate_share"), "max_rate_limit_waits": (_positive_int, "max_rate_limit_waits"),
+                 "no_progress_requests": (_count, "no_progress_requests"),
+                 "no_progress_seconds": (_number, "no_progress_seconds")},
     "files": {"layout": (_text, "layout"), "include": (_globs, "include"), "exclude": (_globs, "exclude"),
               "max_file_size": (_size, "max_file_size"), "archive": (_flag, "archive")},
     "progress": {"mode": (_mode, "progress_mode"), "interval": (_number, "progress_interval")},

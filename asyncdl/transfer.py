@@ -45,7 +45,9 @@ from asyncdl.errors import (
     IntegrityError,
     NotFoundError,
     RemoteError,
+    RequestCeilingError,
     ServerError,
+    ShortBodyError,
     TransportError,
     unwrap,
 )
@@ -61,6 +63,7 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 INLINE_WRITE = 256 * 1024  # bodies up to this size are written on the event loop: page-cache fast
 PIPELINE_DEPTH = 2  # chunks received but not yet written, per file: memory stays at a few MiB per transfer
 PIECES_PER_SEGMENT = 4  # a segmented file is cut in segments x 4 pieces so its md5 can follow the download
+PROGRESS_UNIT = 8 * 1024 * 1024  # the request ceiling allows one try that progresses per this many bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,56 @@ class PipelinedWriter:
             raise self._error
 
 
+class Tries:
+    """The retry budget of one stream or segment, kept by a high-water mark.
+
+    A try that ends short, with an error or cleanly before the file's size, counts against the budget
+    unless it got further than every earlier try: bytes that only repeat what an earlier try brought
+    (a server that ignores Range and ends every body at the same place) are no progress. The budget is
+    spent after more than ``retries`` tries in a row got no further.
+    """
+
+    def __init__(self, retries: int, *, start: int) -> None:
+        self.retries = retries
+        self.high_water = start
+        self.in_a_row = 0
+
+    def ended_at(self, position: int) -> bool:
+        """Record where a try ended; True when it got further than every earlier try."""
+        if position > self.high_water:
+            self.high_water = position
+            self.in_a_row = 0
+            return True
+        self.in_a_row += 1
+        return False
+
+    @property
+    def spent(self) -> bool:
+        return self.in_a_row > self.retries
+
+
+class RequestCeiling:
+    """The most requests one file may cost, whatever happens: a backstop behind the retry budgets."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    @classmethod
+    def for_file(cls, size: int | None, config: Config) -> RequestCeiling:
+        """Per download from zero (``max_attempts`` of them): every piece's retry budget, one progressing try
+        per PROGRESS_UNIT of the file, and the two URLs tried for Range."""
+        pieces = config.segments * PIECES_PER_SEGMENT if size and size >= config.segment_threshold else 1
+        progressing = -(-(size or 0) // PROGRESS_UNIT) or 1
+        return cls(config.max_attempts * (pieces * (config.retries + 1) + progressing + 2))
+
+    def spend(self, path: str) -> None:
+        if self.spent >= self.limit:
+            raise RequestCeilingError(f"gave up after {self.spent} requests for {path}, the most one file of its "
+                                      "size may cost with these retry and segment settings")
+        self.spent += 1
+
+
 class Transfer:
     """Fetches planned files into ``dest``; one instance is shared by every worker of a run."""
 
@@ -206,7 +259,8 @@ class Transfer:
             if there and await anyio.to_thread.run_sync(self._already_there, planned, final):
                 self.sink.emit(FileFinished(planned.path, "skipped", "already present, md5 verified", entry.size))
                 return TransferResult.of(planned, "skipped", "already present, md5 verified", verified=True)
-            return await self._fetch_verified(planned, final)
+            ceiling = RequestCeiling.for_file(entry.size, self.config)
+            return await self._fetch_verified(planned, final, ceiling)
         except (DiskFullError, anyio.get_cancelled_exc_class()):
             raise
         except AsyncdlError as exc:
@@ -243,16 +297,17 @@ class Transfer:
         sidecar = sidecar_of(part)
         return sidecar.exists() or not part.exists()
 
-    async def _fetch_verified(self, planned: PlannedFile, final: Path) -> TransferResult:
+    async def _fetch_verified(self, planned: PlannedFile, final: Path, ceiling: RequestCeiling) -> TransferResult:
         part = part_of(final)
         if self._segmentable(planned, part):
             try:
-                return await self._fetch_segmented(planned, final, part)
+                return await self._fetch_segmented(planned, final, part, ceiling)
             except SegmentsUnsupported:
                 self.sink.emit(Notice(f"{planned.path}: the server ignores Range; one stream instead", level="info"))
-        return await self._fetch_single(planned, final, part)
+        return await self._fetch_single(planned, final, part, ceiling)
 
-    async def _fetch_single(self, planned: PlannedFile, final: Path, part_path: Path) -> TransferResult:
+    async def _fetch_single(self, planned: PlannedFile, final: Path, part_path: Path,
+                            ceiling: RequestCeiling) -> TransferResult:
         entry = planned.entry
         part = PartFile(part_path, expected_size=entry.size)
         received = 0
@@ -261,7 +316,7 @@ class Transfer:
             offset = await anyio.to_thread.run_sync(part.open) if part.path.exists() else part.open()
             self.sink.emit(FileStarted(planned.path, entry.size, offset))
             try:
-                received += await self._download(planned, part)
+                received += await self._download(planned, part, ceiling)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(part.close)
@@ -273,7 +328,8 @@ class Transfer:
             await self._reject(planned, part.discard, part.offset, problem, attempt)
         raise AssertionError("unreachable")
 
-    async def _fetch_segmented(self, planned: PlannedFile, final: Path, part_path: Path) -> TransferResult:
+    async def _fetch_segmented(self, planned: PlannedFile, final: Path, part_path: Path,
+                               ceiling: RequestCeiling) -> TransferResult:
         """Several Range requests at once; falls back (SegmentsUnsupported) when the server ignores Range."""
         entry = planned.entry
         assert entry.size is not None
@@ -285,7 +341,7 @@ class Transfer:
             before = part.received
             self.sink.emit(FileStarted(planned.path, entry.size, before))
             try:
-                await self._download_pieces(planned, part)
+                await self._download_pieces(planned, part, ceiling)
             except BaseExceptionGroup as error:
                 leaf = unwrap(error)
                 with anyio.CancelScope(shield=True):
@@ -309,6 +365,7 @@ class Transfer:
         """A part that passed its checks: committed under its final name, and reported."""
         entry = planned.entry
         await self._commit(part, final)
+        self.client.brake.progress()
         verified = entry.md5 is not None
         reason = "" if verified else unverified_reason(entry)
         self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
@@ -324,7 +381,7 @@ class Transfer:
         if attempt == self.config.max_attempts:
             raise IntegrityError(f"{problem} after {attempt} attempts")
 
-    async def _download_pieces(self, planned: PlannedFile, part: SegmentedPart) -> None:
+    async def _download_pieces(self, planned: PlannedFile, part: SegmentedPart, ceiling: RequestCeiling) -> None:
         """``segments`` connections take the pieces in order; the md5 follows the complete prefix."""
         pieces = part.segments
         finished = [anyio.Event() for _ in pieces]
@@ -335,7 +392,7 @@ class Transfer:
 
         async def connection() -> None:
             for index in queue:  # a shared iterator: each piece is taken once, in file order
-                await self._segment(planned, part, pieces[index])
+                await self._segment(planned, part, pieces[index], ceiling)
                 finished[index].set()
 
         async def hasher() -> None:
@@ -348,16 +405,18 @@ class Transfer:
             for _ in range(self.config.segments):
                 group.start_soon(connection)
 
-    async def _segment(self, planned: PlannedFile, part: SegmentedPart, segment: Segment) -> None:
-        """Fetch one segment with its own retry budget (reset whenever bytes arrive)."""
+    async def _segment(self, planned: PlannedFile, part: SegmentedPart, segment: Segment,
+                       ceiling: RequestCeiling) -> None:
+        """Fetch one segment with its own retry budget (see :class:`Tries`)."""
         entry = planned.entry
-        failures = 0
+        assert entry.size is not None
+        tries = Tries(self.config.retries, start=segment.next_byte)
         while not segment.complete:
             url, kind = self._range_url(planned)
             if kind is None:
                 raise SegmentsUnsupported()
             headers = {"Range": f"bytes={segment.next_byte}-{segment.end - 1}", "Accept-Encoding": "identity"}
-            before = segment.done
+            ceiling.spend(planned.path)
             try:
                 async with self.client.stream(url, headers=headers) as response:
                     if response.status == 200:
@@ -370,10 +429,15 @@ class Transfer:
                             raise TransportError(f"more bytes than the segment asked for at {redact(url)}")
                         await anyio.to_thread.run_sync(part.write, segment, chunk)
                         self.sink.emit(FileAdvanced(planned.path, len(chunk)))
+                if not segment.complete:
+                    raise ShortBodyError(f"the server ended the body at byte {segment.next_byte} of the segment "
+                                         f"ending at {segment.end} ({redact(url)})", position=segment.next_byte,
+                                         size=segment.end)
             except NotFoundError as exc:
                 self._ui_missing(planned, kind, exc)
             except (TransportError, ServerError, BlockedError) as exc:
-                failures = await self._pause_after(exc, failures, progressed=segment.done > before)
+                await self._pause_after(exc, tries, segment.next_byte)
+        self.client.brake.progress()
 
     async def fetch_record_archive(self, item: PlannedRecord) -> list[TransferResult]:
         """A record's files through its files-archive, each member checked against the record's md5;
@@ -412,6 +476,7 @@ class Transfer:
                     results.append(await self.fetch(planned))
                     continue
                 await self._commit(part, final)
+                self.client.brake.progress()
                 size = planned.entry.size
                 self.sink.emit(FileStarted(planned.path, size, 0))
                 self.sink.emit(FileAdvanced(planned.path, size or 0))
@@ -434,30 +499,41 @@ class Transfer:
     def _host(self, record: Record) -> str:
         return invenio.base_of(record.api_url) or self.config.base_url
 
-    async def _download(self, planned: PlannedFile, part: PartFile) -> int:
-        """Stream the missing bytes into ``part``, resuming after transport errors; bytes received."""
-        entry, received, failures = planned.entry, 0, 0
+    async def _download(self, planned: PlannedFile, part: PartFile, ceiling: RequestCeiling) -> int:
+        """Stream the missing bytes into ``part``, resuming after transport errors and bodies that end
+        early; bytes received. The retry budget is a :class:`Tries`."""
+        entry, received = planned.entry, 0
+        tries = Tries(self.config.retries, start=part.offset)
         while entry.size is None or part.offset < entry.size:
             before = part.offset
             try:
-                await self._one_request(planned, part)
-                received += part.offset - before
+                ceiling.spend(planned.path)
+                counted = await self._one_request(planned, part)
+                received += max(0, part.offset - before)
                 if entry.size is None:
                     return received
+                if counted and part.offset < entry.size:
+                    raise ShortBodyError(f"the server ended the body at byte {part.offset} of {entry.size} "
+                                         f"({redact(entry.url)})", position=part.offset, size=entry.size)
             except (TransportError, ServerError, BlockedError) as exc:
-                received += part.offset - before
-                failures = await self._pause_after(exc, failures, progressed=part.offset > before)
+                received += max(0, part.offset - before)
+                await self._pause_after(exc, tries, part.offset)
         return received
 
-    async def _pause_after(self, error: AsyncdlError, failures: int, *, progressed: bool) -> int:
-        """After a retryable failure: count the fault, reset the retry budget if bytes arrived, re-raise once
-        it is spent, else wait (jittered backoff). Returns the new count of failures in a row."""
+    async def _pause_after(self, error: AsyncdlError, tries: Tries, position: int) -> None:
+        """After a try that failed or ended short at ``position``: count the fault, keep the budget (progress
+        resets it), re-raise once it is spent, else wait (jittered backoff)."""
         self.client.stats.note(error)
-        failures = 0 if progressed else failures + 1
-        if failures > self.config.retries:
+        self.client.brake.problem(str(error))
+        if tries.ended_at(position):
+            self.client.brake.progress()
+        if tries.spent:
+            if isinstance(error, ShortBodyError):
+                raise ShortBodyError(f"the server ended the body at byte {error.position} of {error.size}, "
+                                     f"{tries.in_a_row} times without getting further", position=error.position,
+                                     size=error.size) from error
             raise error
-        await anyio.sleep(self.client.backoff(max(1, failures)))
-        return failures
+        await anyio.sleep(self.client.backoff(max(1, tries.in_a_row)))
 
     def _ui_missing(self, planned: PlannedFile, kind: str | None, error: NotFoundError) -> None:
         """A 404 from the UI download URL: the instance has no such route, so try the API URL; any other
@@ -484,7 +560,9 @@ class Transfer:
         if kind in kinds:
             kinds.remove(kind)
 
-    async def _one_request(self, planned: PlannedFile, part: PartFile) -> None:
+    async def _one_request(self, planned: PlannedFile, part: PartFile) -> bool:
+        """One request for the rest of the file, appended to ``part``. False when the answer only taught
+        which URL or start to ask next (a bounded step: not a try that counts against the budget)."""
         entry, offset = planned.entry, part.offset
         url, kind = self._range_url(planned) if offset else (entry.url, None)
         headers = {"Accept-Encoding": "identity"}
@@ -496,17 +574,19 @@ class Transfer:
                 if action == "next-url":
                     assert kind is not None
                     self._range_ignored(planned, kind)
-                    return
+                    return False
                 if action in ("restart", "restart-with-body"):
                     await anyio.to_thread.run_sync(part.restart)
                     self.sink.emit(FileAdvanced(planned.path, -offset))
                     if action == "restart":
-                        return
+                        return False
                 elif offset:
                     check_content_range(response.headers.get("Content-Range", ""), offset, entry.size, url)
                 await self._stream_body(planned, part, response)
         except NotFoundError as exc:
             self._ui_missing(planned, kind, exc)
+            return False
+        return True
 
     async def _stream_body(self, planned: PlannedFile, part: PartFile, response: aiohttp.ClientResponse) -> None:
         entry = planned.entry
@@ -611,6 +691,6 @@ def failure_reason(error: AsyncdlError, planned: PlannedFile) -> str:
         return "blocked by the server (403 HTML page)"
     if isinstance(error, IntegrityError):
         return f"corrupt: {error}"
-    if isinstance(error, RemoteError | TransportError):
+    if isinstance(error, RemoteError | TransportError | RequestCeilingError):
         return str(error)
     return f"{type(error).__name__}: {error}"
