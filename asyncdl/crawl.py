@@ -13,20 +13,24 @@ import dataclasses
 import functools
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import ObjectSendStream
 
 from asyncdl import invenio
 from asyncdl.config import Config
-from asyncdl.errors import AccessDeniedError, NotFoundError, UsageError, unwrap
+from asyncdl.errors import AccessDeniedError, BadResponseError, NotFoundError, UsageError, unwrap
 from asyncdl.events import CrawlDone, Notice, NullSink, PageFetched, ProgressSink
-from asyncdl.http import Client
+from asyncdl.http import Client, with_params
 from asyncdl.invenio import Selection, TimeSlice
 from asyncdl.models import Record
+from asyncdl.redact import redact
 
 STABLE_SORT = "oldest"
+T = TypeVar("T")
 
 
 class Crawler:
@@ -63,11 +67,12 @@ class Crawler:
         if ident.kind == "doi":
             await self._search(f'doi:"{ident.value}"', community=None, all_versions=True)
             return
+        url = invenio.record_url(base, ident.value)
         try:
-            data = await self.client.get_json(invenio.record_url(base, ident.value))
+            data = await self.client.get_json(url)
         except NotFoundError as exc:
             raise UsageError(f"no record {ident.value} at {base} (404)") from exc
-        record = invenio.parse_record(data, base_url=base)
+        record = parsed(url, invenio.parse_record, data, base_url=base)
         if all_versions:
             await self._follow(invenio.record_url(base, record.id) + "/versions",
                                {"page": "1", "size": str(self.size), "sort": "version"}, bucket="default")
@@ -144,8 +149,9 @@ class Crawler:
         next_url: str | None = url
         while next_url:
             data = await self.client.get_json(next_url, params=params, bucket=bucket)
+            result = parsed(with_params(next_url, params), invenio.parse_search_page, data,
+                            base_url=self.config.base_url)
             params = None
-            result = invenio.parse_search_page(data, base_url=self.config.base_url)
             self.pages_done += 1
             await self._emit(result.records)
             self.sink.emit(PageFetched(len(result.records), self.pages_done, self.pages_planned, result.total))
@@ -161,7 +167,7 @@ class Crawler:
                 data = await self.client.get_json(url, params=params, bucket="search")
         else:
             data = await self.client.get_json(url, params=params, bucket="search")
-        result = invenio.parse_search_page(data, base_url=self.config.base_url)
+        result = parsed(with_params(url, params), invenio.parse_search_page, data, base_url=self.config.base_url)
         if count:
             self.pages_done += 1
             self.sink.emit(PageFetched(len(result.records), self.pages_done, self.pages_planned, result.total))
@@ -192,8 +198,19 @@ class Crawler:
         except AccessDeniedError:
             self.sink.emit(Notice(f"record {record.id}: files are restricted or embargoed (403)", level="info"))
             return record
-        files = invenio.parse_files_listing(data, base_url=self.config.base_url, record_id=record.id)
+        files = parsed(url, invenio.parse_files_listing, data, base_url=self.config.base_url, record_id=record.id)
         return dataclasses.replace(record, files=files, files_listed=True)
+
+
+def parsed(url: str, parse: Callable[..., T], data: object, **options: Any) -> T:
+    """``parse(data, **options)``; a document of the wrong shape is an error naming the URL it came from."""
+    try:
+        return parse(data, **options)
+    except BadResponseError as exc:
+        shown = exc.url or redact(url)
+        if shown in str(exc):
+            raise
+        raise BadResponseError(f"{exc} (from {shown})", url=shown) from None
 
 
 async def crawl_records(selection: Selection, config: Config, *, sink: ProgressSink | None = None,

@@ -31,6 +31,8 @@ class SafeTargets:
         parts = relative.split("/")
         if relative.startswith("/") or ".." in parts:
             raise UnsafePathError(f"refusing path {relative!r}: it would leave {self.root}")
+        if "" in parts or "." in parts:  # names no file under DEST (the root itself, among them)
+            raise UnsafePathError(f"refusing path {relative!r}: it is not a file's path under {self.root}")
         if parts[0].casefold() in RESERVED_AT_TOP:
             raise UnsafePathError(f"refusing path {relative!r}: {parts[0]} in {self.root} is asyncdl's own")
         target = self.root.joinpath(*parts)

@@ -50,6 +50,11 @@ def _host(url: str | URL) -> str:
     return f"{(parsed.host or '').lower()}:{parsed.port}"
 
 
+def with_params(url: str, params: Mapping[str, str] | None) -> str:
+    """The URL with ``params`` as its query string (added to any it has)."""
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params, safe=':/')}" if params else url
+
+
 def is_html(content_type: str, body: bytes) -> bool:
     return "html" in content_type.lower() or body.lstrip()[:1] == b"<"
 
@@ -178,8 +183,7 @@ class Client:
     async def get_json(self, url: str, *, params: Mapping[str, str] | None = None, bucket: str = "default",
                        accept: str = "application/json") -> Any:
         """GET a JSON document, retrying what can be retried; raise an asyncdl error otherwise."""
-        if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params, safe=':/')}"
+        url = with_params(url, params)
         attempt = 0
         while True:
             try:

@@ -688,7 +688,7 @@ def failure_reason(error: AsyncdlError, planned: PlannedFile) -> str:
     if isinstance(error, NotFoundError):
         return "not found (404)"
     if isinstance(error, BlockedError):
-        return "blocked by the server (403 HTML page)"
+        return f"blocked by the server (403 HTML page) at {error.url}"
     if isinstance(error, IntegrityError):
         return f"corrupt: {error}"
     if isinstance(error, RemoteError | TransportError | RequestCeilingError):

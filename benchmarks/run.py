@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [--quick] [--long] [--only S5,...]``.
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--long] [--only S5,...] [--json FILE]``.
 
 Each scenario runs asyncdl and its peers side by side against the same local server, prints a
 table with the commands used, and (full runs) writes benchmarks/results/ and the table in
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not a measurement")
     parser.add_argument("--long", action="store_true", help="add the long scenarios (S8, a fault soak of hours)")
     parser.add_argument("--only", help="comma-separated scenario names (default: all but the long ones)")
+    parser.add_argument("--json", dest="json_path", metavar="FILE", help="also write every row to FILE as JSON")
     args = parser.parse_args(argv)
     every = {**SCENARIOS, **LONG}
     names = ([n.strip().upper() for n in args.only.split(",")] if args.only
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table(rows))
     for row in rows:
         console.print(f"[dim]{row.scenario} {row.tool}:[/dim] {row.command}", highlight=False, soft_wrap=True)
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as stream:
+            json.dump([r.to_json() for r in rows], stream, indent=2)
     if not args.quick:
         save(rows)
     return 0

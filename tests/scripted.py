@@ -28,6 +28,7 @@ class Script:
     md5: bool = True  # the record gives the md5
     stated_md5: str | None = None  # the md5 the record states, when not the body's own
     size: bool = True  # the record gives the size
+    stated_size: int | None = None  # the size the record states, when not the body's own
     ranges: bool = False  # Range is honoured with a 206 (else every answer is a 200 of the whole file)
     end_at: int | None = None  # no body goes past this byte of the file: it ends there, cleanly (chunked)
     per_answer: int | None = None  # each body ends, cleanly, after this many bytes
@@ -58,7 +59,7 @@ class ScriptedServer:
             entry: dict[str, object] = {"key": key,
                                         "links": {"self": f"{self.base}/api/records/{rid}/files/{key}/content"}}
             if script.size or key != script.key:
-                entry["size"] = len(body)
+                entry["size"] = script.stated_size if key == script.key and script.stated_size else len(body)
             if script.md5 or key != script.key:
                 stated = script.stated_md5 if key == script.key and script.stated_md5 else None
                 entry["checksum"] = f"md5:{stated or hashlib.md5(body).hexdigest()}"

@@ -32,6 +32,7 @@ class EmulatorConfig:
     search_files_limit: int = 100
     range_mode: RangeMode = "ui"
     rate_limits: bool = True
+    rate_key: Literal["agent+ip", "ip"] = "agent+ip"  # who a budget belongs to: Zenodo's, or one per address
     minute: float = 60.0
     search_per_minute: int = 30
     guest_per_minute: int = 133

@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +81,16 @@ class EmulatorStats:
         self.attempts: Counter[str] = Counter()
         self.file_bytes: Counter[str] = Counter()
         self.bodies_in_flight = 0  # file bodies being sent right now
+        self.agent_peaks: Counter[str] = Counter()  # User-Agent -> most of its requests in any one "minute"
+        self._agent_windows: dict[str, deque[float]] = {}
+
+    def count_agent(self, agent: str, now: float, window: float) -> None:
+        """A request of ``agent`` counted by the rate limits: keep its peak over any ``window`` seconds."""
+        times = self._agent_windows.setdefault(agent, deque())
+        while times and times[0] <= now - window:
+            times.popleft()
+        times.append(now)
+        self.agent_peaks[agent] = max(self.agent_peaks[agent], len(times))
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -88,6 +98,7 @@ class EmulatorStats:
             "statuses": {str(k): v for k, v in self.statuses.items()}, "faults": dict(self.faults),
             "rate_limited": self.rate_limited, "bytes_served": self.bytes_served,
             "range_requests": self.range_requests, "file_bytes": dict(self.file_bytes),
+            "agent_peaks": dict(self.agent_peaks),
         }
 
 
@@ -181,10 +192,12 @@ class EmulatorApp:
                                                                        for g in GENERIC_USER_AGENTS)):
             return web.Response(text=BLOCKED_PAGE, status=403, content_type="text/html")
         if self.config.rate_limits:
-            verdict = self.limiter.hit(f"{agent}|{request.remote}", self._limits(kind, user is not None))
+            key = f"{agent}|{request.remote}" if self.config.rate_key == "agent+ip" else str(request.remote)
+            verdict = self.limiter.hit(key, self._limits(kind, user is not None))
             request[RATE_HEADERS] = headers_for(verdict, wall_now=time.time())
             if not verdict.allowed:
                 return self._too_many(verdict)
+            self.stats.count_agent(agent, time.monotonic(), self.config.minute)
         burst = self.faults.burst_left(time.monotonic() - self.began)
         if burst or self.faults.applies("error_429", request.path_qs, attempt):
             self.stats.faults["burst_429" if burst else "http_429"] += 1

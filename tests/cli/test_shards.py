@@ -204,16 +204,44 @@ def test_rerun_fetches_nothing_and_an_interrupted_shard_resumes_alone(start_emul
     assert emu.stats.snapshot()["total_requests"] == requests  # a finished sharded mirror: not one request
 
 
+GUEST_LIMIT, SEARCH_LIMIT = 133, 30  # Zenodo's guest limits per "minute" (the emulator's defaults)
+SHARE_BOUND = GUEST_LIMIT // 3 + SEARCH_LIMIT // 3  # the most one shard at 1/3 may send in one "minute"
+
+
+def budget_dataset() -> Dataset:
+    return Dataset([record(rid, concept=rid - 1, files={f"f{j}.dat": 500 + j for j in range(4)})
+                    for rid in range(1001, 1151, 2)])  # 75 records, 300 files: 3 pages and ~100 files a shard
+
+
+def shard_agents(emu: RunningEmulator, tmp_path: Path, shards: list[int], *extra: str) -> list[tuple[int, str]]:
+    """Run the shards at once, each with a User-Agent of its own (so the emulator can tell their requests
+    apart while it counts the budget per address); their exit codes and stderr."""
+    processes = [start(command(emu, tmp_path, "--shard", f"{k}/3", *extra),
+                       env={"ASYNCDL_USER_AGENT": f"asyncdl-tests/shard-{k}"}) for k in shards]
+    return [finish(p) for p in processes]
+
+
 def test_three_shards_behind_one_address_share_its_budget(start_emulator: Start, tmp_path: Path) -> None:
-    """Zenodo counts requests per address and User-Agent: three shards at the default 1/3 share stay within
-    one budget together (the limits here are Zenodo's guest limits on a 3-second "minute")."""
-    many = Dataset([record(rid, concept=rid - 1, files={f"f{j}.dat": 500 + j for j in range(4)})
-                    for rid in range(1001, 1121, 2)])  # 60 records, 240 files
-    emu = start_emulator(EmulatorConfig(minute=3.0), dataset=many)
-    processes = [start(command(emu, tmp_path, "--shard", f"{k}/3")) for k in (1, 2, 3)]
-    results = [finish(p) for p in processes]
+    """Zenodo counts requests per address (and User-Agent): at the default share of 1/3, each of three shards
+    keeps to a third of the budget in every window, and together they get not one 429 (Zenodo's guest
+    limits on a 3-second "minute", counted here per address only)."""
+    emu = start_emulator(EmulatorConfig(minute=3.0, rate_key="ip"), dataset=budget_dataset())
+    results = shard_agents(emu, tmp_path, [1, 2, 3])
     assert [code for code, _ in results] == [0, 0, 0], [err for _, err in results]
     assert on_disk(tmp_path) == expected(emu)
-    print(f"3 shards at 1/3 each: {sum(emu.stats.requests.values())} requests, "
-          f"{emu.stats.rate_limited} answered 429")
+    peaks = emu.stats.agent_peaks
+    print(f"3 shards at 1/3 each: {sum(emu.stats.requests.values())} requests, {emu.stats.rate_limited} "
+          f"answered 429; most requests of one shard in one window: {dict(peaks)} (bound {SHARE_BOUND})")
     assert emu.stats.rate_limited == 0  # not one 429 between them
+    assert len(peaks) == 3 and all(0 < peak <= SHARE_BOUND for peak in peaks.values())
+
+
+def test_a_shard_with_the_whole_budget_takes_more_than_its_share(start_emulator: Start, tmp_path: Path) -> None:
+    """The measurement above can tell right from wrong: a shard told it may use the whole budget
+    (--rate-share 1) sends far more than a third of it in one window."""
+    emu = start_emulator(EmulatorConfig(minute=3.0, rate_key="ip"), dataset=budget_dataset())
+    ((code, stderr),) = shard_agents(emu, tmp_path, [1], "--rate-share", "1")
+    assert code == 0, stderr
+    peak = emu.stats.agent_peaks["asyncdl-tests/shard-1"]
+    print(f"one shard at share 1: {peak} requests in its busiest window (a third would be {SHARE_BOUND})")
+    assert peak > 1.5 * SHARE_BOUND

@@ -6,9 +6,11 @@ import gzip
 import hashlib
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 from aiohttp import web
 
@@ -76,6 +78,10 @@ async def hostile() -> AsyncIterator[str]:
             return web.json_response({"status": 200, "message": "not a file"})
         if rid == 15:  # the file's bytes, labelled as something else
             return web.Response(body=BODY, content_type="text/plain")
+        if rid == 16:  # the "unusual traffic" page
+            return web.Response(text="<html><body>unusual traffic</body></html>", status=403, content_type="text/html")
+        if rid == 17:  # an HTML page with status 200 where the file should be
+            return web.Response(text="<html><body>Log in</body></html>", content_type="text/html")
         return web.Response(body=BODY, content_type="application/octet-stream")
 
     app = web.Application()
@@ -144,3 +150,29 @@ async def test_unknown_or_missing_checksums_are_size_checked(hostile: str, tmp_p
     assert outcomes["14"].reason == "not verified: the record gives no size and no checksum"
     assert outcomes["15"].verified  # a wrong Content-Type does not matter: the md5 does
     assert all((tmp_path / rid / "a.bin").read_bytes() == BODY for rid in ("13", "14", "15"))
+
+
+RECORD_ANSWERS = {"2": "malformed or truncated JSON", "3": "record is not a JSON object", "4": "size",
+                  "5": "more than 10 redirects", "10": "expected JSON"}
+FILE_ANSWERS = {"1": "announced 12 bytes for a file of 10", "8": "announced", "16": "blocked by the server",
+                "17": "got an HTML page instead of the file"}
+
+
+@pytest.mark.parametrize("rid", [*RECORD_ANSWERS, *FILE_ANSWERS])
+async def test_every_bad_answer_is_one_line_naming_the_url(hostile: str, tmp_path: Path, rid: str) -> None:
+    """As a user sees it: ``asyncdl get`` prints one line for the bad answer, with the URL that gave it, and
+    exits 1; no traceback, and no file under its name."""
+    done = await anyio.run_process([sys.executable, "-m", "asyncdl", "get", rid, "--base-url", hostile,
+                                    "--retries", "0", "-q", "-o", str(tmp_path)], check=False)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    if rid in RECORD_ANSWERS:
+        (line,) = stderr.splitlines()
+        assert line.startswith("error: ") and RECORD_ANSWERS[rid] in line
+        assert f"{hostile}/api/records/{rid}" in line, line
+    else:
+        (line,) = [text for text in stderr.splitlines() if text.startswith("failed: ")]
+        assert FILE_ANSWERS[rid] in line, line
+        assert f"{hostile}/api/records/{rid}/files/a.bin/content" in line, line
+        assert not (tmp_path / rid / "a.bin").exists()

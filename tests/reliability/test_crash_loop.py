@@ -8,11 +8,13 @@ After every kill, before anything repairs it: the journal passes SQLite's integr
 from __future__ import annotations
 
 import json
+import queue
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,23 +61,77 @@ def assert_consistent(dest: Path, want: dict[str, str]) -> None:
             assert want.get(path) == md5, f"{path} is under its final name but is not the record's file"
 
 
+class Watched:
+    """A mirror run whose JSON events are read as they come, to SIGKILL it at a chosen moment."""
+
+    def __init__(self, emu: RunningEmulator, dest: Path) -> None:
+        self.process = subprocess.Popen([*command(emu, dest), "--progress", "json"], stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+        self.events: queue.SimpleQueue[dict[str, object] | None] = queue.SimpleQueue()
+        self.finished = 0  # FileFinished events so far: every file of the selection gets one per run
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.events.put(json.loads(line))
+        self.events.put(None)
+
+    def kill_when(self, ready: Callable[[Watched], bool], *, poll: float = 0.001) -> bool:
+        """SIGKILL as soon as ``ready`` holds; False when the run ended first."""
+        deadline = time.monotonic() + 120
+        while not ready(self):
+            try:
+                event = self.events.get(timeout=poll)
+            except queue.Empty:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    break
+                continue
+            if event is None:
+                break
+            self.seen.append(str(event["event"]))
+            self.finished += event["event"] == "FileFinished"
+        landed = self.process.poll() is None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        return landed
+
+
 def test_sigkill_many_times_during_a_mixed_mirror(start_emulator: Start, tmp_path: Path) -> None:
+    """Kills placed on purpose, by what the run reports: at start-up (the journal just opened, no event
+    yet), in the crawl (its first page), mid-transfer (after a random share of the files), during the last
+    commits (two files to go) and in the end-of-run bookkeeping (every file reported, the run not ended)."""
     faults = FaultConfig(seed=4, latency=0.02, bandwidth=2_000_000, reset=0.03)
     emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both", faults=faults), dataset=mixed())
     want = expected(emu)
+    total = len(want)
     dest = tmp_path / "mirror"
+    journal = dest / ".asyncdl" / "journal.sqlite"
     rng = random.Random(20261122)
-    progress = []  # files done at each kill, and whether it left part files
-    for _ in range(KILLS):
-        process = subprocess.Popen(command(emu, dest), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 1.6))  # from start-up and the crawl to commits of the last files
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    done_before = 0
+
+    def mid() -> Callable[[Watched], bool]:
+        """After a random share (up to a third) of the files this run has left."""
+        target = done_before + 1 + rng.randrange(max(1, (total - done_before) // 3))
+        return lambda w: w.finished >= target
+
+    moments: list[tuple[str, Callable[[], Callable[[Watched], bool]]]] = [
+        ("start-up", lambda: lambda w: journal.exists()), ("crawl", lambda: lambda w: "PageFetched" in w.seen)]
+    moments += [("mid-transfer", mid)] * (KILLS - 4)
+    moments += [("last commits", lambda: lambda w: w.finished >= total - 2),
+                ("end of run", lambda: lambda w: w.finished == total)]
+    landed: list[tuple[str, int, bool]] = []  # moment, files done before the run, whether the kill landed
+    for moment, trigger in moments:
+        watched = Watched(emu, dest)
+        hit = watched.kill_when(trigger())
+        if moment == "start-up":
+            hit = hit and not watched.seen  # killed before the run reported anything
+        landed.append((moment, done_before, hit))
         assert_consistent(dest, want)
-        done = [p for p in downloaded(dest) if p in want]
-        progress.append((len(done), bool(list(dest.rglob("*.asyncdl-part")))))
-    print(f"files done and part files present at each of {KILLS} kills: {progress}")
-    assert sum(parts for _, parts in progress) >= KILLS // 2  # kills did land mid-transfer
+        done_before = len([p for p in downloaded(dest) if p in want])
+    print(f"{KILLS} kills (moment, files done before, landed): {landed}")
+    assert all(hit for _, _, hit in landed), landed  # every kill came at its moment, the run still going
     final = subprocess.run(command(emu, dest), capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     files = {p: m for p, m in downloaded(dest).items() if "/zenodo-record-" not in p}

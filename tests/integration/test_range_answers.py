@@ -1,0 +1,95 @@
+"""Range answers that must never be appended, served by a real server: a 206 that starts elsewhere, names
+another total, or has no Content-Range; for a resumed single stream and for segments. Also the md5 and
+size checks that stand between a download and its final name."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from asyncdl import Config, Selection
+from asyncdl.pipeline import RunSummary, mirror
+from tests.scripted import Script, ScriptedServer
+
+pytestmark = pytest.mark.anyio
+BODY = b"0123456789"
+BIG = os.urandom(64 * 1024)
+WRONG_206 = {"misaligned start": {"start_shift": 1}, "wrong total": {"total": 11},
+             "no Content-Range": {"content_range": False}}
+
+
+def settings(server: ScriptedServer, **overrides: object) -> Config:
+    values: dict[str, object] = {"base_url": server.base, "retries": 2, "backoff_base": 0.001,
+                                 "backoff_max": 0.005, "read_timeout": 5.0}
+    return Config(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+async def run(script: Script, dest: Path, **overrides: object) -> tuple[RunSummary, ScriptedServer]:
+    server = ScriptedServer({1: script})
+    async with server.running():
+        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server, **overrides))
+    return summary, server
+
+
+@pytest.mark.parametrize("wrong", WRONG_206.values(), ids=list(WRONG_206))
+async def test_a_wrong_206_is_never_appended_to_a_resumed_part(tmp_path: Path, wrong: dict[str, object]) -> None:
+    part = tmp_path / "1" / "a.bin.asyncdl-part"
+    part.parent.mkdir()
+    part.write_bytes(BODY[:4])
+    summary, server = await run(Script(ranges=True, **wrong), tmp_path)  # type: ignore[arg-type]
+    (result,) = summary.results
+    assert result.outcome == "failed"
+    assert result.reason.startswith("unexpected Content-Range") and "for bytes=4- at http://127.0.0.1" in result.reason
+    assert part.read_bytes() == BODY[:4]  # nothing of the wrong answers was written
+    assert not (tmp_path / "1" / "a.bin").exists()
+    assert server.file_requests(1) == 3  # retries + 1: each answer is as wrong as the last
+
+
+@pytest.mark.parametrize("wrong", WRONG_206.values(), ids=list(WRONG_206))
+async def test_a_wrong_206_is_never_written_into_a_segment(tmp_path: Path, wrong: dict[str, object]) -> None:
+    summary, server = await run(Script(body=BIG, ranges=True, **wrong), tmp_path,  # type: ignore[arg-type]
+                                segments=2, segment_threshold=16 * 1024)
+    (result,) = summary.results
+    assert result.outcome == "failed" and result.reason.startswith("unexpected Content-Range")
+    assert not (tmp_path / "1" / "a.bin").exists()
+    assert server.file_requests(1) <= 8 * 3
+
+
+async def test_a_segmented_download_with_the_wrong_md5_never_gets_its_name(tmp_path: Path) -> None:
+    stated = hashlib.md5(b"another file").hexdigest()
+    summary, server = await run(Script(body=BIG, ranges=True, stated_md5=stated), tmp_path, segments=2,
+                                segment_threshold=16 * 1024, max_attempts=2)
+    (result,) = summary.results
+    assert result.outcome == "failed"
+    assert result.reason == (f"corrupt: md5 {hashlib.md5(BIG).hexdigest()} differs from the record's {stated} "
+                             "after 2 attempts")
+    assert server.file_requests(1) == 2 * 8  # two downloads from zero, 8 pieces each
+    assert list((tmp_path / "1").iterdir()) == []  # no final name, no part, no sidecar
+    assert summary.faults["corrupt"] == 2
+
+
+async def test_a_single_stream_with_the_wrong_md5_never_gets_its_name(tmp_path: Path) -> None:
+    stated = hashlib.md5(b"another file").hexdigest()
+    summary, server = await run(Script(stated_md5=stated), tmp_path, max_attempts=3)
+    (result,) = summary.results
+    assert result.outcome == "failed"
+    assert result.reason == f"corrupt: md5 {hashlib.md5(BODY).hexdigest()} differs from the record's {stated} " \
+                            "after 3 attempts"
+    assert server.file_requests(1) == 3
+    assert list((tmp_path / "1").iterdir()) == []
+
+
+SHORTER = "the server ended the body at byte 7 of 10, 3 times without getting further"
+LONGER = "the server sent more than the file's 10 bytes at http://127.0.0.1:"
+
+
+@pytest.mark.parametrize(("body", "reason"), [(BODY[:7], SHORTER), (BODY + b"!!", LONGER)], ids=["shorter", "longer"])
+async def test_a_file_of_the_wrong_size_without_md5_is_refused(tmp_path: Path, body: bytes, reason: str) -> None:
+    """The record says 10 bytes and gives no md5: a body of another size is never taken for the file."""
+    summary, _ = await run(Script(body=body, md5=False, stated_size=len(BODY)), tmp_path)
+    (result,) = summary.results
+    assert result.outcome == "failed" and result.reason.startswith(reason), result.reason
+    assert not (tmp_path / "1" / "a.bin").exists()
