@@ -130,8 +130,8 @@ class ScriptedServer:
         app.router.add_get("/api/records", self._search)
         app.router.add_get("/api/records/{id}", self._record)
         app.router.add_get("/api/records/{id}/files-archive", self._archive)
-        app.router.add_get("/api/records/{id}/files/{key}/content", self._content)
-        app.router.add_get("/records/{id}/files/{key}", self._content)  # the UI download URL
+        app.router.add_get("/api/records/{id}/files/{key:.+}/content", self._content)
+        app.router.add_get("/records/{id}/files/{key:.+}", self._content)  # the UI download URL
         runner = web.AppRunner(app)
         await runner.setup()
         sock = socket.socket()

@@ -27,10 +27,11 @@ def settings(server: ScriptedServer, **overrides: object) -> Config:
     return Config(**{**values, **overrides})  # type: ignore[arg-type]
 
 
-async def run(script: Script, dest: Path, **overrides: object) -> tuple[RunSummary, ScriptedServer]:
+async def run(script: Script, dest: Path, *, archive: bool = False,
+              **overrides: object) -> tuple[RunSummary, ScriptedServer]:
     server = ScriptedServer({1: script})
     async with server.running():
-        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server, **overrides))
+        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server, **overrides), archive=archive)
     return summary, server
 
 
@@ -93,3 +94,27 @@ async def test_a_file_of_the_wrong_size_without_md5_is_refused(tmp_path: Path, b
     (result,) = summary.results
     assert result.outcome == "failed" and result.reason.startswith(reason), result.reason
     assert not (tmp_path / "1" / "a.bin").exists()
+
+
+async def test_an_archive_member_of_the_wrong_size_without_md5_is_refused(tmp_path: Path) -> None:
+    """The ZIP holds 12 bytes where the record says 10 and gives no md5: the member is not taken, and the
+    file fetched on its own is refused too; the other members, md5-checked, are committed."""
+    extra = {"b.bin": b"b" * 100, "c.bin": b"c" * 200}
+    summary, server = await run(Script(body=BODY + b"!!", md5=False, stated_size=len(BODY), extra_files=extra),
+                                tmp_path, archive=True)
+    outcomes = {r.key: (r.outcome, r.reason) for r in summary.results}
+    assert outcomes["a.bin"] == ("failed", f"the server sent more than the file's 10 bytes at {server.base}"
+                                           "/api/records/1/files/a.bin/content")
+    assert outcomes["b.bin"] == outcomes["c.bin"] == ("ok", "from the record's ZIP archive; md5 verified")
+    assert server.served["/api/records/1/files-archive"] == 1
+    assert not (tmp_path / "1" / "a.bin").exists()
+
+
+async def test_archive_members_in_nested_folders(tmp_path: Path) -> None:
+    extra = {"x/y/b.bin": b"b" * 100, "x/y/z/c.bin": b"c" * 200}
+    summary, server = await run(Script(key="d1/d2/a.bin", extra_files=extra), tmp_path, archive=True)
+    assert {r.key: r.outcome for r in summary.results} == {"d1/d2/a.bin": "ok", "x/y/b.bin": "ok", "x/y/z/c.bin": "ok"}
+    assert all(r.reason == "from the record's ZIP archive; md5 verified" for r in summary.results)
+    assert server.served["/api/records/1/files-archive"] == 1 and server.file_requests(1) == 0
+    assert (tmp_path / "1" / "x" / "y" / "z" / "c.bin").read_bytes() == b"c" * 200
+    assert (tmp_path / "1" / "d1" / "d2" / "a.bin").read_bytes() == BODY
