@@ -44,7 +44,7 @@ async def fetch_archive(client: Client, record: Record, zip_path: Path, *, base_
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     async with client.stream(archive_url(record, base_url)) as response:
         with zip_path.open("wb") as stream:
-            async for chunk in response.content.iter_chunked(chunk_size):
+            async for chunk in response.chunks(chunk_size):
                 await anyio.to_thread.run_sync(stream.write, chunk)
 
 

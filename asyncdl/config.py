@@ -35,6 +35,7 @@ class Config:
     backoff_base: float = 0.5
     backoff_max: float = 60.0
     max_rate_limit_waits: int = 100
+    max_json_bytes: int = 64 * 1024 * 1024  # far above any record or page Zenodo sends (a few MB at most)
     connect_timeout: float = 30.0
     read_timeout: float = 60.0
     max_rate: float | None = None

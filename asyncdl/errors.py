@@ -1,10 +1,17 @@
-"""The asyncdl error hierarchy.
+"""The asyncdl error hierarchy, each class carrying what the rest of the program needs to know of it.
 
-Every error the library raises is an :class:`AsyncdlError`. ``retryable`` says whether
-trying the same request again later can succeed; ``fatal`` errors stop the whole run.
+Every error the library raises is an :class:`AsyncdlError`. Its class attributes are the one table of
+what an error means:
+
+- ``retryable``: trying the same request again later can succeed;
+- ``fatal``: the whole run stops (else only the file or record fails);
+- ``fault``: the kind it is counted as among the faults met when it is retried (a key of FAULT_LABELS);
+- ``exit_code``: the command's exit code when it ends a command;
+- ``reason_text``: the short reason shown for a file that failed with it;
+- ``status_text``: (remote errors) the message made from an HTTP status, see :meth:`RemoteError.from_status`.
 
     AsyncdlError
-    ├── UsageError              bad selection, option or argument (not retryable)
+    ├── UsageError              bad selection, option or argument (exit 2)
     │   └── ConfigError         bad configuration file or value
     ├── RemoteError             the server answered, but not with what we need
     │   ├── AuthenticationError 401: the token was refused (fatal)
@@ -12,19 +19,20 @@ trying the same request again later can succeed; ``fatal`` errors stop the whole
     │   ├── BlockedError        403 HTML "unusual traffic" page (retryable, slowly)
     │   ├── NotFoundError       404
     │   ├── GoneError           410: the record was deleted
-    │   ├── RateLimitedError    429 (retryable, after Retry-After)
+    │   ├── RateLimitedError    429, still, after max_rate_limit_waits waits
     │   ├── ServerError         5xx (retryable)
     │   └── BadResponseError    HTML or malformed JSON where JSON was expected
-    ├── TransportError          connection reset, refused, timed out (retryable)
+    ├── TransportError          connection reset, refused or ended early (retryable)
+    │   ├── StalledError        no byte within the read timeout (retryable)
     │   └── ShortBodyError      a body that ended cleanly before the file's size (retryable)
+    ├── IntegrityError          size or md5 of a download does not match the record (retryable from zero)
     ├── RequestCeilingError     a file cost the most requests it may (reported as failed)
     ├── NoProgressError         many requests brought nothing: the run stops (fatal)
-    ├── IntegrityError          size or md5 of a download does not match the record (retryable from zero)
     ├── UnsafePathError         a file key or layout would leave the destination
-    └── LocalError              local state problems
-        ├── DiskFullError       no space left (fatal)
-        ├── JournalError        the journal is unreadable (fatal)
-        └── LockedError         another run holds the destination (fatal)
+    └── LocalError              local state problems (exit 3, fatal)
+        ├── DiskFullError       no space left
+        ├── JournalError        the journal is unreadable or unwritable
+        └── LockedError         another run holds the destination
 """
 
 from __future__ import annotations
@@ -32,18 +40,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
 
 class AsyncdlError(Exception):
     """Base class of every asyncdl error."""
 
     retryable: ClassVar[bool] = False
     fatal: ClassVar[bool] = False
+    fault: ClassVar[str] = ""
+    exit_code: ClassVar[int] = EXIT_FAILED
+    reason_text: ClassVar[str] = "{message}"
+
+    def reason(self, *, access: str = "restricted") -> str:
+        """The short reason shown for a file that failed with this error (``access``: the record's access,
+        for a 403)."""
+        return self.reason_text.format(message=str(self), url=getattr(self, "url", ""), access=access)
 
 
 class UsageError(AsyncdlError):
     """The user asked for something that cannot be done as asked."""
 
     fatal = True
+    exit_code = EXIT_USAGE
 
 
 class ConfigError(UsageError):
@@ -53,40 +72,63 @@ class ConfigError(UsageError):
 class RemoteError(AsyncdlError):
     """The server answered with something other than what was needed."""
 
+    status_text: ClassVar[str] = "HTTP {status} at {url}{detail}"
+
     def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
+
+    @classmethod
+    def from_status(cls, status: int, *, url: str, detail: str = "") -> RemoteError:
+        """The error for an answer with ``status`` at ``url`` (``detail``: the server's own message)."""
+        said = f": {detail}" if detail else ""
+        return cls(cls.status_text.format(status=status, url=url, detail=said), url=url, status=status)
 
 
 class AuthenticationError(RemoteError):
     """The server refused the token (401)."""
 
     fatal = True
+    status_text = "the server refused the token (401) for {url}{detail}"
 
 
 class AccessDeniedError(RemoteError):
     """403 with a JSON body: the record or its files are restricted or embargoed."""
+
+    status_text = "access denied (403: restricted or embargoed) at {url}{detail}"
+    reason_text = "{access} (403)"
 
 
 class BlockedError(RemoteError):
     """403 with an HTML page: the server blocked this client for unusual traffic."""
 
     retryable = True
+    fault = "blocked"
+    status_text = "blocked by the server (403 HTML page, 'unusual traffic') at {url}"
+    reason_text = "blocked by the server (403 HTML page) at {url}"
 
 
 class NotFoundError(RemoteError):
     """404: no such record or file."""
 
+    status_text = "not found (404) at {url}{detail}"
+    reason_text = "not found (404)"
+
 
 class GoneError(RemoteError):
     """410: the record was deleted (tombstone)."""
 
+    status_text = "deleted (410) at {url}{detail}"
+    reason_text = "deleted (410)"
+
 
 class RateLimitedError(RemoteError):
-    """429 again and again: a request still refused after ``max_rate_limit_waits`` waits."""
+    """429. :meth:`Client.stream` waits each out (counted as a fault met); raised only after
+    ``max_rate_limit_waits`` waits in a row, and then not retried further."""
 
-    retryable = True
+    fault = "429"
+    status_text = "rate limited (429) at {url}"
 
     def __init__(self, message: str, *, url: str = "", status: int | None = 429) -> None:
         super().__init__(message, url=url, status=status)
@@ -96,6 +138,8 @@ class ServerError(RemoteError):
     """5xx: the server failed; usually transient."""
 
     retryable = True
+    fault = "5xx"
+    status_text = "server error {status} at {url}"
 
 
 class BadResponseError(RemoteError):
@@ -103,22 +147,35 @@ class BadResponseError(RemoteError):
 
 
 class TransportError(AsyncdlError):
-    """The connection failed: refused, reset, timed out (``timed_out``) or ended early."""
+    """The connection failed: refused, reset or ended early."""
 
     retryable = True
+    fault = "connection"
 
-    def __init__(self, message: str, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
+
+class StalledError(TransportError):
+    """No byte arrived within the read timeout (or the connection could not be made in time)."""
+
+    fault = "timeout"
 
 
 class ShortBodyError(TransportError):
     """A body that ended cleanly (no error) before the file's size: retried, but only progress resets the budget."""
 
+    fault = "short"
+
     def __init__(self, message: str, *, position: int, size: int) -> None:
         super().__init__(message)
         self.position = position
         self.size = size
+
+
+class IntegrityError(AsyncdlError):
+    """A downloaded file does not match the size or md5 the record gives."""
+
+    retryable = True
+    fault = "corrupt"
+    reason_text = "corrupt: {message}"
 
 
 class RequestCeilingError(AsyncdlError):
@@ -132,20 +189,15 @@ class NoProgressError(AsyncdlError):
     fatal = True
 
 
-class IntegrityError(AsyncdlError):
-    """A downloaded file does not match the size or md5 the record gives."""
-
-    retryable = True
-
-
 class UnsafePathError(AsyncdlError):
     """A file key or layout would place a file outside the destination folder."""
 
 
 class LocalError(AsyncdlError):
-    """A problem with local state: disk, journal or lock."""
+    """A problem with local state: disk, journal or lock. Nothing is lost: fix it and run again."""
 
     fatal = True
+    exit_code = EXIT_LOCAL
 
 
 class DiskFullError(LocalError):
@@ -167,19 +219,7 @@ FAULT_LABELS = {"connection": "connections lost", "short": "bodies ended early",
 
 def fault_kind(error: BaseException) -> str:
     """The kind of fault a retried error was, for the run's count of faults met (keys of FAULT_LABELS)."""
-    if isinstance(error, ShortBodyError):
-        return "short"
-    if isinstance(error, TransportError):
-        return "timeout" if error.timed_out else "connection"
-    if isinstance(error, RateLimitedError):
-        return "429"
-    if isinstance(error, ServerError):
-        return "5xx"
-    if isinstance(error, BlockedError):
-        return "blocked"
-    if isinstance(error, IntegrityError):
-        return "corrupt"
-    return type(error).__name__
+    return (error.fault if isinstance(error, AsyncdlError) else "") or type(error).__name__
 
 
 def describe_faults(faults: Mapping[str, int]) -> str:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import aiohttp
 import anyio
 
 from asyncdl import invenio
@@ -36,24 +35,19 @@ from asyncdl.archive import discard as discard_archive
 from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.errors import (
-    AccessDeniedError,
     AsyncdlError,
     BadResponseError,
-    BlockedError,
     DiskFullError,
-    GoneError,
     IntegrityError,
     NotFoundError,
-    RemoteError,
     RequestCeilingError,
-    ServerError,
     ShortBodyError,
     TransportError,
     unwrap,
 )
 from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice, NullSink, ProgressSink
 from asyncdl.fsutil import SafeTargets, commit, hash_prefix, md5_of, remove_symlink, translate_os_error
-from asyncdl.http import Client
+from asyncdl.http import Client, Response
 from asyncdl.models import FileEntry, Record
 from asyncdl.plan import PlannedFile, part_of
 from asyncdl.redact import redact
@@ -185,34 +179,6 @@ class PipelinedWriter:
             await anyio.to_thread.run_sync(self._thread.join)
         if self._error is not None:
             raise self._error
-
-
-class Tries:
-    """The retry budget of one stream or segment, kept by a high-water mark.
-
-    A try that ends short, with an error or cleanly before the file's size, counts against the budget
-    unless it got further than every earlier try: bytes that only repeat what an earlier try brought
-    (a server that ignores Range and ends every body at the same place) are no progress. The budget is
-    spent after more than ``retries`` tries in a row got no further.
-    """
-
-    def __init__(self, retries: int, *, start: int) -> None:
-        self.retries = retries
-        self.high_water = start
-        self.in_a_row = 0
-
-    def ended_at(self, position: int) -> bool:
-        """Record where a try ended; True when it got further than every earlier try."""
-        if position > self.high_water:
-            self.high_water = position
-            self.in_a_row = 0
-            return True
-        self.in_a_row += 1
-        return False
-
-    @property
-    def spent(self) -> bool:
-        return self.in_a_row > self.retries
 
 
 class RequestCeiling:
@@ -407,10 +373,10 @@ class Transfer:
 
     async def _segment(self, planned: PlannedFile, part: SegmentedPart, segment: Segment,
                        ceiling: RequestCeiling) -> None:
-        """Fetch one segment with its own retry budget (see :class:`Tries`)."""
+        """Fetch one segment with its own retry budget (the client's :class:`~asyncdl.http.Retry`)."""
         entry = planned.entry
         assert entry.size is not None
-        tries = Tries(self.config.retries, start=segment.next_byte)
+        retry = self.client.retry(start=segment.next_byte)
         while not segment.complete:
             url, kind = self._range_url(planned)
             if kind is None:
@@ -424,7 +390,7 @@ class Transfer:
                         continue
                     check_content_range(response.headers.get("Content-Range", ""), segment.next_byte, entry.size,
                                         url)
-                    async for chunk in response.content.iter_chunked(self.config.chunk_size):
+                    async for chunk in response.chunks(self.config.chunk_size):
                         if len(chunk) > segment.end - segment.next_byte:
                             raise TransportError(f"more bytes than the segment asked for at {redact(url)}")
                         await anyio.to_thread.run_sync(part.write, segment, chunk)
@@ -435,8 +401,8 @@ class Transfer:
                                          size=segment.end)
             except NotFoundError as exc:
                 self._ui_missing(planned, kind, exc)
-            except (TransportError, ServerError, BlockedError) as exc:
-                await self._pause_after(exc, tries, segment.next_byte)
+            except AsyncdlError as exc:
+                await retry.after(exc, segment.next_byte)
         self.client.brake.progress()
 
     async def fetch_record_archive(self, item: PlannedRecord) -> list[TransferResult]:
@@ -501,9 +467,9 @@ class Transfer:
 
     async def _download(self, planned: PlannedFile, part: PartFile, ceiling: RequestCeiling) -> int:
         """Stream the missing bytes into ``part``, resuming after transport errors and bodies that end
-        early; bytes received. The retry budget is a :class:`Tries`."""
+        early; bytes received. The retry budget is the client's :class:`~asyncdl.http.Retry`."""
         entry, received = planned.entry, 0
-        tries = Tries(self.config.retries, start=part.offset)
+        retry = self.client.retry(start=part.offset)
         while entry.size is None or part.offset < entry.size:
             before = part.offset
             try:
@@ -515,25 +481,10 @@ class Transfer:
                 if counted and part.offset < entry.size:
                     raise ShortBodyError(f"the server ended the body at byte {part.offset} of {entry.size} "
                                          f"({redact(entry.url)})", position=part.offset, size=entry.size)
-            except (TransportError, ServerError, BlockedError) as exc:
+            except AsyncdlError as exc:
                 received += max(0, part.offset - before)
-                await self._pause_after(exc, tries, part.offset)
+                await retry.after(exc, part.offset)
         return received
-
-    async def _pause_after(self, error: AsyncdlError, tries: Tries, position: int) -> None:
-        """After a try that failed or ended short at ``position``: count the fault, keep the budget (progress
-        resets it), re-raise once it is spent, else wait (jittered backoff)."""
-        self.client.stats.note(error)
-        self.client.brake.problem(str(error))
-        if tries.ended_at(position):
-            self.client.brake.progress()
-        if tries.spent:
-            if isinstance(error, ShortBodyError):
-                raise ShortBodyError(f"the server ended the body at byte {error.position} of {error.size}, "
-                                     f"{tries.in_a_row} times without getting further", position=error.position,
-                                     size=error.size) from error
-            raise error
-        await anyio.sleep(self.client.backoff(max(1, tries.in_a_row)))
 
     def _ui_missing(self, planned: PlannedFile, kind: str | None, error: NotFoundError) -> None:
         """A 404 from the UI download URL: the instance has no such route, so try the API URL; any other
@@ -588,19 +539,18 @@ class Transfer:
             return False
         return True
 
-    async def _stream_body(self, planned: PlannedFile, part: PartFile, response: aiohttp.ClientResponse) -> None:
+    async def _stream_body(self, planned: PlannedFile, part: PartFile, response: Response) -> None:
         entry = planned.entry
-        content_type = response.headers.get("Content-Type", "")
-        if "html" in content_type.lower() and not (entry.key.lower().endswith((".html", ".htm"))
+        if "html" in response.content_type.lower() and not (entry.key.lower().endswith((".html", ".htm"))
                                                   or "html" in (entry.mimetype or "")):
-            url = redact(str(response.url))
+            url = response.shown_url
             raise BadResponseError(f"got an HTML page instead of the file at {url} (status {response.status})",
                                    url=url, status=response.status)
         length = response.content_length
-        encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        encoded = bool(response.encoding)
         # a Content-Length counts encoded (e.g. gzip) bytes: only an unencoded one must match the record
         if entry.size is not None and length is not None and not encoded and part.offset + length != entry.size:
-            url = redact(str(response.url))
+            url = response.shown_url
             raise BadResponseError(f"the server announced {part.offset + length} bytes for a file of {entry.size} "
                                    f"at {url}", url=url, status=response.status)
         if entry.size is not None and entry.size - part.offset <= INLINE_WRITE:
@@ -608,9 +558,9 @@ class Transfer:
             return
         writer = PipelinedWriter(part, depth=PIPELINE_DEPTH)
         try:
-            async for chunk in response.content.iter_chunked(self.config.chunk_size):
+            async for chunk in response.chunks(self.config.chunk_size):
                 if entry.size is not None and part.offset + len(chunk) > entry.size:
-                    url = redact(str(response.url))
+                    url = response.shown_url
                     raise BadResponseError(f"the server sent more than the file's {entry.size} bytes at {url}",
                                            url=url)
                 await writer.put(chunk)
@@ -618,15 +568,15 @@ class Transfer:
         finally:  # whatever arrived is written before anything else happens: a resume starts after it
             await writer.close()
 
-    async def _receive_small(self, planned: PlannedFile, part: PartFile, response: aiohttp.ClientResponse) -> None:
+    async def _receive_small(self, planned: PlannedFile, part: PartFile, response: Response) -> None:
         """A small body: gathered, then hashed and written on the event loop (cheaper than a thread)."""
         entry = planned.entry
         pending = bytearray()
         try:
-            async for chunk in response.content.iter_chunked(self.config.chunk_size):
+            async for chunk in response.chunks(self.config.chunk_size):
                 pending += chunk
                 if entry.size is not None and part.offset + len(pending) > entry.size:
-                    url = redact(str(response.url))
+                    url = response.shown_url
                     raise BadResponseError(f"the server sent more than the file's {entry.size} bytes at {url}",
                                            url=url)
         finally:  # bytes that arrived before an error are kept: the resume starts after them
@@ -680,17 +630,4 @@ def unverified_reason(entry: FileEntry) -> str:
 
 def failure_reason(error: AsyncdlError, planned: PlannedFile) -> str:
     """A short reason for the summary: restricted, embargoed, deleted, blocked, not found..."""
-    if isinstance(error, AccessDeniedError):
-        access = planned.record.access_right or "restricted"
-        return f"{'embargoed' if access == 'embargoed' else 'restricted'} (403)"
-    if isinstance(error, GoneError):
-        return "deleted (410)"
-    if isinstance(error, NotFoundError):
-        return "not found (404)"
-    if isinstance(error, BlockedError):
-        return f"blocked by the server (403 HTML page) at {error.url}"
-    if isinstance(error, IntegrityError):
-        return f"corrupt: {error}"
-    if isinstance(error, RemoteError | TransportError | RequestCeilingError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    return error.reason(access="embargoed" if planned.record.access_right == "embargoed" else "restricted")

@@ -14,7 +14,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from asyncdl import Config, Selection, crawl_records, http
+from asyncdl import Config, Selection, crawl_records
 from asyncdl.errors import BadResponseError
 from asyncdl.pipeline import mirror
 
@@ -98,8 +98,9 @@ async def hostile() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def records(base: str, *ids: str) -> list[str]:
-    found = await crawl_records(Selection(identifiers=ids), Config(base_url=base, retries=0))
+async def records(base: str, *ids: str, max_json_bytes: int = Config.max_json_bytes) -> list[str]:
+    config = Config(base_url=base, retries=0, max_json_bytes=max_json_bytes)
+    found = await crawl_records(Selection(identifiers=ids), config)
     return [r.id for r in found]
 
 
@@ -130,14 +131,13 @@ async def test_lying_lengths_and_non_files_are_refused(hostile: str, tmp_path: P
     assert not (tmp_path / "1" / "a.bin").exists() and not (tmp_path / "8" / "a.bin").exists()
 
 
-async def test_html_and_huge_json_are_refused(hostile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_html_and_huge_json_are_refused(hostile: str) -> None:
     with pytest.raises(BadResponseError, match=r"expected JSON from .*/api/records/10 but got an HTML page"):
         await records(hostile, "10")
     assert await records(hostile, "11", "12") == ["11", "12"]  # 3 MiB is well under the cap
-    monkeypatch.setattr(http, "MAX_JSON_BYTES", 1024 * 1024)
     for rid in ("11", "12"):  # past the cap, plain or as a gzip bomb: refused, never decoded whole
         with pytest.raises(BadResponseError, match=r"refused .* from .*/api/records/1[12]"):
-            await records(hostile, rid)
+            await records(hostile, rid, max_json_bytes=1024 * 1024)
 
 
 async def test_unknown_or_missing_checksums_are_size_checked(hostile: str, tmp_path: Path) -> None:

@@ -1,0 +1,180 @@
+"""One :class:`Client` per run: every request asyncdl sends goes through it.
+
+It holds the session, sends the User-Agent and the token (as a Bearer header, never in a URL, and only to
+the configured host), paces every request through the host's :class:`Governor`, follows redirects itself
+(so Authorization never crosses to another host), waits out 429s, and translates every failure into an
+asyncdl error before the caller sees it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+from yarl import URL
+
+from asyncdl.brake import Brake
+from asyncdl.config import Config
+from asyncdl.errors import AsyncdlError, BadResponseError, RateLimitedError, fault_kind
+from asyncdl.governor import Governor, PauseNotice
+from asyncdl.http.response import Response, transport_error, with_params
+from asyncdl.http.retry import Retry
+from asyncdl.http.statuses import error_for
+from asyncdl.redact import redact
+
+MAX_REDIRECTS = 10
+INITIAL_CONCURRENCY = 4  # requests of a bucket in flight before its limit is known (Zenodo's smallest is 30/min)
+
+
+def host_of(url: str | URL) -> str:
+    """``host:port`` of a URL, lower-cased: the key of its governor and of where the token may go."""
+    parsed = url if isinstance(url, URL) else URL(url)
+    return f"{(parsed.host or '').lower()}:{parsed.port}"
+
+
+@dataclass
+class ClientStats:
+    """What the client did, for the run summary."""
+
+    requests: int = 0
+    faults: Counter[str] = field(default_factory=Counter)  # fault kind (errors.fault_kind) -> times met
+
+    def note(self, error: BaseException) -> None:
+        """Count a fault met (and retried, or reported): a reset, a stall, a 5xx, a corrupt body..."""
+        self.faults[fault_kind(error)] += 1
+
+
+class Client:
+    """``async with Client(config) as client: await client.get_json(url)``."""
+
+    def __init__(self, config: Config, *, on_pause: Callable[[PauseNotice], None] | None = None) -> None:
+        self.config = config
+        self.stats = ClientStats()
+        self.brake = Brake(requests=config.no_progress_requests, seconds=config.no_progress_seconds)
+        self._on_pause = on_pause
+        self._governors: dict[str, Governor] = {}
+        self._base_host = host_of(config.base_url)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Client:
+        connector = aiohttp.TCPConnector(limit=max(64, self.config.connections_per_host * 4),
+                                         limit_per_host=self.config.connections_per_host)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
+                                        sock_read=self.config.read_timeout)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True,
+                                              read_bufsize=self.config.chunk_size,
+                                              headers={"User-Agent": self.config.user_agent})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def governor(self, url: str | URL) -> Governor:
+        """The governor of the URL's host (one per host, shared by every request)."""
+        host = host_of(url)
+        if host not in self._governors:
+            self._governors[host] = Governor(max_rate=self.config.max_rate, rate_share=self.config.rate_share,
+                                             initial_concurrency=INITIAL_CONCURRENCY, on_pause=self._on_pause)
+        return self._governors[host]
+
+    @property
+    def throttled(self) -> int:
+        """429s received, over every host."""
+        return sum(g.stats.throttled for g in self._governors.values())
+
+    def retry(self, *, start: int = 0) -> Retry:
+        """A new retry budget (see :class:`Retry`) for a request or a download starting at byte ``start``."""
+        return Retry(self.config, start=start, on_fault=self.stats.note, brake=self.brake)
+
+    def _headers(self, url: URL, extra: Mapping[str, str] | None) -> dict[str, str]:
+        """The request's headers; the token goes only to the configured host (never across a redirect)."""
+        headers = dict(extra or {})
+        if self.config.token and host_of(url) == self._base_host:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        return headers
+
+    @asynccontextmanager
+    async def _send(self, url: str, *, headers: Mapping[str, str] | None,
+                    bucket: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One governed GET, following redirects hop by hop; transport errors become TransportError."""
+        assert self._session is not None, "use the client inside 'async with'"
+        for _ in range(MAX_REDIRECTS + 1):
+            target = URL(url, encoded=True)
+            self.brake.request()
+            async with self.governor(target).request(bucket) as ticket:
+                self.stats.requests += 1
+                try:
+                    response = await self._session.get(target, headers=self._headers(target, headers),
+                                                       allow_redirects=False)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = transport_error(exc, "for", url)
+                    self.brake.problem(str(error))
+                    raise error from exc
+                ticket.observe(response.status, response.headers)
+            if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
+                url = urljoin(url, response.headers["Location"])
+                response.release()
+                continue
+            try:
+                yield response
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise transport_error(exc, "while reading", url) from exc
+            finally:
+                response.release()
+            return
+        raise BadResponseError(f"more than {MAX_REDIRECTS} redirects from {redact(url)}", url=redact(url))
+
+    @asynccontextmanager
+    async def stream(self, url: str, *, headers: Mapping[str, str] | None = None,
+                     bucket: str = "default") -> AsyncIterator[Response]:
+        """A successful (2xx) response whose body the caller reads; 429s are waited out and retried.
+
+        Error statuses raise the matching asyncdl error before the body is touched; reading the body
+        may raise TransportError (reset, stall past the read timeout, early end).
+        """
+        waits = 0
+        while True:
+            async with self._send(url, headers=headers, bucket=bucket) as raw:
+                if raw.status != 429:
+                    if raw.status >= 400:
+                        body = await raw.content.read(65536)
+                        error = error_for(raw.status, url=redact(str(raw.url)),
+                                          content_type=raw.headers.get("Content-Type", ""), body=body)
+                        self._judge(error)
+                        raise error
+                    yield Response(raw)
+                    return
+            waited = RateLimitedError.from_status(429, url=redact(url))
+            self.stats.note(waited)
+            self.brake.problem(str(waited))
+            waits += 1
+            if waits > self.config.max_rate_limit_waits:
+                raise RateLimitedError(f"still rate limited after {waits} waits at {redact(url)}", url=redact(url))
+
+    def _judge(self, error: AsyncdlError) -> None:
+        """A definitive answer (403, 404, 410...) is progress for the brake: the run learnt something."""
+        if error.retryable:
+            self.brake.problem(str(error))
+        else:
+            self.brake.progress()
+
+    async def get_json(self, url: str, *, params: Mapping[str, str] | None = None, bucket: str = "default",
+                       accept: str = "application/json") -> Any:
+        """GET a JSON document, retrying what can be retried (:class:`Retry`); raise an asyncdl error otherwise."""
+        url = with_params(url, params)
+        retry = self.retry()
+        while True:
+            try:
+                async with self.stream(url, headers={"Accept": accept}, bucket=bucket) as response:
+                    document = await response.json(self.config.max_json_bytes)
+                self.brake.progress()
+                return document
+            except AsyncdlError as exc:
+                await retry.after(exc)
