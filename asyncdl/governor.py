@@ -14,7 +14,8 @@ as a wall-clock epoch). The governor learns these per bucket from the responses 
 * bursts are fine while the estimate is above a quarter of the budget (a moving window only counts
   requests); below it, requests are spaced W / floor(L * rate_share) apart, which leaves slack for the
   whole-second rounding of Retry-After; with ``rate_share`` < 1 this process also keeps to
-  floor(L * rate_share) requests in any W seconds, so machines sharing one budget leave each other room;
+  floor(L * rate_share) requests in any W seconds, so machines sharing one budget leave each other room
+  (a request counts from its answer, not its send: the server counted it somewhere in between);
   ``max_rate`` spaces requests at least 1 / max_rate apart;
 * a 429 pauses the bucket until Retry-After; the caller acquires again and retries the same request.
 
@@ -95,10 +96,11 @@ class GovernorStats:
 class Ticket:
     """Leave to send one request; settle it exactly once with :meth:`observe` or :meth:`release`."""
 
-    __slots__ = ("_governor", "bucket", "done", "sent_at")
+    __slots__ = ("_governor", "bucket", "counted", "done", "sent_at")
 
     def __init__(self, governor: Governor, bucket: str, sent_at: float) -> None:
         self._governor, self.bucket, self.sent_at, self.done = governor, bucket, sent_at, False
+        self.counted: list[float] | None = None  # its entry in the bucket's share window (rate_share < 1)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Report the response (see :meth:`Governor.observe`)."""
@@ -124,7 +126,8 @@ class _Bucket:
     last_send: float = -math.inf
     paused_until: float = -math.inf
     backoff: float = 0.0
-    recent: deque[float] = field(default_factory=deque)  # own send times, kept when rate_share < 1
+    # when rate_share < 1: this process's requests in the window, each [its send time, then its answer's time]
+    recent: deque[list[float]] = field(default_factory=deque)
     requests: int = 0
     throttled: int = 0
     paused_seconds: float = 0.0
@@ -322,9 +325,11 @@ class Governor:
         b.in_flight += 1
         b.requests += 1
         b.last_send = now
+        ticket = Ticket(self, b.name, now)
         if self._share < 1:
-            b.recent.append(now)
-        return Ticket(self, b.name, now)
+            ticket.counted = [now]
+            b.recent.append(ticket.counted)
+        return ticket
 
     def _gap(self, b: _Bucket) -> float:
         """The least spacing between two sends: 1 / max_rate; and window / effective limit once the budget
@@ -342,11 +347,13 @@ class Governor:
         (floor(limit * share) requests in any window) of a budget it shares with other machines."""
         if self._share >= 1 or b.limit is None or not b.window:
             return -math.inf
-        while b.recent and b.recent[0] <= now - b.window:
+        while b.recent and b.recent[0][0] <= now - b.window:
             b.recent.popleft()
         if len(b.recent) < max(1, math.floor(b.limit * self._share)):
             return -math.inf
-        return b.recent[0] + b.window * 1.01  # a little past the edge: the server's clock is not ours
+        # the server counted the request somewhere between its send and its answer: by the answer's time
+        # (the send's while in flight) it leaves the server's window too, a little past the edge at most
+        return b.recent[0][0] + b.window * 1.01
 
     def _settle(self, ticket: Ticket) -> _Bucket:
         if ticket._governor is not self or ticket.done:
@@ -354,6 +361,8 @@ class Governor:
         ticket.done = True
         b = self._buckets[ticket.bucket]
         b.in_flight -= 1
+        if ticket.counted is not None:
+            ticket.counted[0] = self._clock()  # answered now: counted by the server at the latest now
         return b
 
     def _notify(self, b: _Bucket) -> None:

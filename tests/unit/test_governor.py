@@ -339,6 +339,28 @@ def test_two_machines_with_half_shares_fill_the_budget_without_429() -> None:
     assert max(first + second) <= 1.3 * 300 / 30 * 60
 
 
+def test_shares_hold_when_some_requests_reach_the_server_late() -> None:
+    """The server counts a request when it arrives, somewhere between its send and its answer: three
+    machines at a third each, whose requests sometimes take seconds to arrive, never overfill the window
+    (a share window kept by send times lets a slow request's slot overlap a fast later one's)."""
+    rng = random.Random(7)
+
+    async def main(clock: VirtualClock) -> MovingWindowServer:
+        server = MovingWindowServer(clock, limit=30, window=10.0, whole_seconds=False)
+
+        async def machine() -> None:
+            await drive(make_governor(clock, rate_share=1 / 3), server, jobs=120, tasks=10,
+                        latency=lambda: rng.choice([0.02, 0.02, 0.02, 4.0]))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(machine)
+        return server
+
+    server = run_virtual(main)
+    assert len(server.hits) == 360 and server.refused == []
+
+
 def test_max_rate_caps_requests_per_second() -> None:
     finished, server, _ = run_load(limit=1000, window=60.0, jobs=50, max_rate=2.0)
     assert server.refused == []
