@@ -21,7 +21,8 @@ from asyncdl import invenio
 from asyncdl.fsutil import HASH_BLOCK
 from asyncdl.http import Client
 from asyncdl.models import Record
-from asyncdl.plan import PlannedFile, part_of
+from asyncdl.plan import PlannedFile
+from asyncdl.store.names import part_of
 
 ARCHIVE_LIMIT = 300_000_000  # Zenodo answers 400 for records over this total
 

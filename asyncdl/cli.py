@@ -28,20 +28,29 @@ from asyncdl import export
 from asyncdl._version import __version__
 from asyncdl.config import DEFAULT_BASE_URL, MIN_CHUNK_SIZE, Config
 from asyncdl.crawl import crawl_records
-from asyncdl.errors import AsyncdlError, ConfigError, LocalError, UsageError, describe_faults, unwrap
+from asyncdl.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    AsyncdlError,
+    ConfigError,
+    LocalError,
+    UsageError,
+    describe_faults,
+    unwrap,
+)
 from asyncdl.events import Event, Notice, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
-from asyncdl.journal import journal_path
 from asyncdl.pipeline import Run, RunSummary
 from asyncdl.plan import DEFAULT_LAYOUT, Filters, PlannedFile, check_template
 from asyncdl.progress import MODES, make_sink, summary_record, summary_table
 from asyncdl.settings import layered, resolve_token
 from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
+from asyncdl.store.names import journal_path
 from asyncdl.units import format_size, parse_size
 
 T = TypeVar("T")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -60,9 +69,7 @@ def fail(error: AsyncdlError) -> NoReturn:
     """Report an error in one line and exit: 2 for usage, 3 for a local problem (disk full, journal
     unusable, destination locked: nothing lost, fix it and run again), 1 otherwise."""
     stderr.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
-    if isinstance(error, UsageError):
-        sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_LOCAL if isinstance(error, LocalError) else EXIT_FAILED)
+    sys.exit(error.exit_code)
 
 
 def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:

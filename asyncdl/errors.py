@@ -28,6 +28,7 @@ what an error means:
     ├── IntegrityError          size or md5 of a download does not match the record (retryable from zero)
     ├── RequestCeilingError     a file cost the most requests it may (reported as failed)
     ├── NoProgressError         many requests brought nothing: the run stops (fatal)
+    ├── FormatError             a sidecar of a newer version (the file fails; nothing is guessed)
     ├── UnsafePathError         a file key or layout would leave the destination
     └── LocalError              local state problems (exit 3, fatal)
         ├── DiskFullError       no space left
@@ -187,6 +188,10 @@ class NoProgressError(AsyncdlError):
     stops rather than keep asking (the server is failing, or answers in a way asyncdl cannot use)."""
 
     fatal = True
+
+
+class FormatError(AsyncdlError):
+    """A file asyncdl keeps beside a download (a segment sidecar) is of a version this release does not know."""
 
 
 class UnsafePathError(AsyncdlError):

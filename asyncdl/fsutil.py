@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from asyncdl.errors import DiskFullError, UnsafePathError
-from asyncdl.plan import RESERVED_AT_TOP, STATE_DIR
+from asyncdl.store.names import RESERVED_AT_TOP, STATE_DIR
 
 HASH_BLOCK = 4 * 1024 * 1024
 

@@ -34,13 +34,15 @@ from asyncdl.fsutil import SafeTargets, write_fresh
 from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
-from asyncdl.journal import Journal, JournalRecorder, journal_path, record_to_json
-from asyncdl.journals import close_out
-from asyncdl.lock import RunLock
 from asyncdl.models import Record
-from asyncdl.plan import DEFAULT_LAYOUT, STATE_DIR, Filters, Layout, PlannedFile, SkippedFile, part_of
+from asyncdl.plan import DEFAULT_LAYOUT, Filters, Layout, PlannedFile, SkippedFile
 from asyncdl.redact import redact
 from asyncdl.shard import Shard
+from asyncdl.store.journal import Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
+from asyncdl.store.lock import RunLock
+from asyncdl.store.merged import close_out
+from asyncdl.store.names import STATE_DIR, journal_path, part_of
+from asyncdl.store.records import record_to_json
 from asyncdl.transfer import Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
@@ -322,7 +324,7 @@ class Run:
         """A crawl completed: the journal keeps which records the selection gave (this shard's), for the next run."""
         if self.journal is not None:
             mine = [record_id for record_id in ids if self._mine(record_id)]
-            self.journal.send("selection", self.selection_key, self.describe(), json.dumps(mine))
+            self.journal.send(SelectionCrawled(self.selection_key, self.describe(), json.dumps(mine)))
 
     async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job],
                     targets: SafeTargets) -> None:
@@ -332,8 +334,8 @@ class Run:
                     continue
                 self.summary.records += 1
                 if self.journal is not None and not self._records_from_journal:
-                    self.journal.send("record", record.id, record.conceptrecid, record.title, record.updated,
-                                      json.dumps(record_to_json(record)))
+                    self.journal.send(RecordSeen(record.id, record.conceptrecid, record.title, record.updated,
+                                                   json.dumps(record_to_json(record))))
                 if not record.files_listed and not record.files:
                     reason = f"files not accessible ({record.access_right or 'restricted'})"
                     self.summary.inaccessible.append((record.id, reason))
@@ -394,7 +396,7 @@ class Run:
             return False
         entry = item.entry
         if not self._is_done(item):
-            self.journal.send("planned", item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url)
+            self.journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url))
             return False
         reason = "done in an earlier run"
         self.summary.add(TransferResult.of(item, "skipped", reason, verified=True))

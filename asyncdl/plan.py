@@ -17,17 +17,13 @@ import string
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from asyncdl.errors import UsageError
 from asyncdl.models import FileEntry, Record
+from asyncdl.store.names import PART_SUFFIX, RESERVED_AT_TOP
 
 DEFAULT_LAYOUT = "{id}/{key}"
 PLACEHOLDERS = ("id", "conceptrecid", "doi", "conceptdoi", "title", "key", "filename", "version", "created", "year")
-PART_SUFFIX = ".asyncdl-part"
-STATE_DIR = ".asyncdl"  # DEST/.asyncdl: journals and locks
-MANIFEST = "manifest.csv"  # DEST/manifest.csv
-RESERVED_AT_TOP = (STATE_DIR, MANIFEST)  # names at the top of DEST that no file may take
 # file systems allow 255 bytes a name; keep room for ".asyncdl-part.segments.tmp" beside the final name
 MAX_NAME_BYTES = 255 - 32
 _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\]')
@@ -204,11 +200,6 @@ def shorten(name: str) -> str:
     budget = MAX_NAME_BYTES - len(tail.encode())
     cut = stem.encode()[:budget].decode(errors="ignore")
     return cut + tail
-
-
-def part_of(final: Path) -> Path:
-    """Where a file is written until it is verified: ``name.asyncdl-part`` beside its final name."""
-    return final.with_name(final.name + PART_SUFFIX)
 
 
 def fold(path: str) -> str:

@@ -10,15 +10,15 @@ part is fsynced, so after a crash every piece resumes from bytes known to be on 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from asyncdl.fsutil import HASH_BLOCK, remove_symlink, translate_os_error, write_fresh
+from asyncdl.store import sidecar
+from asyncdl.store.names import sidecar_of
 
-SIDECAR_SUFFIX = ".segments"
 CHECKPOINT_BYTES = 32 * 1024 * 1024
 
 
@@ -88,10 +88,9 @@ class SegmentedPart:
                 return
             done = [s.done for s in self.segments]  # read before the fsync: all of it is then on disk
             os.fsync(self._fd)
-            data = {"size": self.size,
-                    "segments": [[s.start, s.end, d] for s, d in zip(self.segments, done, strict=True)]}
+            pieces = [(s.start, s.end, d) for s, d in zip(self.segments, done, strict=True)]
             temporary = self.sidecar.with_name(self.sidecar.name + ".tmp")
-            write_fresh(temporary, json.dumps(data))
+            write_fresh(temporary, sidecar.render(self.size, pieces))
             os.replace(temporary, self.sidecar)
             self._since_checkpoint = 0
 
@@ -128,11 +127,6 @@ class SegmentedPart:
         self.sidecar.unlink(missing_ok=True)
 
 
-def sidecar_of(part: Path) -> Path:
-    """The progress sidecar of a segmented part file."""
-    return part.with_name(part.name + SIDECAR_SUFFIX)
-
-
 def split(size: int, count: int) -> list[Segment]:
     """``count`` contiguous segments covering ``[0, size)`` (none for an empty file)."""
     if size <= 0:
@@ -143,17 +137,7 @@ def split(size: int, count: int) -> list[Segment]:
 
 
 def load_sidecar(path: Path, size: int) -> list[Segment] | None:
-    """Segments saved by an earlier run, if the sidecar is readable and for this size."""
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("size") != size:
-            return None
-        segments = [Segment(int(a), int(b), int(c)) for a, b, c in data["segments"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not segments or segments[0].start != 0 or segments[-1].end != size:
-        return None
-    if any(s.done < 0 or s.next_byte > s.end for s in segments):
-        return None
-    return segments
-
+    """Segments saved by an earlier run, if the sidecar is usable and for this size (a sidecar of an unknown
+    version raises FormatError)."""
+    pieces = sidecar.read(path, size)
+    return None if pieces is None else [Segment(start, end, done) for start, end, done in pieces]

@@ -17,11 +17,12 @@ from asyncdl.errors import JournalError
 from asyncdl.events import NullSink, ProgressSink
 from asyncdl.fsutil import md5_of
 from asyncdl.http import Client
-from asyncdl.journal import FileRow, Journal, connect
-from asyncdl.journals import COLUMNS, journal_paths, merged
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.plan import PlannedFile
 from asyncdl.shard import Shard, from_journal_name
+from asyncdl.store.journal import FileRow, Journal, connect
+from asyncdl.store.merged import journal_paths, merged
+from asyncdl.store.schema import ROW_COLUMNS
 from asyncdl.transfer import Transfer
 
 VERIFY_FAILURE = "md5 mismatch or missing at verify"
@@ -165,8 +166,8 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
     with merged(paths) as db:
         if on_total is not None:
             on_total(db.execute("SELECT COALESCE(SUM(size), 0) FROM files WHERE state = 'done'").fetchone()[0])
-        for *columns, number in db.execute(f"SELECT {COLUMNS}, journal FROM files WHERE state IN ('done', 'failed') "
-                                           "ORDER BY path"):
+        query = f"SELECT {ROW_COLUMNS}, journal FROM files WHERE state IN ('done', 'failed') ORDER BY path"
+        for *columns, number in db.execute(query):
             row = FileRow(*columns)
             if row.state == "failed":
                 if repair and (row.last_error or "").startswith(VERIFY_FAILURE):  # an earlier verify's: too

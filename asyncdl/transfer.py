@@ -49,9 +49,10 @@ from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice, Null
 from asyncdl.fsutil import SafeTargets, commit, hash_prefix, md5_of, remove_symlink, translate_os_error
 from asyncdl.http import Client, Response
 from asyncdl.models import FileEntry, Record
-from asyncdl.plan import PlannedFile, part_of
+from asyncdl.plan import PlannedFile
 from asyncdl.redact import redact
-from asyncdl.segments import Segment, SegmentedPart, SegmentsUnsupported, sidecar_of
+from asyncdl.segments import Segment, SegmentedPart, SegmentsUnsupported
+from asyncdl.store.names import archive_temporary, part_of, sidecar_of
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 INLINE_WRITE = 256 * 1024  # bodies up to this size are written on the event loop: page-cache fast
@@ -422,7 +423,7 @@ class Transfer:
                 wanted.append((planned, final))
         if len(wanted) < 2:
             return results + [await self.fetch(planned) for planned, _ in wanted]
-        zip_path = self.dest / ".asyncdl" / "tmp" / f"{item.record.id}.zip"
+        zip_path = archive_temporary(self.dest, item.record.id)
         try:
             await fetch_archive(self.client, item.record, zip_path, base_url=self.config.base_url,
                                 chunk_size=self.config.chunk_size)

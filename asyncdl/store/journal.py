@@ -5,7 +5,8 @@ Tables: ``runs`` (command, selection, start, end, outcome, counts), ``records`` 
 updated, raw JSON), ``selections`` (which records a selection gave when it was last crawled), and
 ``files`` (record, key, path, size, md5, url, state, bytes done, attempts, last error, mtime).
 File states: pending -> partial -> done, or failed. One writer task applies every change, batched in
-transactions; the rest of the program only sends it changes. SQLite runs in WAL mode, so ``status``
+transactions; the rest of the program only sends it changes, as the typed messages below. The schema
+and its migrations are in :mod:`asyncdl.store.schema`. SQLite runs in WAL mode, so ``status``
 can read while a run writes (a shard's journal in rollback mode, see :func:`connect`).
 """
 
@@ -20,35 +21,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 
 from asyncdl.errors import DiskFullError, JournalError, LocalError
+from asyncdl.events import Event, FileFinished, FileStarted, ProgressSink
 from asyncdl.fsutil import translate_os_error
-from asyncdl.models import Checksum, FileEntry, Record, RecordStats
-from asyncdl.plan import PART_SUFFIX, STATE_DIR
+from asyncdl.models import Record
 from asyncdl.shard import from_journal_name
+from asyncdl.store.names import PART_SUFFIX
+from asyncdl.store.records import record_from_json
+from asyncdl.store.schema import ROW_COLUMNS, migrate
 from asyncdl.streams import batches
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY, command TEXT, selection TEXT, started REAL, ended REAL, outcome TEXT,
-    files_ok INTEGER DEFAULT 0, files_failed INTEGER DEFAULT 0, bytes INTEGER DEFAULT 0, seconds REAL
-);
-CREATE TABLE IF NOT EXISTS records (
-    id TEXT PRIMARY KEY, conceptrecid TEXT, title TEXT, updated TEXT, metadata TEXT, seen REAL
-);
-CREATE TABLE IF NOT EXISTS selections (
-    key TEXT PRIMARY KEY, description TEXT, crawled REAL, record_ids TEXT
-);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, record_id TEXT, key TEXT, size INTEGER, md5 TEXT, url TEXT,
-    state TEXT NOT NULL, bytes_done INTEGER DEFAULT 0, attempts INTEGER DEFAULT 0, last_error TEXT,
-    mtime REAL, updated REAL, run_id INTEGER
-);
-CREATE INDEX IF NOT EXISTS files_state ON files(state);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +72,6 @@ def writing(path: Path) -> Iterator[None]:
         raise journal_error(exc, path) from exc
 
 
-def journal_path(dest: Path, shard: str = "") -> Path:
-    return dest / STATE_DIR / f"journal{shard}.sqlite"
-
-
 def connect(path: Path) -> sqlite3.Connection:
     """Open (and create) a journal; a corrupt one is a JournalError naming the file.
 
@@ -106,13 +86,72 @@ def connect(path: Path) -> sqlite3.Connection:
         connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         connection.execute(f"PRAGMA journal_mode={'DELETE' if shared else 'WAL'}")
         connection.execute(f"PRAGMA synchronous={'FULL' if shared else 'NORMAL'}")
-        connection.executescript(SCHEMA)
+        migrate(connection, path)
     except sqlite3.DatabaseError as exc:
         if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
             raise journal_error(exc, path) from exc
         raise JournalError(f"the journal {path} cannot be read ({exc}); move it away to start afresh "
                            "(files already downloaded are adopted after hashing)") from exc
     return connection
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A file of the selection, planned at ``path`` (a changed size or md5 makes it pending again)."""
+
+    path: str
+    record_id: str
+    key: str
+    size: int | None
+    md5: str | None
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A transfer of ``path`` began with ``offset`` bytes already on disk."""
+
+    path: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """``path`` is verified under its final name (``absolute``: where, for its mtime)."""
+
+    path: str
+    absolute: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """``path`` failed for ``reason``."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSeen:
+    """A record of the selection, kept to plan its files again without a request (``data``: its JSON)."""
+
+    record_id: str
+    conceptrecid: str | None
+    title: str
+    updated: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionCrawled:
+    """A crawl of the selection ``key`` completed with these record ids (JSON list)."""
+
+    key: str
+    description: str
+    ids: str
+
+
+Message = Planned | Started | Done | Failed | RecordSeen | SelectionCrawled
 
 
 class Journal:
@@ -123,17 +162,15 @@ class Journal:
         self.db = connect(path)  # the writer's connection (used from its thread, one batch at a time)
         self.reader = connect(path)  # reads on the event loop while the writer writes (WAL)
         self.run_id: int | None = None
-        self._send, self._receive = anyio.create_memory_object_stream[tuple[str, tuple[Any, ...]]](math.inf)
+        self._send, self._receive = anyio.create_memory_object_stream[Message](math.inf)
 
     # -- reads ----------------------------------------------------------------------------------------------
     def file(self, path: str) -> FileRow | None:
-        row = self.reader.execute("SELECT path, record_id, key, size, md5, url, state, bytes_done, attempts, "
-                              "last_error, mtime FROM files WHERE path = ?", (path,)).fetchone()
+        row = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
         return FileRow(*row) if row else None
 
     def files(self, state: str | None = None) -> Iterator[FileRow]:
-        query = ("SELECT path, record_id, key, size, md5, url, state, bytes_done, attempts, last_error, mtime "
-                 "FROM files" + (" WHERE state = ?" if state else "") + " ORDER BY path")
+        query = f"SELECT {ROW_COLUMNS} FROM files" + (" WHERE state = ?" if state else "") + " ORDER BY path"
         for row in self.db.execute(query, (state,) if state else ()):
             yield FileRow(*row)
 
@@ -176,9 +213,9 @@ class Journal:
                             "seconds = ? WHERE id = ?",
                             (time.time(), outcome, ok, failed, nbytes, seconds, self.run_id))
 
-    def send(self, kind: str, *args: Any) -> None:
+    def send(self, message: Message) -> None:
         """Queue a change for the writer task (never blocks)."""
-        self._send.send_nowait((kind, args))
+        self._send.send_nowait(message)
 
     def close_writer(self) -> None:
         self._send.close()
@@ -189,13 +226,31 @@ class Journal:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self._apply, batch)
 
-    def _apply(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _apply(self, batch: list[Message]) -> None:
         with writing(self.path), self.db:  # one transaction: committed whole, or rolled back
             self.db.execute("BEGIN")
-            for kind, args in batch:
-                getattr(self, f"_do_{kind}")(*args)
+            for message in batch:
+                self._do(message)
 
-    def _do_planned(self, path: str, record_id: str, key: str, size: int | None, md5: str | None, url: str) -> None:
+    def _do(self, message: Message) -> None:
+        match message:
+            case Planned():
+                self._planned(message)
+            case Started(path, offset):
+                self.db.execute("UPDATE files SET state = 'partial', bytes_done = ?, updated = ? WHERE path = ?",
+                                (offset, time.time(), path))
+            case Done(path, absolute):
+                self._done(path, absolute)
+            case Failed(path, reason):
+                self._failed(path, reason)
+            case RecordSeen(record_id, conceptrecid, title, updated, data):
+                self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                                (record_id, conceptrecid, title, updated, data, time.time()))
+            case SelectionCrawled(key, description, ids):
+                self.db.execute("INSERT OR REPLACE INTO selections VALUES (?, ?, ?, ?)",
+                                (key, description, time.time(), ids))
+
+    def _planned(self, m: Planned) -> None:
         self.db.execute(
             "INSERT INTO files (path, record_id, key, size, md5, url, state, updated, run_id) "
             "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT(path) DO UPDATE SET "
@@ -203,13 +258,9 @@ class Journal:
             "url = excluded.url, run_id = excluded.run_id, "
             "state = CASE WHEN files.md5 IS NOT excluded.md5 OR files.size IS NOT excluded.size THEN 'pending' "
             "ELSE files.state END",
-            (path, record_id, key, size, md5, url, time.time(), self.run_id))
+            (m.path, m.record_id, m.key, m.size, m.md5, m.url, time.time(), self.run_id))
 
-    def _do_started(self, path: str, offset: int) -> None:
-        self.db.execute("UPDATE files SET state = 'partial', bytes_done = ?, updated = ? WHERE path = ?",
-                        (offset, time.time(), path))
-
-    def _do_done(self, path: str, absolute: str) -> None:
+    def _done(self, path: str, absolute: str) -> None:
         try:
             mtime: float | None = os.stat(absolute).st_mtime
         except OSError:
@@ -217,26 +268,19 @@ class Journal:
         self.db.execute("UPDATE files SET state = 'done', bytes_done = size, last_error = NULL, mtime = ?, "
                         "updated = ? WHERE path = ?", (mtime, time.time(), path))
 
-    def _do_record(self, record_id: str, conceptrecid: str | None, title: str, updated: str, data: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
-                        (record_id, conceptrecid, title, updated, data, time.time()))
-
-    def _do_selection(self, key: str, description: str, ids: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO selections VALUES (?, ?, ?, ?)", (key, description, time.time(), ids))
-
-    def _do_failed(self, path: str, reason: str) -> None:
+    def _failed(self, path: str, reason: str) -> None:
         self.db.execute("UPDATE files SET state = 'failed', attempts = attempts + 1, last_error = ?, updated = ? "
                         "WHERE path = ?", (reason, time.time(), path))
 
     def mark_done(self, path: str, absolute: str) -> None:
         """Record a file as done outside a run (``verify --repair``)."""
         with writing(self.path):
-            self._do_done(path, absolute)
+            self._done(path, absolute)
 
     def mark_failed(self, path: str, reason: str) -> None:
         """Record a file as failed outside a run (``verify``)."""
         with writing(self.path):
-            self._do_failed(path, reason)
+            self._failed(path, reason)
 
     def close(self) -> None:
         self.db.close()
@@ -278,48 +322,18 @@ class Journal:
                 self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?", (size, row.path))
 
 
-def record_to_json(record: Record) -> dict[str, Any]:
-    """What the journal keeps of a record: enough to plan its files again without a request."""
-    return {
-        "id": record.id, "title": record.title, "conceptrecid": record.conceptrecid, "doi": record.doi,
-        "conceptdoi": record.conceptdoi, "created": record.created, "updated": record.updated,
-        "publication_date": record.publication_date, "version": record.version,
-        "access_right": record.access_right, "html_url": record.html_url, "api_url": record.api_url,
-        "files_listed": record.files_listed, "owners": list(record.owners), "communities": list(record.communities),
-        "stats": {name: getattr(record.stats, name) for name in RecordStats.__slots__},
-        "files": [{"key": f.key, "size": f.size, "checksum": str(f.checksum) if f.checksum else None,
-                   "url": f.url, "file_id": f.file_id, "mimetype": f.mimetype} for f in record.files],
-        "raw": dict(record.metadata),
-    }
-
-
-def record_from_json(data: dict[str, Any]) -> Record:
-    files = tuple(FileEntry(key=f["key"], size=f["size"], url=f["url"], file_id=f.get("file_id"),
-                            mimetype=f.get("mimetype"),
-                            checksum=Checksum.parse(f["checksum"]) if f.get("checksum") else None)
-                  for f in data["files"])
-    return Record(id=data["id"], title=data["title"], conceptrecid=data["conceptrecid"], doi=data["doi"],
-                  conceptdoi=data["conceptdoi"], created=data["created"], updated=data["updated"],
-                  publication_date=data["publication_date"], version=data["version"],
-                  access_right=data["access_right"], html_url=data["html_url"], api_url=data["api_url"],
-                  files=files, files_listed=data["files_listed"], stats=RecordStats(**data["stats"]),
-                  owners=tuple(data["owners"]), communities=tuple(data["communities"]), metadata=data.get("raw", {}))
-
-
 class JournalRecorder:
     """A progress sink that also sends every file's state changes to the journal writer."""
 
-    def __init__(self, journal: Journal, dest: Path, inner: Any) -> None:
+    def __init__(self, journal: Journal, dest: Path, inner: ProgressSink) -> None:
         self.journal, self.dest, self.inner = journal, dest, inner
 
-    def emit(self, event: Any) -> None:
-        from asyncdl.events import FileFinished, FileStarted
-
+    def emit(self, event: Event) -> None:
         if isinstance(event, FileStarted):
-            self.journal.send("started", event.path, event.offset)
+            self.journal.send(Started(event.path, event.offset))
         elif isinstance(event, FileFinished):
             if event.outcome == "failed":
-                self.journal.send("failed", event.path, event.reason)
+                self.journal.send(Failed(event.path, event.reason))
             else:
-                self.journal.send("done", event.path, str(self.dest / event.path))
+                self.journal.send(Done(event.path, str(self.dest / event.path)))
         self.inner.emit(event)

@@ -17,18 +17,16 @@ file system refuses locks outright (Lustre without ``-o flock``), the run goes o
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from asyncdl.errors import LockedError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 UNSUPPORTED = (errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP)  # no locks on this file system
 
@@ -54,19 +52,18 @@ class RunLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = self._describe(fd)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._describe(fd)
+            os.close(fd)
+            raise LockedError(f"{self.path.parent.parent} is in use by another asyncdl run ({holder}); "
+                              "wait for it to finish or stop it (Ctrl-C), then run again") from None
+        except OSError as exc:
+            if exc.errno not in UNSUPPORTED:
                 os.close(fd)
-                raise LockedError(f"{self.path.parent.parent} is in use by another asyncdl run ({holder}); "
-                                  "wait for it to finish or stop it (Ctrl-C), then run again") from None
-            except OSError as exc:
-                if exc.errno not in UNSUPPORTED:
-                    os.close(fd)
-                    raise
-                self.supported = False  # e.g. Lustre mounted without flock: run unguarded, and say so
+                raise
+            self.supported = False  # e.g. Lustre mounted without flock: run unguarded, and say so
         me = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(fd, 0)
@@ -75,7 +72,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            if fcntl is not None and self.supported:
+            if self.supported:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -88,3 +85,19 @@ class RunLock:
             return "unknown holder"
         return (f"pid {data.get('pid', '?')} on {data.get('host', '?')}, started {data.get('started', '?')}: "
                 f"asyncdl {data.get('command', '?')}")
+
+
+@contextmanager
+def serialized(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path``, waiting for it (shards finishing at once write the manifest
+    one after the other, so the last one written has read every journal's last state)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in UNSUPPORTED:  # a file system without locks: written unserialized
+                raise
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock

@@ -16,31 +16,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from asyncdl.errors import JournalError, UsageError
-from asyncdl.journal import connect, writing
-from asyncdl.lock import UNSUPPORTED
-from asyncdl.plan import MANIFEST, PART_SUFFIX, STATE_DIR
-from asyncdl.segments import sidecar_of
+from asyncdl.store.journal import connect, writing
+from asyncdl.store.lock import serialized
+from asyncdl.store.names import MANIFEST, MANIFEST_LOCK, PART_SUFFIX, STATE_DIR, sidecar_of
+from asyncdl.store.schema import FILE_COLUMNS, files_table
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-COLUMNS = "path, record_id, key, size, md5, url, state, bytes_done, attempts, last_error, mtime"
-MERGED = """
-CREATE TABLE files (
-    path TEXT PRIMARY KEY, record_id TEXT, key TEXT, size INTEGER, md5 TEXT, url TEXT, state TEXT,
-    bytes_done INTEGER, attempts INTEGER, last_error TEXT, mtime REAL, updated REAL, journal INTEGER
-);
-CREATE INDEX files_state ON files(state);
-"""
+_NAMES = [name for name, _ in FILE_COLUMNS]
+_SELECTED = ", ".join("COALESCE(updated, 0)" if name == "updated" else name for name in _NAMES)
+_UPDATED = ", ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])
+MERGED = files_table(extra="journal INTEGER")
 UPSERT = f"""
-INSERT INTO files SELECT {COLUMNS}, COALESCE(updated, 0), ? FROM shard.files WHERE true
-ON CONFLICT(path) DO UPDATE SET record_id = excluded.record_id, key = excluded.key, size = excluded.size,
-    md5 = excluded.md5, url = excluded.url, state = excluded.state, bytes_done = excluded.bytes_done,
-    attempts = excluded.attempts, last_error = excluded.last_error, mtime = excluded.mtime,
-    updated = excluded.updated, journal = excluded.journal
-WHERE excluded.updated > files.updated
+INSERT INTO files ({", ".join(_NAMES)}, journal) SELECT {_SELECTED}, ? FROM shard.files WHERE true
+ON CONFLICT(path) DO UPDATE SET {_UPDATED}, journal = excluded.journal WHERE excluded.updated > files.updated
 """
 
 
@@ -97,7 +84,7 @@ def close_out(dest: Path, name: str = "manifest", *, tidy_since: float | None = 
     makes them write one after the other, so the last one written has read every journal's last state."""
     target = dest / MANIFEST
     temporary = dest / STATE_DIR / f"{name}.csv.tmp"
-    with writing(target), _serialized(dest / STATE_DIR / "manifest.lock"):
+    with writing(target), serialized(dest / STATE_DIR / MANIFEST_LOCK):
         with merged(journal_paths(dest)) as db:
             changes = [] if tidy_since is None else _remove_orphans(db, dest, tidy_since)
             with temporary.open("w", newline="", encoding="utf-8") as stream:
@@ -107,23 +94,6 @@ def close_out(dest: Path, name: str = "manifest", *, tidy_since: float | None = 
                                             "ORDER BY path"))
         os.replace(temporary, target)
     return changes
-
-
-@contextmanager
-def _serialized(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (waiting for it): shards finishing at once write the manifest
-    one after the other, so the last one written has read every journal's last state."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                if exc.errno not in UNSUPPORTED:  # a file system without locks: written unserialized
-                    raise
-        yield
-    finally:
-        os.close(fd)  # closing drops the lock
 
 
 def remove_orphans(dest: Path, *, since: float) -> list[str]:

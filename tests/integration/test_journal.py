@@ -13,9 +13,9 @@ import pytest
 from asyncdl import Config, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, EmulatorThread, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
-from asyncdl.lock import RunLock
 from asyncdl.pipeline import mirror
 from asyncdl.status import read_status, verify
+from asyncdl.store.lock import RunLock
 from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]

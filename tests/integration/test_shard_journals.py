@@ -16,11 +16,11 @@ from asyncdl import Config, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
 from asyncdl.events import ListSink, Notice
-from asyncdl.journals import remove_orphans
-from asyncdl.lock import RunLock
 from asyncdl.pipeline import mirror, mirror_sync
 from asyncdl.shard import Shard
 from asyncdl.status import read_status, verify
+from asyncdl.store.lock import RunLock
+from asyncdl.store.merged import remove_orphans
 from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from asyncdl.errors import UsageError
 from asyncdl.fsutil import SafeTargets
 from asyncdl.models import FileEntry, Record
-from asyncdl.plan import MAX_NAME_BYTES, RESERVED_AT_TOP, Filters, Layout, check_template, fold, render
+from asyncdl.plan import MAX_NAME_BYTES, Filters, Layout, check_template, fold, render
+from asyncdl.store.names import RESERVED_AT_TOP
 
 RECORD = Record(id="42", title="IODP Expedition 374 Alkalinity/pH", doi="10.5281/zenodo.42",
                 created="2019-08-10T12:00:00+00:00", conceptrecid="41")

@@ -1,0 +1,64 @@
+"""The journal's schema, declared once, with its version and the migrations that bring older journals to it.
+
+``PRAGMA user_version`` holds the schema version. Release 0.1.0 wrote journals without one (version 0);
+their tables are version 1's, so migrating them only records the version. A journal of a newer version
+than this release knows is refused with a clear error, never guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from asyncdl.errors import JournalError
+
+SCHEMA_VERSION = 1
+
+# The files table: one row per planned path. Also the shape of the merged view over every journal.
+FILE_COLUMNS = (("path", "TEXT PRIMARY KEY"), ("record_id", "TEXT"), ("key", "TEXT"), ("size", "INTEGER"),
+                ("md5", "TEXT"), ("url", "TEXT"), ("state", "TEXT NOT NULL"), ("bytes_done", "INTEGER DEFAULT 0"),
+                ("attempts", "INTEGER DEFAULT 0"), ("last_error", "TEXT"), ("mtime", "REAL"), ("updated", "REAL"),
+                ("run_id", "INTEGER"))
+ROW_COLUMNS = ", ".join(name for name, _ in FILE_COLUMNS[:11])  # what a FileRow holds, in order
+
+
+def files_table(name: str = "files", *, extra: str = "") -> str:
+    """``CREATE TABLE`` for the files table (``extra``: more column definitions, for the merged view)."""
+    columns = ", ".join(f"{column} {kind}" for column, kind in FILE_COLUMNS)
+    return (f"CREATE TABLE IF NOT EXISTS {name} ({columns}{', ' + extra if extra else ''});\n"
+            f"CREATE INDEX IF NOT EXISTS {name}_state ON {name}(state);\n")
+
+
+VERSION_1 = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, command TEXT, selection TEXT, started REAL, ended REAL, outcome TEXT,
+    files_ok INTEGER DEFAULT 0, files_failed INTEGER DEFAULT 0, bytes INTEGER DEFAULT 0, seconds REAL
+);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY, conceptrecid TEXT, title TEXT, updated TEXT, metadata TEXT, seen REAL
+);
+CREATE TABLE IF NOT EXISTS selections (
+    key TEXT PRIMARY KEY, description TEXT, crawled REAL, record_ids TEXT
+);
+""" + files_table()
+
+# version -> the script that brings a journal of the version before it to this one (idempotent)
+MIGRATIONS: dict[int, str] = {1: VERSION_1}
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the journal at ``path`` to SCHEMA_VERSION (a new one is created at it), each step in a transaction."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise JournalError(f"the journal {path} was written by a newer asyncdl (schema {version}; this one knows "
+                           f"up to {SCHEMA_VERSION}): upgrade asyncdl to resume this mirror")
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, MIGRATIONS[step].split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {step}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
