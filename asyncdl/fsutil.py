@@ -93,9 +93,7 @@ def durable_rename(part: Path, final: Path) -> None:
     folder's fsync is the caller's (a batch of renames in one folder needs only one)."""
     with open(part, "rb+") as stream:
         os.fsync(stream.fileno())
-    if final.is_symlink():
-        final.unlink()
-    os.replace(part, final)
+    os.replace(part, final)  # rename(2) replaces a symlink at ``final`` itself: it is never followed
 
 
 def fsync_dir(folder: Path) -> None:
@@ -129,6 +127,6 @@ def write_fresh(path: Path, text: str) -> None:
     """Write ``text`` to a new file at ``path``; whatever was there (a planted symlink too) is replaced, not
     followed (blocking)."""
     path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
         stream.write(text)

@@ -64,7 +64,7 @@ class SegmentedPart:
             self.segments = saved
         else:
             self.sidecar.unlink(missing_ok=True)
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
         self._fd = os.open(self.path, flags, 0o644)
         if os.fstat(self._fd).st_size != self.size:
             os.ftruncate(self._fd, self.size)

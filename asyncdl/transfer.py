@@ -104,11 +104,9 @@ class PartFile:
             size = 0
         self.digest = hash_prefix(self.path, size) if size else hashlib.md5()
         self.offset = size
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        self._stream = os.fdopen(os.open(self.path, flags, 0o644), "r+b")
-        if size:
-            self._stream.truncate(size)
-            self._stream.seek(size)
+        self._stream = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "r+b")
+        self._stream.truncate(size)  # nothing past the bytes kept (a longer part is started again from zero)
+        self._stream.seek(size)
         return size
 
     def write(self, chunk: bytes) -> None:

@@ -5,6 +5,7 @@ size checks that stand between a download and its final name."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -118,3 +119,32 @@ async def test_archive_members_in_nested_folders(tmp_path: Path) -> None:
     assert server.served["/api/records/1/files-archive"] == 1 and server.file_requests(1) == 0
     assert (tmp_path / "1" / "x" / "y" / "z" / "c.bin").read_bytes() == b"c" * 200
     assert (tmp_path / "1" / "d1" / "d2" / "a.bin").read_bytes() == BODY
+
+
+@pytest.mark.parametrize("segmented", [False, True], ids=["single", "segmented"])
+async def test_a_part_longer_than_the_file_is_never_kept_behind_it(tmp_path: Path, segmented: bool) -> None:
+    """A part file left with more bytes than the record's size (another version of the file, say) is
+    started again from zero, and none of its bytes stays behind the new ones."""
+    body = BIG if segmented else BODY
+    part = tmp_path / "1" / "a.bin.asyncdl-part"
+    part.parent.mkdir()
+    part.write_bytes(b"\xff" * (len(body) + 5000))
+    if segmented:  # a sidecar of that other file: not for this size, so no resume from it
+        (tmp_path / "1" / "a.bin.asyncdl-part.segments").write_text(
+            json.dumps({"version": 1, "size": len(body) + 5000, "segments": [[0, len(body) + 5000, 4000]]}))
+    threshold = 16 * 1024 if segmented else Config.segment_threshold
+    summary, _ = await run(Script(body=body, ranges=True), tmp_path, segments=2, segment_threshold=threshold)
+    assert [(r.outcome, r.verified) for r in summary.results] == [("ok", True)]
+    assert (tmp_path / "1" / "a.bin").read_bytes() == body
+
+
+async def test_a_complete_part_left_before_its_rename_is_committed_without_a_request(tmp_path: Path) -> None:
+    """A kill between the last write and the rename leaves the whole file in its part: it is checked and
+    given its name, not downloaded again."""
+    part = tmp_path / "1" / "a.bin.asyncdl-part"
+    part.parent.mkdir()
+    part.write_bytes(BODY)
+    summary, server = await run(Script(ranges=True), tmp_path)
+    assert [(r.outcome, r.verified) for r in summary.results] == [("ok", True)]
+    assert server.file_requests(1) == 0
+    assert (tmp_path / "1" / "a.bin").read_bytes() == BODY and not part.exists()
