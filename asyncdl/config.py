@@ -29,6 +29,7 @@ class Config:
     chunk_size: int = 1024 * 1024
     segment_threshold: int = 512 * 1024 * 1024
     segments: int = 4
+    checkpoint_bytes: int = 32 * 1024 * 1024  # a segmented part's progress is made durable this often
     max_attempts: int = 5
     # requests
     retries: int = 8

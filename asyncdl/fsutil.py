@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from asyncdl.errors import DiskFullError, UnsafePathError
 from asyncdl.store.names import RESERVED_AT_TOP, STATE_DIR
@@ -123,10 +124,16 @@ def remove_symlink(path: Path) -> None:
         path.unlink()
 
 
-def write_fresh(path: Path, text: str) -> None:
-    """Write ``text`` to a new file at ``path``; whatever was there (a planted symlink too) is replaced, not
+def open_fresh(path: Path) -> BinaryIO:
+    """A new file at ``path`` opened for writing; whatever was there (a planted symlink too) is replaced, not
     followed (blocking)."""
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-        stream.write(text)
+    return os.fdopen(descriptor, "wb")
+
+
+def write_fresh(path: Path, text: str) -> None:
+    """Write ``text`` to a new file at ``path``; whatever was there (a planted symlink too) is replaced, not
+    followed (blocking)."""
+    with open_fresh(path) as stream:
+        stream.write(text.encode("utf-8"))

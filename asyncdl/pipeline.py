@@ -24,8 +24,6 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from asyncdl import invenio
-from asyncdl.archive import ARCHIVE_LIMIT, PlannedRecord
-from asyncdl.committer import Committer
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.errors import JournalError, LocalError, UnsafePathError, UsageError, unwrap
@@ -43,7 +41,7 @@ from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import close_out
 from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
-from asyncdl.transfer import Transfer, TransferResult
+from asyncdl.transfer import ARCHIVE_LIMIT, Committer, PlannedRecord, Transfer, TransferResult
 
 Job = PlannedFile | PlannedRecord
 RECORD_BUFFER = 32

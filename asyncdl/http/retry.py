@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-import anyio
+from anyio import sleep
 
 from asyncdl.brake import Brake
 from asyncdl.config import Config
@@ -63,4 +63,4 @@ class Retry:
                                      f"{self.in_a_row} times without getting further", position=error.position,
                                      size=error.size) from error
             raise error
-        await anyio.sleep(backoff(self.config, max(1, self.in_a_row)))
+        await sleep(backoff(self.config, max(1, self.in_a_row)))

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from asyncdl import Config, Selection
-from asyncdl.archive import unpack_member
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.pipeline import mirror
 from asyncdl.plan import PlannedFile
+from asyncdl.transfer.archive import unpack_member
 from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]

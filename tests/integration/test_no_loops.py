@@ -157,3 +157,15 @@ async def test_the_brake_lets_definitive_answers_through(tmp_path: Path) -> None
         config = settings(server, retries=0, token="t", no_progress_requests=5, no_progress_seconds=0)
         summary = await mirror(Selection(query="*"), tmp_path, config)
     assert summary.counts["failed"] == 30 and all("restricted (403)" in r.reason for r in summary.failed)
+
+
+async def test_the_brake_counts_progress_as_progress(tmp_path: Path) -> None:
+    """A tight brake (two requests without progress) lets through downloads that get further with each
+    request: short 206s that each bring bytes, and a segmented file of eight pieces."""
+    summary, server = await mirror_one(Script(ranges=True, per_answer=3), tmp_path / "a", no_progress_requests=2,
+                                       no_progress_seconds=0)
+    assert outcome(summary) == ("ok", "") and server.file_requests(1) == 4
+    assert summary.bytes_received == len(BODY)  # each short answer's bytes counted once
+    summary, server = await mirror_one(Script(body=BIG, ranges=True), tmp_path / "b", no_progress_requests=2,
+                                       no_progress_seconds=0, segments=2, segment_threshold=16 * 1024)
+    assert outcome(summary) == ("ok", "") and server.file_requests(1) == 8

@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from asyncdl import Config, Selection
+from asyncdl.events import Event, FileFinished
 from asyncdl.pipeline import RunSummary, mirror
 from tests.scripted import Script, ScriptedServer
 
@@ -148,3 +150,53 @@ async def test_a_complete_part_left_before_its_rename_is_committed_without_a_req
     assert [(r.outcome, r.verified) for r in summary.results] == [("ok", True)]
     assert server.file_requests(1) == 0
     assert (tmp_path / "1" / "a.bin").read_bytes() == BODY and not part.exists()
+
+
+async def test_segments_fall_back_to_one_stream_when_range_is_ignored(tmp_path: Path) -> None:
+    summary, server = await run(Script(body=BIG), tmp_path, segments=2, segment_threshold=16 * 1024)
+    assert [(r.outcome, r.verified) for r in summary.results] == [("ok", True)]
+    assert server.file_requests(1) == 3  # the download URL ignores Range, the API URL too, then one stream
+    assert (tmp_path / "1" / "a.bin").read_bytes() == BIG
+
+
+@pytest.mark.parametrize("how", ["single", "segmented", "archive"])
+async def test_files_get_ordinary_permissions(tmp_path: Path, how: str) -> None:
+    """Downloaded files are readable by their group and others, as any file the user makes (0644 less the
+    umask), however they came."""
+    umask = os.umask(0)
+    os.umask(umask)
+    extra = {"b.bin": b"b" * 100, "c.bin": b"c" * 200}
+    script = Script(body=BIG if how == "segmented" else BODY, ranges=True, extra_files=extra)
+    summary, _ = await run(script, tmp_path, archive=how == "archive", segments=2, segment_threshold=16 * 1024)
+    assert summary.counts["ok"] == 3
+    for name in ("a.bin", "b.bin", "c.bin"):
+        assert stat.S_IMODE((tmp_path / "1" / name).stat().st_mode) == 0o644 & ~umask, name
+
+
+class FinalNames:
+    """A sink that checks, when each file is reported ok, that it is already under its final name."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.seen: list[tuple[str, bool]] = []
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, FileFinished) and event.outcome == "ok":
+            self.seen.append((event.path, (self.dest / event.path).is_file()))
+
+
+async def test_a_file_is_reported_ok_only_once_it_has_its_name(tmp_path: Path) -> None:
+    server = ScriptedServer({rid: Script(extra_files={"b.bin": b"b" * 50}) for rid in (1, 2, 3)})
+    sink = FinalNames(tmp_path)
+    async with server.running():
+        summary = await mirror(Selection(identifiers=("1", "2", "3")), tmp_path, settings(server), sink=sink)
+    assert summary.counts["ok"] == 6
+    assert len(sink.seen) == 6 and all(named for _, named in sink.seen), sink.seen
+
+
+async def test_a_folder_at_the_final_name_fails_the_file(tmp_path: Path) -> None:
+    (tmp_path / "1" / "a.bin").mkdir(parents=True)
+    summary, _ = await run(Script(), tmp_path)
+    (result,) = summary.results
+    assert result.outcome == "failed" and result.reason.startswith("local error: ")
+    assert (tmp_path / "1" / "a.bin").is_dir()

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from asyncdl.errors import BadResponseError, TransportError, UsageError
 from asyncdl.invenio import Identifier, parse_files_listing, parse_identifier, parse_record, parse_search_page
 from asyncdl.redact import redact
-from asyncdl.segments import load_sidecar, split
 from asyncdl.transfer import check_content_range, range_answer
+from asyncdl.transfer.segmented import load_sidecar, split
 
 BASE = "https://zenodo.org"
 SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False) | st.text(max_size=20)

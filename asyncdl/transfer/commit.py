@@ -14,6 +14,7 @@ from pathlib import Path
 
 import anyio
 
+from asyncdl.fsutil import commit as commit_one
 from asyncdl.fsutil import durable_rename, fsync_dir, translate_os_error
 from asyncdl.streams import batches
 
@@ -30,13 +31,21 @@ class _Commit:
 
 class Committer:
     """``async with`` a task group: ``group.start_soon(committer.run)``; ``await committer.commit(...)``;
-    ``committer.close()`` when no more commits will come."""
+    ``committer.close()`` when no more commits will come. ``Committer(batched=False)`` commits each file in
+    its own thread hop, for callers without a task group (``verify --repair``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, batched: bool = True) -> None:
+        self.batched = batched
         self._send, self._receive = anyio.create_memory_object_stream[_Commit](max_buffer_size=math.inf)
 
     async def commit(self, part: Path, final: Path) -> None:
         """Make ``part`` durable and give it its final name; raises what the file system raised."""
+        if not self.batched:
+            try:
+                await anyio.to_thread.run_sync(commit_one, part, final)
+            except OSError as exc:
+                raise translate_os_error(exc, final) from exc
+            return
         job = _Commit(part, final)
         await self._send.send(job)
         await job.done.wait()

@@ -1,0 +1,151 @@
+"""One file, from the server to its final name: resumable, verified, never half-written under that name.
+
+:class:`Transfer` picks the way (a single stream, segments, or the record's files-archive), runs its
+attempts, and accepts or rejects each: a part whose size and md5 match the record is committed (fsync,
+rename, folder fsync) and reported; one that does not is discarded and downloaded again from zero, up to
+``max_attempts`` times. A per-file failure is a result, never an exception; only fatal errors (a full
+disk, a refused token) and cancellation leave :meth:`Transfer.fetch`.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+
+from asyncdl.config import Config
+from asyncdl.errors import AsyncdlError, IntegrityError
+from asyncdl.events import FileAdvanced, FileFinished, Notice, NullSink, ProgressSink
+from asyncdl.fsutil import SafeTargets, md5_of
+from asyncdl.http import Client
+from asyncdl.plan import PlannedFile
+from asyncdl.store.names import part_of, sidecar_of
+from asyncdl.transfer.archive import PlannedRecord, fetch_record_archive
+from asyncdl.transfer.ceiling import RequestCeiling
+from asyncdl.transfer.commit import Committer
+from asyncdl.transfer.context import Context
+from asyncdl.transfer.ranges import RangeRoutes
+from asyncdl.transfer.result import TransferResult, failure_reason, unverified_reason
+from asyncdl.transfer.segmented import SegmentedDownload, SegmentsUnsupported
+from asyncdl.transfer.single import SingleStream
+
+
+class Download(Protocol):
+    """A way of downloading one file into its part, attempt after attempt."""
+
+    @property
+    def path(self) -> Path: ...  # the part
+
+    @property
+    def received(self) -> int: ...
+
+    @property
+    def undone(self) -> int: ...
+
+    async def attempt(self) -> str | None: ...
+
+    async def finish(self) -> None: ...
+
+    async def discard(self) -> None: ...
+
+
+class Transfer:
+    """Fetches planned files into ``dest``; one instance is shared by every worker of a run."""
+
+    def __init__(self, client: Client, config: Config, dest: Path, *, sink: ProgressSink | None = None,
+                 committer: Committer | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.dest = dest
+        self.committer = committer or Committer(batched=False)
+        self.targets = SafeTargets(dest)
+        self.sink = sink or NullSink()
+        self.context = Context(client, config, self.sink, RangeRoutes(config.base_url))
+
+    async def fetch(self, planned: PlannedFile) -> TransferResult:
+        """Bring one file to its final name, verified; never raises for a per-file failure."""
+        entry = planned.entry
+        try:
+            final = self.targets.target(planned.path)
+            if present(planned, final) and await anyio.to_thread.run_sync(already_there, planned, final):
+                self.sink.emit(FileFinished(planned.path, "skipped", "already present, md5 verified", entry.size))
+                return TransferResult.of(planned, "skipped", "already present, md5 verified", verified=True)
+            return await self._fetch(planned, final, RequestCeiling.for_file(entry.size, self.config))
+        except anyio.get_cancelled_exc_class():
+            raise
+        except AsyncdlError as exc:
+            if exc.fatal:
+                raise
+            return self._failed(planned, failure_reason(exc, planned))
+        except OSError as exc:
+            return self._failed(planned, f"local error: {exc}")
+
+    async def fetch_record_archive(self, item: PlannedRecord) -> list[TransferResult]:
+        """A record's files through its files-archive (see :mod:`.archive`)."""
+        return await fetch_record_archive(self.context, item, dest=self.dest, targets=self.targets,
+                                          present=present, fetch_one=self.fetch, commit=self.committer.commit)
+
+    def _failed(self, planned: PlannedFile, reason: str) -> TransferResult:
+        self.sink.emit(FileFinished(planned.path, "failed", reason, planned.entry.size))
+        return TransferResult.of(planned, "failed", reason)
+
+    def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
+        """Large enough to split, and not a single-stream part left by an earlier run."""
+        size = planned.entry.size
+        if not size or self.config.segments < 2 or size < self.config.segment_threshold:
+            return False
+        return sidecar_of(part).exists() or not part.exists()
+
+    async def _fetch(self, planned: PlannedFile, final: Path, ceiling: RequestCeiling) -> TransferResult:
+        part = part_of(final)
+        if self._segmentable(planned, part):
+            try:
+                return await self._attempts(planned, final, SegmentedDownload(self.context, planned, part, ceiling))
+            except SegmentsUnsupported:
+                self.sink.emit(Notice(f"{planned.path}: the server ignores Range; one stream instead", level="info"))
+        return await self._attempts(planned, final, SingleStream(self.context, planned, part, ceiling))
+
+    async def _attempts(self, planned: PlannedFile, final: Path, download: Download) -> TransferResult:
+        """Attempts until the part is the record's file (accepted) or ``max_attempts`` failed its checks."""
+        attempts = self.config.max_attempts
+        for _ in range(attempts):
+            problem = await download.attempt()
+            if problem is None:
+                await download.finish()
+                return await self._accept(planned, download.path, final, download.received)
+            await self._reject(planned, download, problem)
+        raise IntegrityError(f"{problem} after {attempts} attempts")
+
+    async def _accept(self, planned: PlannedFile, part: Path, final: Path, received: int) -> TransferResult:
+        """A part that passed its checks: committed under its final name, and reported."""
+        entry = planned.entry
+        await self.committer.commit(part, final)
+        self.client.brake.progress()
+        verified = entry.md5 is not None
+        reason = "" if verified else unverified_reason(entry)
+        self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
+        return TransferResult.of(planned, "ok", reason, received=received, verified=verified)
+
+    async def _reject(self, planned: PlannedFile, download: Download, problem: str) -> None:
+        """A download that failed its size or md5 check: counted as a fault, its bytes taken back from the
+        progress, its part discarded."""
+        self.client.stats.note(IntegrityError(problem))
+        self.sink.emit(FileAdvanced(planned.path, -download.undone))
+        await download.discard()
+
+
+def present(planned: PlannedFile, final: Path) -> bool:
+    """A quick look (one stat): is there a regular file of the record's size to hash?"""
+    entry = planned.entry
+    try:
+        info = final.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and entry.size == info.st_size and entry.md5 is not None
+
+
+def already_there(planned: PlannedFile, final: Path) -> bool:
+    """A file already at the final name with the record's md5 is adopted (hashed once; blocking)."""
+    return planned.entry.md5 is not None and md5_of(final) == planned.entry.md5
