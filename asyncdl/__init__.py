@@ -2,8 +2,9 @@
 
 The Python API::
 
-    from asyncdl import Config, Selection, list_records
+    from asyncdl import Config, RunOptions, Selection, list_records, mirror_sync
     records = list_records(Selection(owner="88403"), Config())
+    summary = mirror_sync(Selection(owner="88403"), "iodp", Config(), RunOptions(include=("*.csv",)))
 """
 
 from __future__ import annotations
@@ -13,9 +14,49 @@ import anyio
 from asyncdl._version import __version__
 from asyncdl.config import Config
 from asyncdl.crawl import crawl_records
-from asyncdl.errors import AsyncdlError
+from asyncdl.errors import (
+    AccessDeniedError,
+    AsyncdlError,
+    AuthenticationError,
+    BadResponseError,
+    BlockedError,
+    ConfigError,
+    DiskFullError,
+    FormatError,
+    GoneError,
+    IntegrityError,
+    JournalError,
+    LocalError,
+    LockedError,
+    NoProgressError,
+    NotFoundError,
+    RateLimitedError,
+    RemoteError,
+    RequestCeilingError,
+    ServerError,
+    ShortBodyError,
+    StalledError,
+    TransportError,
+    UnsafePathError,
+    UsageError,
+)
+from asyncdl.events import (
+    CrawlDone,
+    Event,
+    FileAdvanced,
+    FileFinished,
+    FileQueued,
+    FileStarted,
+    ListSink,
+    Notice,
+    NullSink,
+    PageFetched,
+    ProgressSink,
+    RateLimitPaused,
+)
 from asyncdl.invenio import Selection
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
+from asyncdl.options import RunOptions
 from asyncdl.pipeline import RunSummary, mirror, mirror_sync
 from asyncdl.shard import Shard
 
@@ -25,5 +66,13 @@ def list_records(selection: Selection, config: Config | None = None) -> list[Rec
     return anyio.run(crawl_records, selection, config or Config())
 
 
-__all__ = ["AsyncdlError", "Checksum", "Config", "FileEntry", "Record", "RecordStats", "RunSummary", "Selection",
-           "Shard", "__version__", "crawl_records", "list_records", "mirror", "mirror_sync"]
+__all__ = [
+    "AccessDeniedError", "AsyncdlError", "AuthenticationError", "BadResponseError", "BlockedError", "Checksum",
+    "Config", "ConfigError", "CrawlDone", "DiskFullError", "Event", "FileAdvanced", "FileEntry", "FileFinished",
+    "FileQueued", "FileStarted", "FormatError", "GoneError", "IntegrityError", "JournalError", "ListSink",
+    "LocalError", "LockedError", "NoProgressError", "NotFoundError", "Notice", "NullSink", "PageFetched",
+    "ProgressSink", "RateLimitPaused", "RateLimitedError", "Record", "RecordStats", "RemoteError",
+    "RequestCeilingError", "RunOptions", "RunSummary", "Selection", "ServerError", "Shard", "ShortBodyError",
+    "StalledError", "TransportError", "UnsafePathError", "UsageError", "__version__", "crawl_records",
+    "list_records", "mirror", "mirror_sync",
+]

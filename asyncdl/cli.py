@@ -13,20 +13,18 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import anyio
 import click
-from click.core import ParameterSource
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from asyncdl import export
+from asyncdl import export, settings
 from asyncdl._version import __version__
-from asyncdl.config import DEFAULT_BASE_URL, MIN_CHUNK_SIZE, Config
+from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
 from asyncdl.errors import (
     EXIT_FAILED,
@@ -42,13 +40,12 @@ from asyncdl.errors import (
 from asyncdl.events import Event, Notice, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
 from asyncdl.pipeline import Run, RunSummary
-from asyncdl.plan import DEFAULT_LAYOUT, Filters, PlannedFile, check_template
-from asyncdl.progress import MODES, make_sink, summary_record, summary_table
-from asyncdl.settings import layered, resolve_token
+from asyncdl.plan import PlannedFile, check_template
+from asyncdl.progress import make_sink, summary_record, summary_table
 from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
 from asyncdl.store.names import journal_path
-from asyncdl.units import format_size, parse_size
+from asyncdl.units import format_size
 
 T = TypeVar("T")
 stderr = Console(stderr=True, soft_wrap=True)
@@ -73,7 +70,8 @@ def fail(error: AsyncdlError) -> NoReturn:
 
 
 def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that takes a selection."""
+    """Options shared by every command that takes a selection (the settings' flags come from
+    :mod:`asyncdl.settings`)."""
     decorators = [
         click.argument("identifiers", nargs=-1, metavar="[RECORD]..."),
         click.option("--community", metavar="SLUG", help="Every record of a community (its records endpoint)."),
@@ -82,18 +80,9 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help='A search query, passed on as is (e.g. \'title:"Alkalinity"\').'),
         click.option("--all-versions", is_flag=True, help="Every version, not only the latest."),
         click.option("--title-regex", metavar="RE", help="Keep only records whose title matches RE."),
-        click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True,
-                     help="The InvenioRDM instance."),
         click.option("--token", envvar="ZENODO_TOKEN", show_envvar=True,
                      help="Personal access token (sent as a Bearer header; never logged). Raises the page "
                           "size from 25 to 100."),
-        click.option("--page-concurrency", default=8, show_default=True, help="Search pages fetched at once."),
-        click.option("--retries", default=8, show_default=True,
-                     help="Retries of a request after a 5xx or a connection error (with growing waits)."),
-        click.option("--rate-share", callback=_share_option, metavar="FRACTION",
-                     help="The fraction of the server's request budget (per address) this process may use, "
-                          "e.g. 0.25 or 1/4 for four machines behind one address [default: 1, or 1/N for "
-                          "shard K/N]."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Settings from this TOML file (see config.example.toml); flags and ASYNCDL_* "
                           "variables override it, it overrides the user config file."),
@@ -101,18 +90,6 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
-
-
-def _share_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        share = float(Fraction(value.strip()))
-    except (ValueError, ZeroDivisionError):
-        share = -1.0
-    if not 0 < share <= 1:
-        raise click.BadParameter(f"{value!r} is not a fraction above 0 and at most 1 (e.g. 0.25 or 1/4)")
-    return share
 
 
 def build_selection(options: dict[str, Any]) -> Selection:
@@ -124,32 +101,21 @@ def build_selection(options: dict[str, Any]) -> Selection:
     return selection
 
 
-CONFIG_ONLY = ("page_size", "user_agent", "backoff_base", "backoff_max", "connect_timeout", "max_rate",
-               "rate_share", "max_rate_limit_waits", "no_progress_requests", "no_progress_seconds")
-
-
-def apply_settings(options: dict[str, Any]) -> dict[str, Any]:
-    """Options with the config files' and ASYNCDL_* settings filled in where no flag was given."""
-    context = click.get_current_context()
+def layered_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Every setting as the layers give it: files and ASYNCDL_* variables, then the flags given; the token
+    from --token (or ZENODO_TOKEN), else from the token_env or token_file a config names."""
     try:
-        settings = layered(options.get("config_file"), os.environ)
-        token = options.get("token") or resolve_token(settings, os.environ)
+        layers = settings.layered(options.get("config_file"), os.environ)
+        layers.update(settings.given_flags(options))
+        layers["token"] = options.get("token") or settings.resolve_token(
+            {"token_env": settings.value(layers, "token_env"), **layers}, os.environ)
     except ConfigError as exc:
         fail(exc)
-    merged = dict(options, token=token)
-    for name, value in settings.items():
-        given = name in options and context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
-        if not given:
-            merged[name] = value
-    return merged
+    return layers
 
 
-def build_config(options: dict[str, Any]) -> Config:
-    extra = {name: options[name] for name in CONFIG_ONLY if options.get(name) is not None}
-    if "max_rate" in extra:
-        extra["max_rate"] = extra["max_rate"] or None  # 0 in a config file means no cap
-    return Config(base_url=options["base_url"], token=options["token"] or None,
-                  page_concurrency=options["page_concurrency"], retries=options["retries"], **extra)
+def config_of(layers: dict[str, Any]) -> Config:
+    return settings.config_from(layers, token=layers["token"] or None)
 
 
 class StatusSink:
@@ -186,6 +152,7 @@ Examples:
 
 @main.command("list", epilog=LIST_EPILOG)
 @selection_options
+@settings.flags_for("list")
 @click.option("--format", "fmt", type=click.Choice(export.FORMATS),
               help="Output format [default: table on a terminal, else csv; or from -o's extension].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
@@ -201,9 +168,9 @@ def list_command(**options: Any) -> None:
     RECORD is a record id, a record URL, a DOI or a DOI URL; a concept id or concept DOI means its
     latest version (every version with --all-versions).
     """
-    options = apply_settings(options)
+    layers = layered_settings(options)
     selection = build_selection(options)
-    config = build_config(options)
+    config = config_of(layers)
     pattern = export.compile_extract(options["extract_pattern"]) if options["extract_pattern"] else None
     records = run(functools.partial(crawl_records, selection, config, sink=StatusSink(stderr)))
     rows = [export.record_row(r) for r in records]
@@ -242,55 +209,14 @@ def write_table(rows: list[export.Row], columns: list[str], output: Path | None)
             Console(file=stream, width=200).print(table)
 
 
-def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    try:
-        return None if value is None else parse_size(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
-def _chunk_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    size = _size_option(ctx, param, value)
-    if size is not None and size < MIN_CHUNK_SIZE:
-        raise click.BadParameter(f"{value!r} is below the smallest chunk, {MIN_CHUNK_SIZE} bytes")
-    return size
-
-
 def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of the commands that download."""
+    """Options of the commands that download, beside their settings' flags."""
     decorators = [
-        click.option("--concurrency", "-j", default=4, show_default=True, help="Files downloaded at once."),
-        click.option("--connections-per-host", default=8, show_default=True,
-                     help="Most open connections to one host (segments included)."),
-        click.option("--include", multiple=True, metavar="GLOB",
-                     help="Only files whose key matches GLOB (repeatable), e.g. '*.csv'."),
-        click.option("--exclude", multiple=True, metavar="GLOB", help="Leave out files whose key matches GLOB."),
-        click.option("--max-file-size", callback=_size_option, metavar="SIZE",
-                     help="Leave out files larger than SIZE (e.g. 2GB)."),
-        click.option("--layout", default=DEFAULT_LAYOUT, show_default=True,
-                     help="Path of each file under DEST; placeholders {id} {conceptrecid} {doi} {conceptdoi} "
-                          "{title} {key} {filename} {version} {created} {year}."),
         click.option("--dry-run", is_flag=True, help="Show what would be downloaded, and where; fetch nothing."),
         click.option("--refresh", is_flag=True,
                      help="Crawl the selection again although the journal in DEST knows its records."),
         click.option("--since-last", is_flag=True,
                      help="Crawl only records updated since the last complete crawl of this selection."),
-        click.option("--save-metadata", is_flag=True, help="Write each record's JSON beside its files."),
-        click.option("--archive", is_flag=True,
-                     help="Fetch records under 300 MB as one ZIP each (one request instead of one per file); "
-                          "every member is checked against the record's md5."),
-        click.option("--segments", default=4, show_default=True,
-                     help="Connections for one large file (when the server honours Range); 1 turns it off."),
-        click.option("--segment-threshold", default="512MiB", show_default=True, callback=_size_option,
-                     help="Files at least this large are fetched in segments."),
-        click.option("--chunk-size", default="1MiB", show_default=True, callback=_chunk_option,
-                     help="Read and write size."),
-        click.option("--read-timeout", default=60.0, show_default=True,
-                     help="Seconds without a byte before a transfer counts as stalled and is resumed."),
-        click.option("--max-attempts", default=5, show_default=True,
-                     help="Downloads of a file from zero after md5 mismatches, before it is reported failed."),
-        click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True,
-                     help="auto: bars on a terminal, log lines otherwise; json: one event per line on stdout."),
         click.option("-v", "--verbose", is_flag=True, help="Report every file and every notice."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the final line."),
     ]
@@ -299,47 +225,38 @@ def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def choose_shard(options: dict[str, Any]) -> Shard | None:
+def choose_shard(options: dict[str, Any], layers: dict[str, Any]) -> Shard | None:
     """The shard of a mirror (--shard, else the scheduler's variables; see asyncdl.shard); with one, the
     rate share defaults to 1/N unless a flag, a variable or a config file set it."""
     try:
-        flagged = click.get_current_context().get_parameter_source("shard_count") == ParameterSource.COMMANDLINE
-        shard = resolve(options.get("shard"), options.get("shard_count") or None, os.environ,
-                        count_flagged=flagged)
+        shard = resolve(options.get("shard"), layers.get("shard_count") or None, os.environ,
+                        count_flagged=options.get("shard_count") is not None)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
-    if shard is not None and options.get("rate_share") is None:
-        options["rate_share"] = 1 / shard.count
+    if shard is not None and "rate_share" not in layers:
+        layers["rate_share"] = 1 / shard.count
     return shard
-
-
-def transfer_config(options: dict[str, Any]) -> Config:
-    return dataclasses.replace(
-        build_config(options), concurrency=options["concurrency"],
-        connections_per_host=options["connections_per_host"], segments=options["segments"],
-        segment_threshold=options["segment_threshold"], chunk_size=options["chunk_size"],
-        read_timeout=options["read_timeout"], max_attempts=options["max_attempts"])
 
 
 def download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool = False) -> None:
     """Run a mirror with progress and a summary; exit with its code. ``sharded``: the command takes --shard
     (and the scheduler's variables)."""
-    options = apply_settings(options)
+    layers = layered_settings(options)
+    run_options = settings.options_from(layers, dry_run=options["dry_run"], refresh=options["refresh"],
+                                        since_last=options["since_last"])
     try:
-        check_template(options["layout"])
+        check_template(run_options.layout)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
-    shard = choose_shard(options) if sharded else None
-    config = transfer_config(options)
-    mode = "none" if options["quiet"] else options["progress_mode"]
+    shard = choose_shard(options, layers) if sharded else None
+    run_options = dataclasses.replace(run_options, shard=shard)
+    config = config_of(layers)
+    mode = "none" if options["quiet"] else settings.value(layers, "progress_mode")
     sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
-                     interval=options.get("progress_interval", 10.0))
-    filters = Filters(tuple(options["include"]), tuple(options["exclude"]), options["max_file_size"] or None)
+                     interval=settings.value(layers, "progress_interval"))
     try:
-        job = Run(selection, dest, config, layout=options["layout"], filters=filters, dry_run=options["dry_run"],
-                  sink=sink, on_plan=print_planned if options["dry_run"] else None, archive=options["archive"],
-                  refresh=options["refresh"], since_last=options["since_last"],
-                  save_metadata=options["save_metadata"], shard=shard)
+        job = Run(selection, dest, config, run_options, sink=sink,
+                  on_plan=print_planned if run_options.dry_run else None)
     except UsageError as exc:
         close_sink(sink)
         raise click.UsageError(str(exc)) from exc
@@ -349,7 +266,7 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
                      highlight=False, markup=False)
     summary = run_job(job, sink)
     done = f"done (shard {job.shard})" if job.shard else "done"
-    if options["dry_run"]:
+    if run_options.dry_run:
         stderr.print(f"dry run: {summary.counts['planned']} files, {format_size(summary.planned_bytes)} would be "
                      f"downloaded into {dest}; {summary.counts['filtered']} filtered out", highlight=False)
         sys.exit(EXIT_OK)
@@ -431,6 +348,7 @@ Examples:
 
 @main.command("get", epilog=GET_EPILOG)
 @selection_options
+@settings.flags_for("get")
 @click.option("-o", "--output", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Destination folder.")
 @transfer_options
@@ -453,14 +371,12 @@ Examples:
 
 @main.command("mirror", epilog=MIRROR_EPILOG)
 @selection_options
+@settings.flags_for("mirror")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @transfer_options
 @click.option("--shard", metavar="K/N",
               help="Mirror only shard K of N (1..N): the records whose id hashes to it, with a journal of its own "
                    "in DEST [default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set; 1/1 is all].")
-@click.option("--shard-count", type=click.IntRange(min=1), metavar="N",
-              help="The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or to resubmit "
-                   "some tasks of a Slurm array (the task id is then the shard number); or ASYNCDL_SHARD_COUNT.")
 def mirror_command(**options: Any) -> None:
     """Download every file of a selection into DEST: resumable, md5-verified, rate-limit aware.
 
@@ -473,9 +389,8 @@ def mirror_command(**options: Any) -> None:
 
 @main.command("demo")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path), default=Path("asyncdl-demo"))
-@click.option("--progress", "progress_mode", type=click.Choice(MODES), default="auto", show_default=True,
-              help="auto: bars on a terminal, log lines otherwise.")
-def demo_command(dest: Path, progress_mode: str) -> None:
+@settings.flags_for("demo")
+def demo_command(dest: Path, progress_mode: str | None) -> None:
     """Try asyncdl offline: start a local Zenodo-like server in this process and mirror it into DEST
     (default ./asyncdl-demo): a few records of many small files and one of 300 MB, every file md5-verified.
 
@@ -490,7 +405,7 @@ def demo_command(dest: Path, progress_mode: str) -> None:
     try:
         stderr.print(f"mirroring {server.url} into {dest}/", highlight=False)
         config = Config(base_url=server.url)
-        sink = make_sink(progress_mode, console=stderr, json_stream=sys.stdout)
+        sink = make_sink(progress_mode or "auto", console=stderr, json_stream=sys.stdout)
         summary = run_job(Run(Selection(query="*"), dest, config, sink=sink), sink)
         stderr.print(summary_table(summary))
     finally:

@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,9 +33,9 @@ from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
-from asyncdl.plan import DEFAULT_LAYOUT, Filters, Layout, PlannedFile, SkippedFile
+from asyncdl.options import RunOptions
+from asyncdl.plan import Layout, PlannedFile, SkippedFile
 from asyncdl.redact import redact
-from asyncdl.shard import Shard
 from asyncdl.store.journal import Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
 from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import close_out
@@ -107,28 +107,28 @@ class RunSummary:
 class Run:
     """One mirror run; see :func:`mirror`."""
 
-    def __init__(self, selection: Selection, dest: Path, config: Config, *, layout: str = DEFAULT_LAYOUT,
-                 filters: Filters | None = None, dry_run: bool = False, sink: ProgressSink | None = None,
-                 on_plan: Callable[[PlannedFile], None] | None = None, archive: bool = False,
-                 refresh: bool = False, since_last: bool = False, save_metadata: bool = False,
-                 shard: Shard | None = None) -> None:
+    def __init__(self, selection: Selection, dest: Path, config: Config, options: RunOptions | None = None, *,
+                 sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None) -> None:
+        options = options or RunOptions()
         self.selection = selection
         self.dest = dest
         self.config = config
-        self.layout = Layout(layout)
-        self.filters = filters or Filters()
-        self.dry_run = dry_run
+        self.options = options
+        self.layout = Layout(options.layout)
+        self.filters = options.filters
+        self.dry_run = options.dry_run
         self.sink = sink or NullSink()
         self.on_plan = on_plan
-        self.archive = archive
-        self.refresh = refresh
-        self.since_last = since_last
-        self.save_metadata = save_metadata
+        self.archive = options.archive
+        self.refresh = options.refresh
+        self.since_last = options.since_last
+        self.save_metadata = options.save_metadata
+        shard = options.shard
         self.shard = shard if shard is not None and shard.count > 1 else None  # 1/1 is the whole selection
         if self.shard is not None and not self.layout.per_record:
             raise UsageError(f"with --shard the layout must have {{id}} in a folder (e.g. '{{year}}/{{id}}/{{key}}'), "
-                             f"not {layout!r}: files of records in different shards could claim the same path, "
-                             "and no shard sees the others' records to settle it")
+                             f"not {options.layout!r}: files of records in different shards could claim the same "
+                             "path, and no shard sees the others' records to settle it")
         self.summary = RunSummary()
         self.journal: Journal | None = None
         self._scope: anyio.CancelScope | None = None
@@ -416,39 +416,23 @@ class Run:
                     self.summary.add(await transfer.fetch(item))
 
 
-async def mirror(selection: Selection, dest: str | Path, config: Config | None = None, *,
-                 layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
-                 max_file_size: int | None = None, dry_run: bool = False,
-                 sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None,
-                 archive: bool = False, refresh: bool = False, since_last: bool = False,
-                 save_metadata: bool = False, shard: Shard | None = None) -> RunSummary:
+async def mirror(selection: Selection, dest: str | Path, config: Config | None = None,
+                 options: RunOptions | None = None, *, sink: ProgressSink | None = None,
+                 on_plan: Callable[[PlannedFile], None] | None = None) -> RunSummary:
     """Download every file of ``selection`` into ``dest``, verified; returns what happened.
 
-    ``on_plan`` is called with every file as it is planned (a dry run's listing, streamed); ``archive``
-    fetches records under Zenodo's 300 MB archive cap as one ZIP each (every member md5-checked);
-    ``refresh`` crawls again although the journal knows the selection; ``since_last`` crawls only records
-    updated since the last complete crawl; ``save_metadata`` writes each record's JSON beside its files;
-    ``shard`` mirrors only that shard's records (see :mod:`asyncdl.shard`), with a journal of its own
-    (give it ``Config(rate_share=1 / shard.count)`` when the shards share an address, as the command line
-    does by default).
+    ``config`` says how to talk to the server, ``options`` what the run does (see :class:`RunOptions`);
+    ``sink`` receives every event (progress); ``on_plan`` is called with every file as it is planned (a dry
+    run's listing, streamed).
     """
-    filters = Filters(tuple(include), tuple(exclude), max_file_size)
-    run = Run(selection, Path(dest), config or Config(), layout=layout, filters=filters, dry_run=dry_run,
-              sink=sink, on_plan=on_plan, archive=archive, refresh=refresh, since_last=since_last,
-              save_metadata=save_metadata, shard=shard)
-    return await run.execute()
+    return await Run(selection, Path(dest), config or Config(), options, sink=sink, on_plan=on_plan).execute()
 
 
-def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = None, *,
-                layout: str = DEFAULT_LAYOUT, include: Sequence[str] = (), exclude: Sequence[str] = (),
-                max_file_size: int | None = None, dry_run: bool = False,
-                sink: ProgressSink | None = None, archive: bool = False, refresh: bool = False,
-                since_last: bool = False, save_metadata: bool = False, shard: Shard | None = None) -> RunSummary:
-    """The synchronous form of :func:`mirror`."""
-    return anyio.run(functools.partial(mirror, selection, dest, config, layout=layout, include=include,
-                                       exclude=exclude, max_file_size=max_file_size, dry_run=dry_run, sink=sink,
-                                       archive=archive, refresh=refresh, since_last=since_last,
-                                       save_metadata=save_metadata, shard=shard))
+def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = None,
+                options: RunOptions | None = None, *, sink: ProgressSink | None = None,
+                on_plan: Callable[[PlannedFile], None] | None = None) -> RunSummary:
+    """The synchronous form of :func:`mirror` (same parameters)."""
+    return anyio.run(functools.partial(mirror, selection, dest, config, options, sink=sink, on_plan=on_plan))
 
 
 def save_record_json(targets: SafeTargets, record: Record, planned: list[PlannedFile]) -> None:

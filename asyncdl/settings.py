@@ -1,54 +1,91 @@
-"""Settings from files and the environment: defaults < user config < --config FILE < ASYNCDL_* < flags.
+"""Every setting declared once: its section, kind (type, bounds, parser), help, flag and environment name.
 
-A config file is TOML with the sections of ``config.example.toml``. Unknown sections or keys and values
-of the wrong type are ConfigErrors that name the key and the file. Sizes may be numbers of bytes or
-strings such as "512MiB".
+From these declarations come the TOML validation of config files, the ``ASYNCDL_*`` variables, the
+command-line flags (:func:`flags_for`), ``config.example.toml`` (:func:`example`, checked by a test) and the
+README check. A value is checked the same way wherever it comes from: a file, a variable or a flag.
+
+Layers, later wins: defaults < the user config file < ``--config FILE`` < ``ASYNCDL_*`` < flags. Defaults
+live in :class:`Config` and :class:`RunOptions` (for settings of the command line alone, here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from asyncdl.config import MIN_CHUNK_SIZE
+import click
+
+from asyncdl.config import MIN_CHUNK_SIZE, Config
 from asyncdl.errors import ConfigError
+from asyncdl.options import RunOptions
 from asyncdl.progress import MODES
-from asyncdl.units import parse_size
+from asyncdl.units import exact_size, parse_size
+
+ENV_PREFIX = "ASYNCDL_"
+
+
+# -- kinds: what a value may be, checked alike from a file, a variable or a flag ----------------------------
+
+def _whole(value: Any, least: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(what)
+    return value
+
+
+def _read_int(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _read_float(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError("a number, 0 or more")
+    return float(value)
 
 
 def _size(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("a size")
-    return value if isinstance(value, int) else parse_size(str(value))
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError('a size: bytes, or a number with a unit such as "512MiB"')
+    try:
+        size = value if isinstance(value, int) else parse_size(value)
+    except ValueError:
+        raise ValueError('a size: bytes, or a number with a unit such as "512MiB"') from None
+    if size < 0:
+        raise ValueError("a size, 0 or more")
+    return size
 
 
-def _chunk_size(value: Any) -> int:
+def _chunk(value: Any) -> int:
     size = _size(value)
     if size < MIN_CHUNK_SIZE:
         raise ValueError(f"a size of at least {MIN_CHUNK_SIZE} bytes")
     return size
 
 
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("a whole number of at least 1")
-    return value
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError("a whole number (0 or more)")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError("a number (seconds or a rate)")
-    return float(value)
+def _fraction(value: Any) -> float:
+    try:
+        number = float(Fraction(value.strip())) if isinstance(value, str) else _number(value)
+    except (ValueError, ZeroDivisionError):
+        number = -1.0
+    if not 0 < number <= 1:
+        raise ValueError("a fraction above 0 and at most 1 (e.g. 0.25 or 1/4)")
+    return number
 
 
 def _text(value: Any) -> str:
@@ -57,23 +94,20 @@ def _text(value: Any) -> str:
     return value
 
 
-def _flag(value: Any) -> bool:
+def _switch(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("true or false")
     return value
 
 
+def _read_switch(text: str) -> Any:
+    return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(text.lower(), text)
+
+
 def _globs(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError('a list of strings, e.g. ["*.csv"]')
     return tuple(value)
-
-
-def _share(value: Any) -> float:
-    number = _number(value)
-    if not 0 < number <= 1:
-        raise ValueError("a fraction above 0 and at most 1")
-    return number
 
 
 def _mode(value: Any) -> str:
@@ -82,35 +116,183 @@ def _mode(value: Any) -> str:
     return str(value)
 
 
-# section -> key -> (parser, setting name). The setting name is a Config field or a run option.
-SCHEMA: dict[str, dict[str, tuple[Callable[[Any], Any], str]]] = {
-    "connection": {"base_url": (_text, "base_url"), "token_env": (_text, "token_env"),
-                   "token_file": (_text, "token_file"), "user_agent": (_text, "user_agent")},
-    "crawl": {"page_size": (_count, "page_size"), "page_concurrency": (_positive_int, "page_concurrency")},
-    "transfer": {"concurrency": (_positive_int, "concurrency"),
-                 "connections_per_host": (_positive_int, "connections_per_host"),
-                 "chunk_size": (_chunk_size, "chunk_size"), "segment_threshold": (_size, "segment_threshold"),
-                 "segments": (_positive_int, "segments"), "max_attempts": (_positive_int, "max_attempts")},
-    "requests": {"retries": (_positive_int, "retries"), "backoff_base": (_number, "backoff_base"),
-                 "backoff_max": (_number, "backoff_max"), "connect_timeout": (_number, "connect_timeout"),
-                 "read_timeout": (_number, "read_timeout"), "max_rate": (_number, "max_rate"),
-                 "rate_share": (_share, "rate_share"), "max_rate_limit_waits": (_positive_int, "max_rate_limit_waits"),
-                 "no_progress_requests": (_count, "no_progress_requests"),
-                 "no_progress_seconds": (_number, "no_progress_seconds")},
-    "files": {"layout": (_text, "layout"), "include": (_globs, "include"), "exclude": (_globs, "exclude"),
-              "max_file_size": (_size, "max_file_size"), "archive": (_flag, "archive")},
-    "progress": {"mode": (_mode, "progress_mode"), "interval": (_number, "progress_interval")},
-    "journal": {"save_metadata": (_flag, "save_metadata")},
-    "cluster": {"shard_count": (_count, "shard_count")},
-}
-ENV_PREFIX = "ASYNCDL_"
+@dataclass(frozen=True)
+class Kind:
+    """What a setting's value may be: ``check`` takes a value as a TOML file holds it and returns the
+    setting's value, or raises ValueError saying what it must be; ``read`` turns a variable's or a flag's
+    text into such a value first."""
 
+    metavar: str
+    check: Callable[[Any], Any]
+    read: Callable[[str], Any] = str
+
+
+COUNT = Kind("N", lambda v: _whole(v, 0, "a whole number, 0 or more"), _read_int)
+POSITIVE = Kind("N", lambda v: _whole(v, 1, "a whole number of at least 1"), _read_int)
+NUMBER = Kind("SECONDS", _number, _read_float)
+POSITIVE_SECONDS = Kind("SECONDS", lambda v: _positive(_number(v)), _read_float)
+SIZE = Kind("SIZE", _size, _read_int)
+CHUNK = Kind("SIZE", _chunk, _read_int)
+FRACTION = Kind("FRACTION", _fraction)
+TEXT = Kind("TEXT", _text)
+SWITCH = Kind("", _switch, _read_switch)
+GLOBS = Kind("GLOB", _globs, lambda text: [g for g in text.split(",") if g])
+MODE = Kind("MODE", _mode)
+
+
+def _positive(number: float) -> float:
+    if number <= 0:
+        raise ValueError("a number above 0")
+    return number
+
+
+# -- the declarations ----------------------------------------------------------------------------------------
+
+SELECT = ("list", "get", "mirror")  # commands that take a selection
+TRANSFER = ("get", "mirror")  # commands that download
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``key`` in ``[section]`` of a config file, ``ASYNCDL_<KEY>`` in the environment, and
+    ``flag`` on the command line of ``commands``. ``target`` says where its value goes: a :class:`Config`
+    field, a :class:`RunOptions` field, or the command line itself ("cli", with its ``default`` here)."""
+
+    section: str
+    key: str
+    kind: Kind
+    help: str
+    target: str = "config"
+    flag: str | None = None
+    short: str | None = None
+    commands: tuple[str, ...] = ()
+    name: str = ""  # the field it sets, when not ``key``
+    default: Any = None  # for target "cli" only
+    example: bool = True  # set in config.example.toml (else shown commented out)
+    variable: str = ""  # the environment variable, when not ASYNCDL_<KEY>
+
+    @property
+    def field(self) -> str:
+        return self.name or self.key
+
+    @property
+    def env(self) -> str:
+        return self.variable or ENV_PREFIX + self.key.upper()
+
+    @property
+    def default_value(self) -> Any:
+        if self.target == "config":
+            return _default(Config, self.field)
+        if self.target == "options":
+            return _default(RunOptions, self.field)
+        return self.default
+
+    def parse(self, value: Any) -> Any:
+        return self.kind.check(value)
+
+
+def _default(cls: type, name: str) -> Any:
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return field.default
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # [connection]
+    Setting("connection", "base_url", TEXT, "The InvenioRDM instance.", flag="--base-url", commands=SELECT),
+    Setting("connection", "token_env", TEXT, "Where the personal access token comes from. Never put the token "
+            "itself in a config file: name the environment variable that holds it, or a file (readable by you "
+            "alone) that contains it. --token and ZENODO_TOKEN take precedence. With a token, search pages hold "
+            "100 records instead of 25.", target="cli", default="ZENODO_TOKEN"),
+    Setting("connection", "token_file", TEXT, "A file holding the token (instead of token_env).", target="cli",
+            default="~/.config/asyncdl/token", example=False),
+    Setting("connection", "user_agent", TEXT, "The User-Agent sent with every request. Zenodo asks for a "
+            "descriptive one and has blocked generic ones."),
+    # [crawl]
+    Setting("crawl", "page_size", COUNT, "Records per search page; 0 means the largest the server allows "
+            "(25 without a token, 100 with one)."),
+    Setting("crawl", "page_concurrency", POSITIVE, "Search pages fetched at once (the request governor still "
+            "keeps to the server's search budget).", flag="--page-concurrency", commands=SELECT),
+    # [transfer]
+    Setting("transfer", "concurrency", POSITIVE, "Files downloaded at once.", flag="--concurrency", short="-j",
+            commands=TRANSFER),
+    Setting("transfer", "connections_per_host", POSITIVE, "Most open connections to one host, segments "
+            "included.", flag="--connections-per-host", commands=TRANSFER),
+    Setting("transfer", "chunk_size", CHUNK, "Read and write size (at least 1KiB); also the most a killed run "
+            "can lose per file (a resume starts after it).", flag="--chunk-size", commands=TRANSFER),
+    Setting("transfer", "segment_threshold", SIZE, "Files at least this large are fetched in several segments "
+            "at once when the server honours Range.", flag="--segment-threshold", commands=TRANSFER),
+    Setting("transfer", "segments", POSITIVE, "Connections for one large file; 1 turns segmented downloads "
+            "off.", flag="--segments", commands=TRANSFER),
+    Setting("transfer", "checkpoint_bytes", SIZE, "A segmented download records its progress durably after "
+            "this many bytes (a crash loses at most this much of it)."),
+    Setting("transfer", "max_attempts", POSITIVE, "Downloads of a file from zero after md5 mismatches before it "
+            "is reported failed.", flag="--max-attempts", commands=TRANSFER),
+    # [requests]
+    Setting("requests", "retries", COUNT, "Retries of a request after a 5xx, a connection error or a body that "
+            "ends early, with growing waits; a try that gets further into the file than every earlier one "
+            "starts the count again.", flag="--retries", commands=SELECT),
+    Setting("requests", "backoff_base", NUMBER, "First wait before a retry, in seconds; each retry doubles it "
+            "(with random jitter) up to backoff_max."),
+    Setting("requests", "backoff_max", NUMBER, "The longest wait between two retries, in seconds."),
+    Setting("requests", "connect_timeout", POSITIVE_SECONDS, "Seconds to establish a connection."),
+    Setting("requests", "read_timeout", POSITIVE_SECONDS, "Seconds without a byte before a transfer counts as "
+            "stalled and is resumed.", flag="--read-timeout", commands=TRANSFER),
+    Setting("requests", "max_rate", NUMBER, "Your own cap on requests per second to one host (0 means none; the "
+            "server's limits always apply)."),
+    Setting("requests", "rate_share", FRACTION, "The fraction of the server's request budget (per address) this "
+            "process may use: 0.5 for two machines behind one address, and so on (Zenodo counts requests per IP "
+            "and User-Agent). Set anywhere, it applies to shards too; set nowhere, shard K/N of a mirror uses 1/N "
+            "(a cluster's nodes usually reach the Internet through one address).", flag="--rate-share",
+            commands=SELECT, example=False),
+    Setting("requests", "max_rate_limit_waits", POSITIVE, "How many 429 answers in a row one request waits out "
+            "before it is reported failed."),
+    Setting("requests", "no_progress_requests", COUNT, "The run's brake: when this many requests in a row have "
+            "brought no new bytes, no finished file and no record, for at least no_progress_seconds, the run "
+            "stops with an error (exit code 1) instead of going on asking a server that is failing. Nothing is "
+            "lost; the same command continues later. 0 turns it off."),
+    Setting("requests", "no_progress_seconds", NUMBER, "See no_progress_requests."),
+    Setting("requests", "max_json_bytes", SIZE, "The largest JSON answer (a record, a page) read; anything "
+            "larger, or a gzip bomb, is refused."),
+    # [files]
+    Setting("files", "layout", TEXT, "Where each file goes under DEST. Placeholders: {id} {conceptrecid} {doi} "
+            "{conceptdoi} {title} {key} {filename} {version} {created} {year}.", target="options",
+            flag="--layout", commands=TRANSFER),
+    Setting("files", "include", GLOBS, "Only files whose key matches one of these globs (empty: all).",
+            target="options", flag="--include", commands=TRANSFER),
+    Setting("files", "exclude", GLOBS, "Never files whose key matches one of these globs.", target="options",
+            flag="--exclude", commands=TRANSFER),
+    Setting("files", "max_file_size", SIZE, "Leave out files larger than this (0: no limit).", target="options",
+            flag="--max-file-size", commands=TRANSFER),
+    Setting("files", "archive", SWITCH, "Fetch records under Zenodo's 300 MB archive cap as one ZIP each (one "
+            "request instead of one per file); every member is checked against the record's md5.",
+            target="options", flag="--archive", commands=TRANSFER),
+    # [progress]
+    Setting("progress", "mode", MODE, "auto: bars on a terminal, plain log lines otherwise; rich; plain; json "
+            "(one event per line on standard output); none.", target="cli", name="progress_mode", default="auto",
+            flag="--progress", commands=(*TRANSFER, "demo"), variable="ASYNCDL_PROGRESS"),
+    Setting("progress", "interval", POSITIVE_SECONDS, "Seconds between the status lines of the plain mode.",
+            target="cli", name="progress_interval", default=10.0, variable="ASYNCDL_PROGRESS_INTERVAL"),
+    # [journal]
+    Setting("journal", "save_metadata", SWITCH, "Write each record's JSON beside its files "
+            "(zenodo-record-ID.json).", target="options", flag="--save-metadata", commands=TRANSFER),
+    # [cluster]
+    Setting("cluster", "shard_count", COUNT, "The number of shards of a mirror run as N workers (see "
+            "docs/cluster.md). A Kubernetes Indexed Job needs it (JOB_COMPLETION_INDEX numbers the pod from 0); "
+            "under a Slurm array it makes the task id the shard number (1..N), so failed tasks can be "
+            "resubmitted alone. 0: not set (a Slurm array's size gives N; without a scheduler, the whole "
+            "selection).", target="cli", default=0, flag="--shard-count", commands=("mirror",)),
+)
+BY_SECTION: dict[str, dict[str, Setting]] = {}
+for _setting in SETTINGS:
+    BY_SECTION.setdefault(_setting.section, {})[_setting.key] = _setting
+BY_FIELD = {s.field: s for s in SETTINGS}
+
+
+# -- reading the layers --------------------------------------------------------------------------------------
 
 def user_config_path() -> Path:
-    """The user's config file: $XDG_CONFIG_HOME/asyncdl/config.toml (~/.config), or the macOS/Windows place."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
-    elif sys.platform == "darwin":
+    """The user's config file: $XDG_CONFIG_HOME/asyncdl/config.toml (~/.config), or macOS's place."""
+    if sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
         base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
@@ -118,7 +300,7 @@ def user_config_path() -> Path:
 
 
 def read_file(path: Path) -> dict[str, Any]:
-    """The settings in one config file, checked against the schema."""
+    """The settings in one config file (field -> value), each checked."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -127,17 +309,17 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     settings: dict[str, Any] = {}
     for section, values in data.items():
-        if section not in SCHEMA:
-            raise ConfigError(f"unknown section [{section}] in {path}; sections: {', '.join(SCHEMA)}")
+        if section not in BY_SECTION:
+            raise ConfigError(f"unknown section [{section}] in {path}; sections: {', '.join(BY_SECTION)}")
         if not isinstance(values, dict):
             raise ConfigError(f"[{section}] in {path} must be a table of settings")
         for key, value in values.items():
-            if key not in SCHEMA[section]:
+            setting = BY_SECTION[section].get(key)
+            if setting is None:
                 raise ConfigError(f"unknown setting {section}.{key} in {path}; "
-                                  f"[{section}] takes {', '.join(SCHEMA[section])}")
-            parser, name = SCHEMA[section][key]
+                                  f"[{section}] takes {', '.join(BY_SECTION[section])}")
             try:
-                settings[name] = parser(value)
+                settings[setting.field] = setting.parse(value)
             except ValueError as exc:
                 raise ConfigError(f"{section}.{key} in {path} must be {exc}, not {value!r}") from None
     return settings
@@ -146,28 +328,14 @@ def read_file(path: Path) -> dict[str, Any]:
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     """Settings from ASYNCDL_<KEY> variables (e.g. ASYNCDL_CONCURRENCY=8, ASYNCDL_BASE_URL=...)."""
     settings: dict[str, Any] = {}
-    for section in SCHEMA.values():
-        for key, (parser, name) in section.items():
-            raw = environ.get(ENV_PREFIX + key.upper())
-            if raw is None:
-                continue
-            value: Any = raw
-            if parser in (_positive_int, _count):
-                value = int(raw) if raw.isdigit() else raw
-            elif parser in (_number, _share):
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = raw
-            elif parser is _flag:
-                value = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(
-                    raw.lower(), raw)
-            elif parser is _globs:
-                value = [g for g in raw.split(",") if g]
-            try:
-                settings[name] = parser(value)
-            except ValueError as exc:
-                raise ConfigError(f"{ENV_PREFIX}{key.upper()} must be {exc}, not {raw!r}") from None
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None:
+            continue
+        try:
+            settings[setting.field] = setting.parse(setting.kind.read(raw))
+        except ValueError as exc:
+            raise ConfigError(f"{setting.env} must be {exc}, not {raw!r}") from None
     return settings
 
 
@@ -194,3 +362,142 @@ def resolve_token(settings: Mapping[str, Any], environ: Mapping[str, str]) -> st
         except OSError as exc:
             raise ConfigError(f"cannot read the token file {path}: {exc.strerror or exc}") from exc
     return None
+
+
+def value(settings: Mapping[str, Any], name: str) -> Any:
+    """A setting's value: as the layers set it, else its default."""
+    return settings[name] if name in settings else BY_FIELD[name].default_value
+
+
+def config_from(settings: Mapping[str, Any], **fields: Any) -> Config:
+    """The Config of these settings (``fields`` win: the token, say). ``max_rate`` 0 means no cap."""
+    values = {s.field: settings[s.field] for s in SETTINGS if s.target == "config" and s.field in settings}
+    values.update(fields)
+    if "max_rate" in values:
+        values["max_rate"] = values["max_rate"] or None
+    return Config(**values)
+
+
+def options_from(settings: Mapping[str, Any], **fields: Any) -> RunOptions:
+    """The RunOptions of these settings (``fields``: the run's own, such as dry_run)."""
+    values = {s.field: settings[s.field] for s in SETTINGS if s.target == "options" and s.field in settings}
+    values.update(fields)
+    if "max_file_size" in values:
+        values["max_file_size"] = values["max_file_size"] or None
+    return RunOptions(**values)
+
+
+# -- the command line ----------------------------------------------------------------------------------------
+
+def _shown(setting: Setting) -> str:
+    default = setting.default_value
+    if setting.kind is SWITCH:
+        return "on" if default else "off"
+    if setting.kind in (SIZE, CHUNK) and isinstance(default, int) and default:
+        return exact_size(default)
+    if isinstance(default, tuple):
+        return "none" if not default else ",".join(default)
+    return "none" if default in (None, 0) and setting.kind is not COUNT else str(default)
+
+
+def _callback(setting: Setting) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def check(ctx: click.Context, param: click.Parameter, given: Any) -> Any:
+        if given is None or given == ():
+            return None  # not given: the lower layers (or the default) decide
+        raw = list(given) if isinstance(given, tuple) else given
+        try:
+            return setting.parse(raw if isinstance(raw, bool | list) else setting.kind.read(raw))
+        except ValueError as exc:
+            raise click.BadParameter(f"must be {exc}, not {given!r}") from None
+    return check
+
+
+def flag(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option of a setting (not given: None, so the layers below the flag decide)."""
+    assert setting.flag is not None
+    names = [n for n in (setting.short, setting.flag) if n]
+    help_text = f"{setting.help} [default: {_shown(setting)}; {setting.env}]"
+    if setting.kind is SWITCH:
+        return click.option(*names, setting.field, is_flag=True, default=None, help=help_text,
+                            callback=_callback(setting))
+    multiple = setting.kind is GLOBS
+    return click.option(*names, setting.field, default=None, multiple=multiple, metavar=setting.kind.metavar,
+                        help=help_text, callback=_callback(setting))
+
+
+def flags_for(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding the flags of every setting ``command`` takes."""
+    chosen = [s for s in SETTINGS if s.flag and command in s.commands]
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        for setting in reversed(chosen):
+            function = flag(setting)(function)
+        return function
+    return decorate
+
+
+def given_flags(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings given as flags (those not given are None)."""
+    return {s.field: options[s.field] for s in SETTINGS if s.field in options and options[s.field] is not None}
+
+
+# -- the example file ----------------------------------------------------------------------------------------
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if value is None:
+        return "0"
+    return repr(value)
+
+
+def _wrapped(text: str, width: int = 106) -> Iterable[str]:
+    line = "#"
+    for word in text.split():
+        if len(line) + 1 + len(word) > width:
+            yield line
+            line = "#"
+        line += " " + word
+    yield line
+
+
+def example() -> str:
+    """config.example.toml: every setting with its default and what it does (a test keeps the file equal)."""
+    lines = [line.rstrip() for line in EXAMPLE_HEADER.strip("\n").splitlines()]
+    for section, settings in BY_SECTION.items():
+        lines += ["", f"[{section}]"]
+        for setting in settings.values():
+            default = setting.default_value
+            if setting.kind in (SIZE, CHUNK) and isinstance(default, int) and default:
+                shown = f'"{exact_size(default)}"'
+            else:
+                shown = _toml(default)
+            lines += list(_wrapped(setting.help))
+            lines.append(f"{'' if setting.example else '# '}{setting.key} = {shown}")
+    return "\n".join(lines) + "\n"
+
+
+EXAMPLE_HEADER = """
+# asyncdl configuration: every setting, with its default and what it does.
+# (Made by `python -m asyncdl.settings` from the declarations in asyncdl/settings.py.)
+#
+# Where asyncdl reads settings (later wins):
+#   1. its defaults (the values below)
+#   2. the user config file: ~/.config/asyncdl/config.toml ($XDG_CONFIG_HOME/asyncdl/config.toml;
+#      ~/Library/Application Support/asyncdl/config.toml on macOS)
+#   3. a file given with --config FILE
+#   4. environment variables ASYNCDL_<SETTING>, e.g. ASYNCDL_CONCURRENCY=8, ASYNCDL_BASE_URL=...
+#      (lists such as include are comma-separated: ASYNCDL_INCLUDE="*.csv,*.txt")
+#   5. command-line flags
+# An unknown section or setting, or a value of the wrong type, stops asyncdl with an error naming it.
+# Sizes are bytes or strings with a unit: "512MiB", "2GB". Settings shown commented out keep a default
+# that depends on the run (rate_share: 1/N for shard K/N) or are alternatives (token_file).
+"""
+
+
+if __name__ == "__main__":
+    sys.stdout.write(example())

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from asyncdl import settings
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.errors import ConfigError
-from asyncdl.settings import SCHEMA, layered, read_environment, read_file
+from asyncdl.settings import SETTINGS, layered, read_environment, read_file
 from tests.datasets import record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +27,46 @@ def asyncdl(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
                           env={**os.environ, "XDG_CONFIG_HOME": "/nonexistent", **(env or {})})
 
 
-def test_every_setting_of_the_example_is_read() -> None:
-    settings = read_file(EXAMPLE)
-    every_key = {name for section in SCHEMA.values() for _, name in section.values()}
+def test_the_example_is_made_from_the_declarations_and_read_whole() -> None:
+    assert EXAMPLE.read_text() == settings.example(), "run: python -m asyncdl.settings > config.example.toml"
+    values = read_file(EXAMPLE)
     commented_out = {"token_file", "rate_share"}  # an alternative to token_env; shards' 1/N default kept
-    assert set(settings) == every_key - commented_out
-    assert settings["chunk_size"] == 1024 * 1024 and settings["segment_threshold"] == 512 * 1024 * 1024
-    assert settings["layout"] == "{id}/{key}" and settings["include"] == ()
+    assert set(values) == {s.field for s in SETTINGS} - commented_out
+    assert values["chunk_size"] == 1024 * 1024 and values["segment_threshold"] == 512 * 1024 * 1024
+    assert values["layout"] == "{id}/{key}" and values["include"] == ()
+    for setting in SETTINGS:  # every default in the file is the one the code uses
+        if setting.field in values:
+            assert values[setting.field] == setting.default_value or (values[setting.field] == 0 and
+                                                                       setting.default_value is None), setting.key
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [s.key for s in SETTINGS if s.key not in readme]
+    missing += [s.flag for s in SETTINGS if s.flag and f"`{s.flag}" not in readme]
+    assert missing == []
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("-j", "0", "must be a whole number of at least 1, not '0'"),
+    ("--concurrency", "-1", "must be a whole number of at least 1"),
+    ("--segments", "0", "must be a whole number of at least 1"),
+    ("--connections-per-host", "0", "must be a whole number of at least 1"),
+    ("--retries", "-1", "must be a whole number, 0 or more"),
+    ("--read-timeout", "0", "must be a number above 0"),
+    ("--max-attempts", "0", "must be a whole number of at least 1"),
+    ("--chunk-size", "0", "must be a size of at least 1024 bytes"),
+    ("--chunk-size", "lots", "must be a size"),
+    ("--rate-share", "2", "must be a fraction above 0 and at most 1"),
+])
+def test_flags_are_checked_as_files_and_variables_are(tmp_path: Path, flag: str, value: str, message: str) -> None:
+    """The same declaration checks a value from a flag, a variable and a file: one-line errors, exit 2."""
+    result = asyncdl("mirror", "--owner", "1", str(tmp_path / "out"), "--dry-run", flag, value)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    setting = next(s for s in SETTINGS if flag in (s.flag, s.short))
+    with pytest.raises(ConfigError, match=f"{setting.env} must be"):
+        read_environment({setting.env: value})
 
 
 def test_layers_override_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

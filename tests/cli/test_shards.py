@@ -142,7 +142,7 @@ def test_shard_usage_errors(start_emulator: Start, tmp_path: Path) -> None:
         ([], {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9",
               "SLURM_ARRAY_TASK_COUNT": "3"}, "cannot tell which shard SLURM_ARRAY_TASK_ID=4"),
         (["--shard", "1/2", "--layout", "{year}/{key}"], {}, "with --shard the layout must have {id} in a folder"),
-        (["--rate-share", "3/2"], {}, "'3/2' is not a fraction above 0 and at most 1"),
+        (["--rate-share", "3/2"], {}, "must be a fraction above 0 and at most 1 (e.g. 0.25 or 1/4), not '3/2'"),
     ]
     for extra, env, message in cases:
         result = run(command(emu, tmp_path / "out", *extra), env=env)

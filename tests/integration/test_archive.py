@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncdl import Config, Selection
+from asyncdl import Config, RunOptions, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.pipeline import mirror
@@ -26,7 +26,8 @@ FILES = {f"part{i}.csv": f"row,{i}\n".encode() * (i + 1) for i in range(5)}
 async def test_one_request_per_record(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False),
                          dataset=Dataset([record(11, concept=10, files=dict(FILES))]))
-    summary = await mirror(Selection(identifiers=("11",)), tmp_path, Config(base_url=emu.url), archive=True)
+    summary = await mirror(Selection(identifiers=("11",)), tmp_path, Config(base_url=emu.url),
+                           options=RunOptions(archive=True))
     assert summary.counts["ok"] == 5 and summary.exit_code == 0
     assert all("ZIP archive; md5 verified" in r.reason for r in summary.ok)
     assert emu.stats.requests.get("archive") == 1 and "content" not in emu.stats.requests
@@ -38,7 +39,8 @@ async def test_one_request_per_record(start_emulator: Start, tmp_path: Path) -> 
 async def test_over_the_cap_falls_back_to_files(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False, archive_limit=10),
                          dataset=Dataset([record(11, concept=10, files=dict(FILES))]))
-    summary = await mirror(Selection(identifiers=("11",)), tmp_path, Config(base_url=emu.url), archive=True)
+    summary = await mirror(Selection(identifiers=("11",)), tmp_path, Config(base_url=emu.url),
+                           options=RunOptions(archive=True))
     assert summary.counts["ok"] == 5
     assert emu.stats.statuses[400] == 1 and emu.stats.requests["content"] == 5
 

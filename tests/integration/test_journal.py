@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncdl import Config, Selection
+from asyncdl import Config, RunOptions, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, EmulatorThread, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
 from asyncdl.pipeline import mirror
@@ -67,7 +67,7 @@ async def test_status_without_a_journal_is_a_usage_error(tmp_path: Path) -> None
 
 async def test_manifest_and_saved_metadata(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
-    await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), save_metadata=True)
+    await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), options=RunOptions(save_metadata=True))
     lines = (tmp_path / "manifest.csv").read_text().splitlines()
     assert lines[0] == "record,key,path,size,md5,state" and len(lines) == 4
     alpha = hashlib.md5(b"alpha\n").hexdigest()
@@ -82,7 +82,7 @@ async def test_since_last_crawls_only_updated_records(start_emulator: Start, tmp
     config = Config(base_url=emu.url)
     await mirror(Selection(owner="9"), tmp_path, config)
     searches = emu.stats.requests["search"]
-    summary = await mirror(Selection(owner="9"), tmp_path, config, since_last=True)
+    summary = await mirror(Selection(owner="9"), tmp_path, config, options=RunOptions(since_last=True))
     assert emu.stats.requests["search"] == searches + 1  # one search, for updates only
     assert summary.counts["skipped"] == 3 and summary.counts["ok"] == 0
 
@@ -104,7 +104,8 @@ async def test_since_last_fetches_new_records_and_new_files(tmp_path: Path) -> N
     second = EmulatorThread(EmulatorConfig(rate_limits=False, port=port), dataset=newer)
     emu = second.start()
     try:
-        summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), since_last=True)
+        summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url),
+                               options=RunOptions(since_last=True))
     finally:
         second.stop()
     assert emu.stats.requests["search"] == 1  # one search, for updates only

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncdl import Config, Selection
+from asyncdl import Config, RunOptions, Selection
 from asyncdl.errors import NoProgressError
 from asyncdl.pipeline import RunSummary, mirror
 from asyncdl.transfer import RequestCeiling
@@ -118,7 +118,7 @@ async def test_an_archive_that_breaks_off_falls_back_to_files(tmp_path: Path) ->
 async def _archive_run(script: Script, dest: Path) -> tuple[RunSummary, ScriptedServer]:
     server = ScriptedServer({1: script})
     async with server.running():
-        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server), archive=True)
+        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server), options=RunOptions(archive=True))
     return summary, server
 
 

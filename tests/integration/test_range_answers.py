@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncdl import Config, Selection
+from asyncdl import Config, RunOptions, Selection
 from asyncdl.events import Event, FileFinished
 from asyncdl.pipeline import RunSummary, mirror
 from tests.scripted import Script, ScriptedServer
@@ -34,7 +34,8 @@ async def run(script: Script, dest: Path, *, archive: bool = False,
               **overrides: object) -> tuple[RunSummary, ScriptedServer]:
     server = ScriptedServer({1: script})
     async with server.running():
-        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server, **overrides), archive=archive)
+        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server, **overrides),
+                               options=RunOptions(archive=archive))
     return summary, server
 
 

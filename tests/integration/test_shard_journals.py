@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncdl import Config, Selection
+from asyncdl import Config, RunOptions, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
 from asyncdl.events import ListSink, Notice
@@ -40,7 +40,8 @@ def rows(dest: Path, name: str) -> dict[str, tuple[str, str | None]]:
 
 async def mirror_in_shards(emu: RunningEmulator, dest: Path, count: int) -> None:
     for k in range(1, count + 1):
-        summary = await mirror(Selection(owner="9"), dest, Config(base_url=emu.url), shard=Shard(k, count))
+        summary = await mirror(Selection(owner="9"), dest, Config(base_url=emu.url),
+                               options=RunOptions(shard=Shard(k, count)))
         assert summary.exit_code == 0
 
 
@@ -68,7 +69,7 @@ async def test_a_path_in_several_journals_counts_once(start_emulator: Start, tmp
 
 def test_status_names_the_shards_that_have_not_started(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
-    mirror_sync(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 3))
+    mirror_sync(Selection(owner="9"), tmp_path, Config(base_url=emu.url), options=RunOptions(shard=Shard(2, 3)))
     status = read_status(tmp_path)
     assert [(s.shard, s.started, s.last_outcome) for s in status.shards] == [
         ("2/3", True, "complete"), ("1/3", False, None), ("3/3", False, None)]
@@ -92,7 +93,8 @@ async def test_verify_marks_and_repairs_in_the_shards_own_journal(start_emulator
     assert {name: rows(tmp_path, name) for name in others} == others  # the other shards' journals untouched
     repaired = await verify(tmp_path, config=Config(base_url=emu.url), repair=True)
     assert repaired.repaired == [bad] and rows(tmp_path, "journal-2-of-3.sqlite")[bad] == ("done", None)
-    again = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 3))
+    again = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url),
+                         options=RunOptions(shard=Shard(2, 3)))
     assert again.counts["ok"] == 0 and again.counts["skipped"] == len(second)
 
 
@@ -113,15 +115,18 @@ async def test_orphan_removal_spares_parts_other_journals_know_and_fresh_ones(st
     changes = remove_orphans(tmp_path, since=since)
     assert changes == ["99/gone.bin.asyncdl-part: no journal row knows this partial file; removed"]
     assert known.exists() and fresh.exists() and not stray.exists()
-    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 2))
+    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url),
+                           options=RunOptions(shard=Shard(2, 2)))
     assert summary.exit_code == 0 and known.exists()  # a shard's run leaves another shard's part alone
 
 
 async def test_a_layout_without_record_folders_cannot_be_sharded(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"the layout must have \{id\} in a folder"):
-        await mirror(Selection(owner="9"), tmp_path, Config(), layout="{title}_{key}", shard=Shard(1, 2))
+        await mirror(Selection(owner="9"), tmp_path, Config(),
+                     options=RunOptions(layout="{title}_{key}", shard=Shard(1, 2)))
     with pytest.raises(UsageError, match=r"the layout must have \{id\} in a folder"):
-        await mirror(Selection(owner="9"), tmp_path, Config(), layout="{key}_{id}", shard=Shard(1, 2))
+        await mirror(Selection(owner="9"), tmp_path, Config(),
+                     options=RunOptions(layout="{key}_{id}", shard=Shard(1, 2)))
 
 
 def test_shards_share_a_destination_but_not_a_shard(tmp_path: Path) -> None:
@@ -149,7 +154,8 @@ async def test_a_file_system_without_locks_runs_unguarded(start_emulator: Start,
     emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
     monkeypatch.setattr(fcntl, "flock", refuse)
     sink = ListSink()
-    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(1, 2), sink=sink)
+    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), sink=sink,
+                           options=RunOptions(shard=Shard(1, 2)))
     assert summary.exit_code == 0 and summary.counts["ok"] > 0
     warnings = [e.message for e in sink.events if isinstance(e, Notice) and e.level == "warning"]
     assert any("refuses locks (flock)" in message for message in warnings)
@@ -164,7 +170,8 @@ async def test_another_shards_broken_journal_does_not_fail_this_shard(start_emul
     broken.parent.mkdir()
     broken.write_bytes(b"not a database, whatever it was" * 100)
     sink = ListSink()
-    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), shard=Shard(2, 2), sink=sink)
+    summary = await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url), sink=sink,
+                           options=RunOptions(shard=Shard(2, 2)))
     assert summary.exit_code == 0 and summary.counts["ok"] > 0
     warnings = [e.message for e in sink.events if isinstance(e, Notice) and e.level == "warning"]
     assert any(m.startswith("manifest.csv not written: the journal") and "journal-1-of-2" in m for m in warnings)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncdl import Config, Selection
+from asyncdl import Config, RunOptions, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.errors import UnsafePathError
 from asyncdl.events import ListSink, Notice
@@ -120,7 +120,8 @@ async def test_symlinks_planted_in_dest_are_never_followed(start_emulator: Start
         os.symlink(victim, dest / "11" / names[planted])
     config = Config(base_url=emu.url, segment_threshold=1_000_000, segments=2)
     events = ListSink()
-    summary = await mirror(Selection(identifiers=("11",)), dest, config, save_metadata=True, sink=events)
+    summary = await mirror(Selection(identifiers=("11",)), dest, config, sink=events,
+                           options=RunOptions(save_metadata=True))
     assert victim.read_bytes() == b"precious\n"  # nothing outside DEST was written or replaced
     assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
     if planted == "folder":

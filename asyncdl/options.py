@@ -1,0 +1,41 @@
+"""RunOptions: what a mirror run does besides how it talks to the server (that is :class:`Config`).
+
+The one value that ``mirror``, ``mirror_sync``, :class:`Run` and the command line share, so they
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncdl.plan import DEFAULT_LAYOUT, Filters
+from asyncdl.shard import Shard
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of one mirror run.
+
+    ``layout``: the path of each file under DEST (see the README's placeholders); ``include`` and
+    ``exclude``: globs on file keys; ``max_file_size``: leave out larger files (None: no limit);
+    ``archive``: fetch records under the files-archive cap as one ZIP each (every member md5-checked);
+    ``dry_run``: plan and report, fetch nothing; ``refresh``: crawl again although the journal knows the
+    selection; ``since_last``: crawl only records updated since the last complete crawl; ``save_metadata``:
+    write each record's JSON beside its files; ``shard``: mirror only that shard's records, with a journal
+    of its own (give it ``Config(rate_share=1 / shard.count)`` when the shards share an address).
+    """
+
+    layout: str = DEFAULT_LAYOUT
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_file_size: int | None = None
+    archive: bool = False
+    dry_run: bool = False
+    refresh: bool = False
+    since_last: bool = False
+    save_metadata: bool = False
+    shard: Shard | None = None
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(self.include, self.exclude, self.max_file_size)
