@@ -12,6 +12,7 @@ from __future__ import annotations
 import anyio
 
 from asyncdl._version import __version__
+from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import Config
 from asyncdl.crawl import crawl_records
 from asyncdl.errors import (
@@ -42,8 +43,12 @@ from asyncdl.errors import (
 )
 from asyncdl.events import (
     CrawlDone,
+    Display,
     Event,
+    Fanout,
+    FaultMet,
     FileAdvanced,
+    FileFiltered,
     FileFinished,
     FileQueued,
     FileStarted,
@@ -51,13 +56,17 @@ from asyncdl.events import (
     Notice,
     NullSink,
     PageFetched,
+    PathNote,
     ProgressSink,
     RateLimitPaused,
+    RecordInaccessible,
+    RecordPlanned,
+    RequestSent,
 )
 from asyncdl.invenio import Selection
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
 from asyncdl.options import RunOptions
-from asyncdl.pipeline import RunSummary, mirror, mirror_sync
+from asyncdl.pipeline import mirror, mirror_sync
 from asyncdl.shard import Shard
 
 
@@ -67,12 +76,13 @@ def list_records(selection: Selection, config: Config | None = None) -> list[Rec
 
 
 __all__ = [
-    "AccessDeniedError", "AsyncdlError", "AuthenticationError", "BadResponseError", "BlockedError", "Checksum",
-    "Config", "ConfigError", "CrawlDone", "DiskFullError", "Event", "FileAdvanced", "FileEntry", "FileFinished",
-    "FileQueued", "FileStarted", "FormatError", "GoneError", "IntegrityError", "JournalError", "ListSink",
-    "LocalError", "LockedError", "NoProgressError", "NotFoundError", "Notice", "NullSink", "PageFetched",
-    "ProgressSink", "RateLimitPaused", "RateLimitedError", "Record", "RecordStats", "RemoteError",
-    "RequestCeilingError", "RunOptions", "RunSummary", "Selection", "ServerError", "Shard", "ShortBodyError",
-    "StalledError", "TransportError", "UnsafePathError", "UsageError", "__version__", "crawl_records",
-    "list_records", "mirror", "mirror_sync",
+    "AccessDeniedError", "Accounting", "AsyncdlError", "AuthenticationError", "BadResponseError", "BlockedError",
+    "Checksum", "Config", "ConfigError", "CrawlDone", "DiskFullError", "Display", "Event", "Fanout", "FaultMet",
+    "FileAdvanced", "FileEntry", "FileFiltered", "FileFinished", "FileQueued", "FileStarted", "FormatError",
+    "GoneError", "IntegrityError", "JournalError", "ListSink", "LocalError", "LockedError", "NoProgressError",
+    "NotFoundError", "Notice", "NullSink", "PageFetched", "PathNote", "ProgressSink", "RateLimitPaused",
+    "RateLimitedError", "Record", "RecordInaccessible", "RecordPlanned", "RecordStats", "RemoteError",
+    "RequestCeilingError", "RequestSent", "RunOptions", "RunSummary", "Selection", "ServerError", "Shard",
+    "ShortBodyError", "StalledError", "TransportError", "UnsafePathError", "UsageError", "__version__",
+    "crawl_records", "list_records", "mirror", "mirror_sync",
 ]

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from asyncdl import export, settings
 from asyncdl._version import __version__
+from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
 from asyncdl.errors import (
@@ -37,9 +38,9 @@ from asyncdl.errors import (
     describe_faults,
     unwrap,
 )
-from asyncdl.events import Event, Notice, PageFetched, ProgressSink
+from asyncdl.events import Event, Notice, PageFetched
 from asyncdl.invenio import Selection
-from asyncdl.pipeline import Run, RunSummary
+from asyncdl.pipeline import Run
 from asyncdl.plan import PlannedFile, check_template
 from asyncdl.progress import make_sink, summary_record, summary_table
 from asyncdl.shard import Shard, resolve
@@ -252,19 +253,20 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
     run_options = dataclasses.replace(run_options, shard=shard)
     config = config_of(layers)
     mode = "none" if options["quiet"] else settings.value(layers, "progress_mode")
-    sink = make_sink(mode, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
+    accounting = Accounting()
+    sink = make_sink(mode, accounting, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
                      interval=settings.value(layers, "progress_interval"))
     try:
-        job = Run(selection, dest, config, run_options, sink=sink,
+        job = Run(selection, dest, config, run_options, sink=sink, accounting=accounting,
                   on_plan=print_planned if run_options.dry_run else None)
     except UsageError as exc:
-        close_sink(sink)
         raise click.UsageError(str(exc)) from exc
     if job.shard is not None and mode != "none":
         stderr.print(f"{job.shard.describe()}: the records whose id falls in this part, journal "
                      f"{journal_path(dest, job.shard.suffix)}, rate share {config.rate_share:.3g}",
                      highlight=False, markup=False)
-    summary = run_job(job, sink)
+    with sink:  # a live display stops before anything else is printed
+        summary = run(functools.partial(execute_with_signals, job))
     done = f"done (shard {job.shard})" if job.shard else "done"
     if run_options.dry_run:
         stderr.print(f"dry run: {summary.counts['planned']} files, {format_size(summary.planned_bytes)} would be "
@@ -279,7 +281,7 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
                      f"{summary.counts['failed']} "
                      f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
                      f"{summary.requests} requests, {summary.rate_limited} answered 429; faults met: "
-                     f"{describe_faults(summary.faults)}", highlight=False)
+                     f"{describe_faults(summary.faults, leave_out=('429',))}", highlight=False)
         for result in summary.failed:
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for record_id, reason in summary.inaccessible:
@@ -287,21 +289,6 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
     if summary.interrupted:
         stderr.print("interrupted: run the same command again to continue where it stopped", highlight=False)
     sys.exit(summary.exit_code)
-
-
-def run_job(job: Run, sink: ProgressSink) -> RunSummary:
-    """Run a mirror job with signal handling; the progress display is closed however it ends."""
-    try:
-        return run(functools.partial(execute_with_signals, job))
-    finally:
-        close_sink(sink)
-
-
-def close_sink(sink: ProgressSink) -> None:
-    """Close a progress display (a live one must stop before anything else is printed)."""
-    close = getattr(sink, "close", None)
-    if close is not None:
-        close()
 
 
 async def execute_with_signals(job: Run) -> RunSummary:
@@ -405,8 +392,10 @@ def demo_command(dest: Path, progress_mode: str | None) -> None:
     try:
         stderr.print(f"mirroring {server.url} into {dest}/", highlight=False)
         config = Config(base_url=server.url)
-        sink = make_sink(progress_mode or "auto", console=stderr, json_stream=sys.stdout)
-        summary = run_job(Run(Selection(query="*"), dest, config, sink=sink), sink)
+        accounting = Accounting()
+        with make_sink(progress_mode or "auto", accounting, console=stderr, json_stream=sys.stdout) as sink:
+            summary = run(functools.partial(execute_with_signals, Run(Selection(query="*"), dest, config,
+                                                                      sink=sink, accounting=accounting)))
         stderr.print(summary_table(summary))
     finally:
         thread.stop()

@@ -227,9 +227,10 @@ def fault_kind(error: BaseException) -> str:
     return (error.fault if isinstance(error, AsyncdlError) else "") or type(error).__name__
 
 
-def describe_faults(faults: Mapping[str, int]) -> str:
-    """``"12 connections lost, 3 server errors (5xx)"``, or ``"none"``."""
-    parts = [f"{count} {FAULT_LABELS.get(kind, kind)}" for kind, count in sorted(faults.items()) if count]
+def describe_faults(faults: Mapping[str, int], *, leave_out: tuple[str, ...] = ()) -> str:
+    """``"12 connections lost, 3 server errors (5xx)"``, or ``"none"`` (``leave_out``: kinds shown elsewhere)."""
+    parts = [f"{count} {FAULT_LABELS.get(kind, kind)}" for kind, count in sorted(faults.items())
+             if count and kind not in leave_out]
     return ", ".join(parts) or "none"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +70,68 @@ class FileAdvanced:
 
 @dataclass(frozen=True, slots=True)
 class FileFinished:
-    """A file reached its end state: ``outcome`` is ok, skipped or failed, with the reason."""
+    """A file reached its end state: ``outcome`` is ok, skipped or failed, with the reason; how many bytes
+    this run received for it, and whether its md5 was checked. It is also the file's result."""
 
     path: str
     outcome: str
     reason: str
     size: int | None
+    record_id: str = ""
+    key: str = ""
+    bytes_received: int = 0
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FileFiltered:
+    """A file of the selection left out by the filters (or a duplicate key), with the reason."""
+
+    record_id: str
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PathNote:
+    """A file's path was changed to be safe or distinct (``note`` says how)."""
+
+    path: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPlanned:
+    """A record of this run (this shard's) was planned."""
+
+    record_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInaccessible:
+    """A selected record's files cannot be had (restricted, embargoed), with the reason."""
+
+    record_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSent:
+    """A request went out (each hop of a redirect and each retry counts)."""
+
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class FaultMet:
+    """A fault was met: ``kind`` is a key of :data:`asyncdl.errors.FAULT_LABELS` (a reset, a 429...)."""
+
+    kind: str
+    detail: str = ""
 
 
 Event = (PageFetched | CrawlDone | RateLimitPaused | Notice | FileQueued | FileStarted | FileAdvanced
-         | FileFinished)
+         | FileFinished | FileFiltered | PathNote | RecordPlanned | RecordInaccessible | RequestSent | FaultMet)
 
 
 class ProgressSink(Protocol):
@@ -88,14 +140,24 @@ class ProgressSink(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
-class NullSink:
-    """Drops every event."""
+class Display:
+    """A sink that shows something: a context manager that starts showing on entry and stops on exit."""
 
     def emit(self, event: Event) -> None:
         return None
 
+    def __enter__(self) -> Self:
+        return self
 
-class ListSink:
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class NullSink(Display):
+    """Drops every event."""
+
+
+class ListSink(Display):
     """Keeps every event (for tests and the Python API)."""
 
     def __init__(self) -> None:
@@ -103,3 +165,14 @@ class ListSink:
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
+
+
+class Fanout:
+    """Hands every event to each receiver in turn (the run's accounting, its journal, the display)."""
+
+    def __init__(self, *receivers: ProgressSink) -> None:
+        self.receivers = receivers
+
+    def emit(self, event: Event) -> None:
+        for receiver in self.receivers:
+            receiver.emit(event)

@@ -14,9 +14,7 @@ import hashlib
 import json
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,91 +22,48 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from asyncdl import invenio
+from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.errors import JournalError, LocalError, UnsafePathError, UsageError, unwrap
-from asyncdl.events import CrawlDone, FileFinished, FileQueued, Notice, NullSink, ProgressSink, RateLimitPaused
+from asyncdl.events import (
+    CrawlDone,
+    Fanout,
+    FileFiltered,
+    FileQueued,
+    Notice,
+    NullSink,
+    PathNote,
+    ProgressSink,
+    RecordInaccessible,
+    RecordPlanned,
+)
 from asyncdl.fsutil import SafeTargets, write_fresh
-from asyncdl.governor import PauseNotice
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
 from asyncdl.options import RunOptions
-from asyncdl.plan import Layout, PlannedFile, SkippedFile
+from asyncdl.plan import Layout, PlannedFile
 from asyncdl.redact import redact
 from asyncdl.store.journal import Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
 from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import close_out
 from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
-from asyncdl.transfer import ARCHIVE_LIMIT, Committer, PlannedRecord, Transfer, TransferResult
+from asyncdl.transfer import ARCHIVE_LIMIT, Committer, PlannedRecord, Transfer
+from asyncdl.transfer.result import finished
 
 Job = PlannedFile | PlannedRecord
 RECORD_BUFFER = 32
 JOB_BUFFER = 256
 
 
-KEEP = 10_000  # results, filtered files and notes kept in full; beyond, only counted
-
-
-@dataclass
-class RunSummary:
-    """What a run did: exact counts, and the first ``KEEP`` results of each kind (memory stays flat)."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    # long lists stay out of repr(): asyncio formats a finished task's result, and these hold thousands
-    results: list[TransferResult] = field(default_factory=list, repr=False)
-    filtered: list[SkippedFile] = field(default_factory=list, repr=False)
-    planned: list[PlannedFile] = field(default_factory=list, repr=False)
-    inaccessible: list[tuple[str, str]] = field(default_factory=list, repr=False)
-    notes: list[str] = field(default_factory=list, repr=False)
-    planned_bytes: int = 0
-    bytes_received: int = 0
-    records: int = 0
-    requests: int = 0
-    rate_limited: int = 0
-    faults: Counter[str] = field(default_factory=Counter)  # faults met (errors.FAULT_LABELS), most recovered
-    elapsed: float = 0.0
-
-    def add(self, result: TransferResult) -> None:
-        self.counts[result.outcome] += 1
-        self.bytes_received += result.bytes_received
-        if self.counts[result.outcome] <= KEEP:
-            self.results.append(result)
-
-    def _kept(self, outcome: str) -> list[TransferResult]:
-        return [r for r in self.results if r.outcome == outcome]
-
-    @property
-    def ok(self) -> list[TransferResult]:
-        """Files downloaded and verified (the first KEEP; ``counts["ok"]`` has them all)."""
-        return self._kept("ok")
-
-    @property
-    def skipped(self) -> list[TransferResult]:
-        """Files already there and verified (the first KEEP)."""
-        return self._kept("skipped")
-
-    @property
-    def failed(self) -> list[TransferResult]:
-        """Files that failed, with their reasons (the first KEEP)."""
-        return self._kept("failed")
-
-    interrupted: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        """130 when interrupted, 1 when a file failed or a selected record's files could not be had, else 0."""
-        if self.interrupted:
-            return 130
-        return 1 if self.counts["failed"] or self.inaccessible else 0
-
-
 class Run:
     """One mirror run; see :func:`mirror`."""
 
     def __init__(self, selection: Selection, dest: Path, config: Config, options: RunOptions | None = None, *,
-                 sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None) -> None:
+                 sink: ProgressSink | None = None, on_plan: Callable[[PlannedFile], None] | None = None,
+                 accounting: Accounting | None = None) -> None:
         options = options or RunOptions()
         self.selection = selection
         self.dest = dest
@@ -129,7 +84,8 @@ class Run:
             raise UsageError(f"with --shard the layout must have {{id}} in a folder (e.g. '{{year}}/{{id}}/{{key}}'), "
                              f"not {options.layout!r}: files of records in different shards could claim the same "
                              "path, and no shard sees the others' records to settle it")
-        self.summary = RunSummary()
+        self.accounting = accounting or Accounting()
+        self.events: ProgressSink = Fanout(self.accounting, self.sink)  # the journal joins them in a real run
         self.journal: Journal | None = None
         self._scope: anyio.CancelScope | None = None
         self._records_from_journal = False  # records read back from the journal need not be written again
@@ -158,15 +114,16 @@ class Run:
         """Whether this run mirrors the record (always, unless it is a shard)."""
         return self.shard is None or self.shard.includes(record_id)
 
+    @property
+    def summary(self) -> RunSummary:
+        """What the run did so far (the accounting's summary)."""
+        return self.accounting.summary
+
     def interrupt(self) -> None:
         """Stop scheduling work; transfers stop at a consistent point and the state is recorded."""
         self.summary.interrupted = True
         if self._scope is not None:
             self._scope.cancel()
-
-    def _on_pause(self, notice: PauseNotice) -> None:
-        self.sink.emit(RateLimitPaused(self.config.base_url, notice.bucket, notice.seconds, notice.remaining,
-                                       notice.limit))
 
     async def execute(self) -> RunSummary:
         began = time.monotonic()
@@ -183,7 +140,7 @@ class Run:
                 if self.shard is not None:
                     locks.append(stack.enter_context(RunLock(state, self.describe(), f"lock{self.shard.suffix}")))
                 if not all(lock.supported for lock in locks):
-                    self.sink.emit(Notice(f"the file system of {self.dest} refuses locks (flock): nothing stops "
+                    self.events.emit(Notice(f"the file system of {self.dest} refuses locks (flock): nothing stops "
                                           "a second run on this destination (or shard) from running beside this one"))
                 await self._journaled()
             return self.summary
@@ -197,9 +154,9 @@ class Run:
         began = time.time()
         try:
             for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
-                self.sink.emit(Notice(change, level="info"))
+                self.events.emit(Notice(change, level="info"))
             journal.begin_run(self.describe(), self.selection_key)
-            self.sink = JournalRecorder(journal, self.dest, self.sink)
+            self.events = Fanout(self.accounting, JournalRecorder(journal, self.dest), self.sink)
             outcome = "error"
             try:
                 async with anyio.create_task_group() as writer:
@@ -221,7 +178,7 @@ class Run:
                             raise
                         # the run is already stopping with its own error (a full disk, say): that one is
                         # reported; this is a consequence of it
-                        self.sink.emit(Notice(f"the journal's end-of-run bookkeeping was skipped: {exc}",
+                        self.events.emit(Notice(f"the journal's end-of-run bookkeeping was skipped: {exc}",
                                               level="info"))
         finally:
             journal.close()
@@ -237,20 +194,20 @@ class Run:
             changes = await anyio.to_thread.run_sync(
                 functools.partial(close_out, self.dest, f"manifest{suffix}", tidy_since=since))
         except (UsageError, JournalError) as exc:  # another shard's unreadable journal: a warning, not a failure
-            self.sink.emit(Notice(f"manifest.csv not written: {exc}"))
+            self.events.emit(Notice(f"manifest.csv not written: {exc}"))
             if since is not None:
-                self.sink.emit(Notice(f"part files not tidied: {exc}"))
+                self.events.emit(Notice(f"part files not tidied: {exc}"))
             return
         for change in changes:
-            self.sink.emit(Notice(change, level="info"))
+            self.events.emit(Notice(change, level="info"))
 
     async def _stages(self) -> None:
         """Records -> plan -> workers, in one task group that an interrupt cancels."""
-        async with Client(self.config, on_pause=self._on_pause) as client:
+        async with Client(self.config, sink=self.events) as client:
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
             jobs_send, jobs_receive = anyio.create_memory_object_stream[Job](JOB_BUFFER)
             committer = Committer()
-            transfer = Transfer(client, self.config, self.dest, sink=self.sink, committer=committer)
+            transfer = Transfer(client, self.config, self.dest, committer=committer)
             try:
                 with anyio.CancelScope() as self._scope:
                     if self.summary.interrupted:
@@ -265,10 +222,6 @@ class Run:
                         committer.close()
             except BaseExceptionGroup as error:
                 raise unwrap(error) from None
-            finally:
-                self.summary.requests = client.stats.requests
-                self.summary.rate_limited = client.throttled
-                self.summary.faults = client.stats.faults
 
     async def _records(self, client: Client, send: ObjectSendStream[Record]) -> None:
         """The selection's records: from the journal when an earlier crawl of it completed (no request),
@@ -277,18 +230,18 @@ class Run:
         if self.journal is not None and not self.refresh:
             stored = await anyio.to_thread.run_sync(self.journal.selection_records, self.selection_key)
         if stored is None:
-            crawler = Crawler(client, self.config, sink=self.sink)
+            crawler = Crawler(client, self.config, sink=self.events)
             await crawler.run(self.selection, send)
             self._remember(crawler.sent_ids)  # only reached when the crawl completed
             return
         self._records_from_journal = not self.since_last
         if not self.since_last:
-            self.sink.emit(Notice(f"{len(stored)} records known from an earlier crawl of this selection "
+            self.events.emit(Notice(f"{len(stored)} records known from an earlier crawl of this selection "
                                   "(--refresh crawls again, --since-last looks for updates)", level="info"))
             async with send:
                 for record in stored:
                     await send.send(record)
-            self.sink.emit(CrawlDone(records=len(stored), pages=0))
+            self.events.emit(CrawlDone(records=len(stored), pages=0))
             return
         await self._updated_since(client, send, stored)
 
@@ -305,7 +258,7 @@ class Run:
         async with send:
             async with anyio.create_task_group() as group:
                 if self.selection.community or query:
-                    group.start_soon(Crawler(client, self.config, sink=self.sink).run, narrowed, fresh_send)
+                    group.start_soon(Crawler(client, self.config, sink=self.events).run, narrowed, fresh_send)
                 else:
                     fresh_send.close()
                 async with fresh_receive:
@@ -316,7 +269,7 @@ class Run:
                 if record.id not in updated:
                     await send.send(record)
         self._remember([*updated, *(r.id for r in stored if r.id not in updated)])
-        self.sink.emit(Notice(f"--since-last: {len(updated)} records updated since the last crawl", level="info"))
+        self.events.emit(Notice(f"--since-last: {len(updated)} records updated since the last crawl", level="info"))
 
     def _remember(self, ids: list[str]) -> None:
         """A crawl completed: the journal keeps which records the selection gave (this shard's), for the next run."""
@@ -330,40 +283,31 @@ class Run:
             async for record in records:
                 if not self._mine(record.id):
                     continue
-                self.summary.records += 1
+                self.events.emit(RecordPlanned(record.id))
                 if self.journal is not None and not self._records_from_journal:
                     self.journal.send(RecordSeen(record.id, record.conceptrecid, record.title, record.updated,
                                                    json.dumps(record_to_json(record))))
                 if not record.files_listed and not record.files:
                     reason = f"files not accessible ({record.access_right or 'restricted'})"
-                    self.summary.inaccessible.append((record.id, reason))
-                    self.sink.emit(Notice(f"record {record.id}: {reason}"))
+                    self.events.emit(RecordInaccessible(record.id, reason))
+                    self.events.emit(Notice(f"record {record.id}: {reason}"))
                 planned, skipped = self.layout.plan(record, record.files, self.filters)
-                lean = dataclasses.replace(record, metadata={})  # what the summary keeps: no raw JSON
-                self.summary.counts["filtered"] += len(skipped)
-                self.summary.filtered += [dataclasses.replace(s, record=lean)
-                                          for s in skipped[: max(0, KEEP - len(self.summary.filtered))]]
+                for left_out in skipped:
+                    self.events.emit(FileFiltered(record.id, left_out.entry.key, left_out.reason))
                 if self.save_metadata and planned and not self.dry_run:
                     try:
                         await anyio.to_thread.run_sync(save_record_json, targets, record, planned)
                     except UnsafePathError as exc:
-                        self.sink.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
+                        self.events.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
                 via_archive = not self.dry_run and self._via_archive(planned)
                 pending: list[PlannedFile] = []
                 for item in planned:
-                    self.summary.counts["planned"] += 1
-                    self.summary.planned_bytes += item.entry.size or 0
                     for note in item.notes:
-                        self.summary.counts["notes"] += 1
-                        if len(self.summary.notes) < KEEP:
-                            self.summary.notes.append(note)
-                        self.sink.emit(Notice(note, level="info"))
-                    self.sink.emit(FileQueued(item.path, item.entry.size))
+                        self.events.emit(PathNote(item.path, note))
+                    self.events.emit(FileQueued(item.path, item.entry.size))
                     if self.on_plan is not None:
                         self.on_plan(item)
                     if self.dry_run:
-                        if len(self.summary.planned) < KEEP:
-                            self.summary.planned.append(dataclasses.replace(item, record=lean))
                         continue
                     if self._done_before(item):
                         continue
@@ -397,8 +341,7 @@ class Run:
             self.journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url))
             return False
         reason = "done in an earlier run"
-        self.summary.add(TransferResult.of(item, "skipped", reason, verified=True))
-        self.sink.emit(FileFinished(item.path, "skipped", reason, entry.size))
+        self.events.emit(finished(item, "skipped", reason, verified=True))
         return True
 
     def _via_archive(self, planned: list[PlannedFile]) -> bool:
@@ -409,11 +352,10 @@ class Run:
     async def _work(self, jobs: ObjectReceiveStream[Job], transfer: Transfer) -> None:
         async with jobs:
             async for item in jobs:
-                if isinstance(item, PlannedRecord):
-                    for result in await transfer.fetch_record_archive(item):
-                        self.summary.add(result)
+                if isinstance(item, PlannedRecord):  # every result is reported (an event) as it comes
+                    await transfer.fetch_record_archive(item)
                 else:
-                    self.summary.add(await transfer.fetch(item))
+                    await transfer.fetch(item)
 
 
 async def mirror(selection: Selection, dest: str | Path, config: Config | None = None,

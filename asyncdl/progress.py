@@ -1,4 +1,5 @@
-"""Progress: one Accounting of what happened, and the sinks that show it.
+"""Progress displays: each shows the run's :class:`~asyncdl.accounting.Accounting` (which the run feeds)
+and the events that need saying. Each is a context manager: it starts showing on entry, stops on exit.
 
 - RichProgress: live bars on a terminal (overall, crawl state, the active files), notices above them.
 - LogProgress: plain timestamped lines at a steady interval, for servers and log files; no control codes.
@@ -28,76 +29,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.errors import describe_faults
 from asyncdl.events import (
-    CrawlDone,
+    Display,
     Event,
     FileAdvanced,
     FileFinished,
-    FileQueued,
     FileStarted,
     Notice,
-    PageFetched,
-    ProgressSink,
+    NullSink,
+    PathNote,
     RateLimitPaused,
 )
 from asyncdl.units import format_size
 
 MODES = ("auto", "rich", "plain", "json", "none")
-
-
-class Accounting:
-    """Counters of a run, fed by events (the one place that keeps them)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self.started = clock()
-        self.pages = self.pages_planned = self.records = 0
-        self.crawl_done = False
-        self.queued = self.queued_bytes = 0
-        self.done_bytes = 0
-        self.outcomes = {"ok": 0, "skipped": 0, "failed": 0}
-        self.active: dict[str, tuple[int | None, int]] = {}  # path -> (size, bytes so far)
-
-    def feed(self, event: Event) -> None:
-        if isinstance(event, PageFetched):
-            self.pages, self.pages_planned = event.pages_done, max(event.pages_planned, event.pages_done)
-            self.records += event.records
-        elif isinstance(event, CrawlDone):
-            self.crawl_done, self.records = True, event.records
-        elif isinstance(event, FileQueued):
-            self.queued += 1
-            self.queued_bytes += event.size or 0
-        elif isinstance(event, FileStarted):
-            self.active[event.path] = (event.size, event.offset)
-            self.done_bytes += event.offset
-        elif isinstance(event, FileAdvanced):
-            size, got = self.active.get(event.path, (None, 0))
-            self.active[event.path] = (size, got + event.nbytes)
-            self.done_bytes += event.nbytes
-        elif isinstance(event, FileFinished):
-            self.outcomes[event.outcome] = self.outcomes.get(event.outcome, 0) + 1
-            if event.outcome == "skipped":
-                self.done_bytes += event.size or 0
-            if event.outcome == "failed":
-                self.done_bytes -= self.active.get(event.path, (None, 0))[1]
-            self.active.pop(event.path, None)
-
-    @property
-    def finished(self) -> int:
-        return sum(self.outcomes.values())
-
-    @property
-    def elapsed(self) -> float:
-        return max(1e-6, self.clock() - self.started)
-
-    def speed(self) -> float:
-        return self.done_bytes / self.elapsed
-
-    def eta(self) -> float | None:
-        left = self.queued_bytes - self.done_bytes
-        speed = self.speed()
-        return left / speed if speed > 0 and left > 0 and self.crawl_done else None
 
 
 def describe_pause(event: RateLimitPaused) -> str:
@@ -112,16 +59,16 @@ def status_line(acc: Accounting) -> str:
     return (f"files {acc.finished}/{acc.queued}{'' if acc.crawl_done else '+'} (ok {acc.outcomes['ok']}, "
             f"skipped {acc.outcomes['skipped']}, failed {acc.outcomes['failed']}) | "
             f"{format_size(acc.done_bytes)}/{format_size(acc.queued_bytes)} at {format_size(acc.speed())}/s"
-            f"{'' if eta is None else f', ETA {eta:.0f} s'} | crawl {crawl}, {acc.records} records")
+            f"{'' if eta is None else f', ETA {eta:.0f} s'} | crawl {crawl}, {acc.records_found} records")
 
 
-class LogProgress:
+class LogProgress(Display):
     """Plain log lines: failures, pauses and notices at once, a status line every ``interval`` seconds."""
 
-    def __init__(self, stream: IO[str], *, interval: float = 10.0, verbose: bool = False,
+    def __init__(self, stream: IO[str], accounting: Accounting, *, interval: float = 10.0, verbose: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.stream, self.interval, self.verbose, self.clock = stream, interval, verbose, clock
-        self.accounting = Accounting(clock)
+        self.accounting = accounting
         self._last = clock()
 
     def _line(self, text: str) -> None:
@@ -129,7 +76,6 @@ class LogProgress:
         self.stream.flush()
 
     def emit(self, event: Event) -> None:
-        self.accounting.feed(event)
         if isinstance(event, FileFinished) and event.outcome == "failed":
             self._line(f"FAILED {event.path}: {event.reason}")
         elif isinstance(event, FileFinished) and self.verbose:
@@ -138,16 +84,18 @@ class LogProgress:
             self._line(describe_pause(event))
         elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
             self._line(f"{event.level}: {event.message}")
+        elif isinstance(event, PathNote) and self.verbose:
+            self._line(f"info: {event.note}")
         if self.clock() - self._last >= self.interval:
             self._last = self.clock()
             self._line(status_line(self.accounting))
 
-    def close(self) -> None:
-        if self.accounting.queued or self.accounting.records:
+    def __exit__(self, *exc: object) -> None:
+        if self.accounting.queued or self.accounting.records_found:
             self._line(status_line(self.accounting))
 
 
-class JsonProgress:
+class JsonProgress(Display):
     """One JSON object per event: ``{"event": "FileFinished", "path": ..., "time": ...}``."""
 
     def __init__(self, stream: IO[str]) -> None:
@@ -159,16 +107,14 @@ class JsonProgress:
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
-    def close(self) -> None:
-        return None
 
-
-class RichProgress:
+class RichProgress(Display):
     """Live bars on a terminal: overall bytes and files, the crawl, and up to ``max_bars`` active files."""
 
-    def __init__(self, console: Console, *, max_bars: int = 8, verbose: bool = False) -> None:
+    def __init__(self, console: Console, accounting: Accounting, *, max_bars: int = 8,
+                 verbose: bool = False) -> None:
         self.console, self.max_bars, self.verbose = console, max_bars, verbose
-        self.accounting = Accounting()
+        self.accounting = accounting
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                    TimeRemainingColumn())
         self.overall = Progress(*columns, console=console)
@@ -178,11 +124,16 @@ class RichProgress:
         self.bars: dict[str, TaskID] = {}
         self.crawl_text = "crawling..."
         self.live = Live(Group(self.overall, self.files), console=console, refresh_per_second=8, transient=False)
+
+    def __enter__(self) -> RichProgress:
         self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.stop()
 
     def emit(self, event: Event) -> None:
         acc = self.accounting
-        acc.feed(event)
         if isinstance(event, FileStarted) and len(self.bars) < self.max_bars:
             name = event.path if len(event.path) <= 48 else "…" + event.path[-47:]
             self.bars[event.path] = self.files.add_task(name, total=event.size, completed=event.offset)
@@ -198,33 +149,30 @@ class RichProgress:
             self.console.print(f"[yellow]{describe_pause(event)}[/yellow]", highlight=False)
         elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
             self.console.print(f"[yellow]{event.level}:[/yellow] {escape(event.message)}", highlight=False)
+        elif isinstance(event, PathNote) and self.verbose:
+            self.console.print(f"[yellow]info:[/yellow] {escape(event.note)}", highlight=False)
         crawl = "crawl done" if acc.crawl_done else f"crawl {acc.pages}/{acc.pages_planned or '?'} pages"
         description = (f"files {acc.finished}/{acc.queued}{'' if acc.crawl_done else '+'} "
-                       f"({crawl}, {acc.records} records)")
+                       f"({crawl}, {acc.records_found} records)")
         self.overall.update(self.total_task, description=description, completed=acc.done_bytes,
                             total=acc.queued_bytes if acc.crawl_done else None)
 
-    def close(self) -> None:
-        self.live.stop()
-
-
-def make_sink(mode: str, *, console: Console, json_stream: IO[str], verbose: bool = False,
-              interval: float = 10.0) -> ProgressSink:
-    """The sink for ``--progress MODE`` (auto: rich on a terminal, plain log lines otherwise)."""
+def make_sink(mode: str, accounting: Accounting, *, console: Console, json_stream: IO[str], verbose: bool = False,
+              interval: float = 10.0) -> Display:
+    """The display for ``--progress MODE`` (auto: rich on a terminal, plain log lines otherwise), showing
+    ``accounting`` (which the run feeds); enter it to start showing."""
     if mode == "auto":
         mode = "rich" if console.is_terminal else "plain"
     if mode == "rich":
-        return RichProgress(console, verbose=verbose)
+        return RichProgress(console, accounting, verbose=verbose)
     if mode == "plain":
-        return LogProgress(console.file, interval=interval, verbose=verbose)
+        return LogProgress(console.file, accounting, interval=interval, verbose=verbose)
     if mode == "json":
         return JsonProgress(json_stream)
-    from asyncdl.events import NullSink
-
     return NullSink()
 
 
-def summary_table(summary: Any) -> Table:
+def summary_table(summary: RunSummary) -> Table:
     """The end-of-run table: ok, skipped, failed with reasons, bytes, time, speed, requests, 429s."""
     table = Table(title="asyncdl summary", show_header=False)
     table.add_column("what", style="bold")
@@ -245,11 +193,11 @@ def summary_table(summary: Any) -> Table:
     table.add_row("downloaded", f"{format_size(summary.bytes_received)} in {elapsed:.1f} s "
                                 f"({format_size(summary.bytes_received / elapsed)}/s)")
     table.add_row("requests", f"{summary.requests} ({summary.rate_limited} answered 429)")
-    table.add_row("faults met", describe_faults(summary.faults))
+    table.add_row("faults met", describe_faults(summary.faults, leave_out=("429",)))
     return table
 
 
-def summary_record(summary: Any) -> dict[str, Any]:
+def summary_record(summary: RunSummary) -> dict[str, Any]:
     """The end-of-run summary as one JSON object (the last line of ``--progress json``)."""
     counts = summary.counts
     return {"event": "RunSummary", "time": round(time.time(), 3), "ok": counts["ok"], "skipped": counts["skipped"],

@@ -220,8 +220,8 @@ def same_instance(first: str, second: str) -> bool:
 
 async def _repair_from(dest: Path, config: Config, items: list[tuple[FileRow, str]], journal: Journal,
                        report: VerifyReport, sink: ProgressSink) -> None:
-    async with Client(config) as client:
-        transfer = Transfer(client, config, dest, sink=sink)
+    async with Client(config, sink=sink) as client:
+        transfer = Transfer(client, config, dest)
         for row, api_url in items:
             record = Record(id=row.record_id, title="", api_url=api_url)
             entry = FileEntry(key=row.key, size=row.size, url=row.url,

@@ -8,10 +8,9 @@ asyncdl error before the caller sees it.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+import functools
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
@@ -21,6 +20,7 @@ from yarl import URL
 from asyncdl.brake import Brake
 from asyncdl.config import Config
 from asyncdl.errors import AsyncdlError, BadResponseError, RateLimitedError, fault_kind
+from asyncdl.events import FaultMet, NullSink, ProgressSink, RateLimitPaused, RequestSent
 from asyncdl.governor import Governor, PauseNotice
 from asyncdl.http.response import Response, transport_error, with_params
 from asyncdl.http.retry import Retry
@@ -37,26 +37,14 @@ def host_of(url: str | URL) -> str:
     return f"{(parsed.host or '').lower()}:{parsed.port}"
 
 
-@dataclass
-class ClientStats:
-    """What the client did, for the run summary."""
-
-    requests: int = 0
-    faults: Counter[str] = field(default_factory=Counter)  # fault kind (errors.fault_kind) -> times met
-
-    def note(self, error: BaseException) -> None:
-        """Count a fault met (and retried, or reported): a reset, a stall, a 5xx, a corrupt body..."""
-        self.faults[fault_kind(error)] += 1
-
-
 class Client:
-    """``async with Client(config) as client: await client.get_json(url)``."""
+    """``async with Client(config, sink=sink) as client: await client.get_json(url)``. Every request sent
+    (RequestSent), fault met (FaultMet) and rate-limit pause (RateLimitPaused) is an event for ``sink``."""
 
-    def __init__(self, config: Config, *, on_pause: Callable[[PauseNotice], None] | None = None) -> None:
+    def __init__(self, config: Config, *, sink: ProgressSink | None = None) -> None:
         self.config = config
-        self.stats = ClientStats()
+        self.sink = sink or NullSink()
         self.brake = Brake(requests=config.no_progress_requests, seconds=config.no_progress_seconds)
-        self._on_pause = on_pause
         self._governors: dict[str, Governor] = {}
         self._base_host = host_of(config.base_url)
         self._session: aiohttp.ClientSession | None = None
@@ -81,17 +69,20 @@ class Client:
         host = host_of(url)
         if host not in self._governors:
             self._governors[host] = Governor(max_rate=self.config.max_rate, rate_share=self.config.rate_share,
-                                             initial_concurrency=INITIAL_CONCURRENCY, on_pause=self._on_pause)
+                                             initial_concurrency=INITIAL_CONCURRENCY,
+                                             on_pause=functools.partial(self._paused, host))
         return self._governors[host]
 
-    @property
-    def throttled(self) -> int:
-        """429s received, over every host."""
-        return sum(g.stats.throttled for g in self._governors.values())
+    def _paused(self, host: str, notice: PauseNotice) -> None:
+        self.sink.emit(RateLimitPaused(host, notice.bucket, notice.seconds, notice.remaining, notice.limit))
+
+    def fault(self, error: AsyncdlError) -> None:
+        """Report a fault met (and retried, or ending a file): a reset, a stall, a 5xx, a corrupt body..."""
+        self.sink.emit(FaultMet(fault_kind(error), str(error)))
 
     def retry(self, *, start: int = 0) -> Retry:
         """A new retry budget (see :class:`Retry`) for a request or a download starting at byte ``start``."""
-        return Retry(self.config, start=start, on_fault=self.stats.note, brake=self.brake)
+        return Retry(self.config, start=start, on_fault=self.fault, brake=self.brake)
 
     def _headers(self, url: URL, extra: Mapping[str, str] | None) -> dict[str, str]:
         """The request's headers; the token goes only to the configured host (never across a redirect)."""
@@ -109,7 +100,7 @@ class Client:
             target = URL(url, encoded=True)
             self.brake.request()
             async with self.governor(target).request(bucket) as ticket:
-                self.stats.requests += 1
+                self.sink.emit(RequestSent(host_of(target)))
                 try:
                     response = await self._session.get(target, headers=self._headers(target, headers),
                                                        allow_redirects=False)
@@ -152,7 +143,7 @@ class Client:
                     yield Response(raw)
                     return
             waited = RateLimitedError.from_status(429, url=redact(url))
-            self.stats.note(waited)
+            self.fault(waited)
             self.brake.problem(str(waited))
             waits += 1
             if waits > self.config.max_rate_limit_waits:

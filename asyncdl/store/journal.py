@@ -25,7 +25,7 @@ from pathlib import Path
 import anyio
 
 from asyncdl.errors import DiskFullError, JournalError, LocalError
-from asyncdl.events import Event, FileFinished, FileStarted, ProgressSink
+from asyncdl.events import Event, FileFinished, FileStarted
 from asyncdl.fsutil import translate_os_error
 from asyncdl.models import Record
 from asyncdl.shard import from_journal_name
@@ -323,10 +323,10 @@ class Journal:
 
 
 class JournalRecorder:
-    """A progress sink that also sends every file's state changes to the journal writer."""
+    """Receives the run's events and sends every file's state changes to the journal writer."""
 
-    def __init__(self, journal: Journal, dest: Path, inner: ProgressSink) -> None:
-        self.journal, self.dest, self.inner = journal, dest, inner
+    def __init__(self, journal: Journal, dest: Path) -> None:
+        self.journal, self.dest = journal, dest
 
     def emit(self, event: Event) -> None:
         if isinstance(event, FileStarted):
@@ -336,4 +336,3 @@ class JournalRecorder:
                 self.journal.send(Failed(event.path, event.reason))
             else:
                 self.journal.send(Done(event.path, str(self.dest / event.path)))
-        self.inner.emit(event)

@@ -21,14 +21,14 @@ import anyio
 
 from asyncdl import invenio
 from asyncdl.errors import AsyncdlError
-from asyncdl.events import FileAdvanced, FileFinished, FileStarted, Notice
+from asyncdl.events import FileAdvanced, FileStarted, Notice
 from asyncdl.fsutil import HASH_BLOCK, SafeTargets, open_fresh
 from asyncdl.http import Client
 from asyncdl.models import Record
 from asyncdl.plan import PlannedFile
 from asyncdl.store.names import archive_temporary, part_of
 from asyncdl.transfer.context import Context
-from asyncdl.transfer.result import TransferResult
+from asyncdl.transfer.result import TransferResult, finished
 from asyncdl.transfer.single import PIPELINE_DEPTH
 from asyncdl.transfer.writer import DiskWriter
 
@@ -131,9 +131,10 @@ async def fetch_record_archive(context: Context, item: PlannedRecord, *, dest: P
             size = planned.entry.size
             context.sink.emit(FileStarted(planned.path, size, 0))
             context.sink.emit(FileAdvanced(planned.path, size or 0))
-            reason = "from the record's ZIP archive; md5 verified"
-            context.sink.emit(FileFinished(planned.path, "ok", reason, size))
-            results.append(TransferResult.of(planned, "ok", reason, received=size or 0, verified=True))
+            result = finished(planned, "ok", "from the record's ZIP archive; md5 verified", received=size or 0,
+                              verified=True)
+            context.sink.emit(result)
+            results.append(result)
     finally:
         archive.close()
         with anyio.CancelScope(shield=True):

@@ -17,7 +17,7 @@ import anyio
 
 from asyncdl.config import Config
 from asyncdl.errors import AsyncdlError, IntegrityError
-from asyncdl.events import FileAdvanced, FileFinished, Notice, NullSink, ProgressSink
+from asyncdl.events import FileAdvanced, Notice
 from asyncdl.fsutil import SafeTargets, md5_of
 from asyncdl.http import Client
 from asyncdl.plan import PlannedFile
@@ -27,7 +27,7 @@ from asyncdl.transfer.ceiling import RequestCeiling
 from asyncdl.transfer.commit import Committer
 from asyncdl.transfer.context import Context
 from asyncdl.transfer.ranges import RangeRoutes
-from asyncdl.transfer.result import TransferResult, failure_reason, unverified_reason
+from asyncdl.transfer.result import TransferResult, failure_reason, finished, unverified_reason
 from asyncdl.transfer.segmented import SegmentedDownload, SegmentsUnsupported
 from asyncdl.transfer.single import SingleStream
 
@@ -54,14 +54,13 @@ class Download(Protocol):
 class Transfer:
     """Fetches planned files into ``dest``; one instance is shared by every worker of a run."""
 
-    def __init__(self, client: Client, config: Config, dest: Path, *, sink: ProgressSink | None = None,
-                 committer: Committer | None = None) -> None:
+    def __init__(self, client: Client, config: Config, dest: Path, *, committer: Committer | None = None) -> None:
         self.client = client
         self.config = config
         self.dest = dest
         self.committer = committer or Committer(batched=False)
         self.targets = SafeTargets(dest)
-        self.sink = sink or NullSink()
+        self.sink = client.sink  # events go where the client's go
         self.context = Context(client, config, self.sink, RangeRoutes(config.base_url))
 
     async def fetch(self, planned: PlannedFile) -> TransferResult:
@@ -70,8 +69,7 @@ class Transfer:
         try:
             final = self.targets.target(planned.path)
             if present(planned, final) and await anyio.to_thread.run_sync(already_there, planned, final):
-                self.sink.emit(FileFinished(planned.path, "skipped", "already present, md5 verified", entry.size))
-                return TransferResult.of(planned, "skipped", "already present, md5 verified", verified=True)
+                return self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
             return await self._fetch(planned, final, RequestCeiling.for_file(entry.size, self.config))
         except anyio.get_cancelled_exc_class():
             raise
@@ -88,8 +86,11 @@ class Transfer:
                                           present=present, fetch_one=self.fetch, commit=self.committer.commit)
 
     def _failed(self, planned: PlannedFile, reason: str) -> TransferResult:
-        self.sink.emit(FileFinished(planned.path, "failed", reason, planned.entry.size))
-        return TransferResult.of(planned, "failed", reason)
+        return self._report(finished(planned, "failed", reason))
+
+    def _report(self, result: TransferResult) -> TransferResult:
+        self.sink.emit(result)
+        return result
 
     def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
         """Large enough to split, and not a single-stream part left by an earlier run."""
@@ -125,13 +126,12 @@ class Transfer:
         self.client.brake.progress()
         verified = entry.md5 is not None
         reason = "" if verified else unverified_reason(entry)
-        self.sink.emit(FileFinished(planned.path, "ok", reason, entry.size))
-        return TransferResult.of(planned, "ok", reason, received=received, verified=verified)
+        return self._report(finished(planned, "ok", reason, received=received, verified=verified))
 
     async def _reject(self, planned: PlannedFile, download: Download, problem: str) -> None:
         """A download that failed its size or md5 check: counted as a fault, its bytes taken back from the
         progress, its part discarded."""
-        self.client.stats.note(IntegrityError(problem))
+        self.client.fault(IntegrityError(problem))
         self.sink.emit(FileAdvanced(planned.path, -download.undone))
         await download.discard()
 

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from asyncdl.errors import AsyncdlError
+from asyncdl.events import FileFinished
 from asyncdl.models import FileEntry
 from asyncdl.plan import PlannedFile
 
+TransferResult = FileFinished  # a file's result is the event that reports it
 
-@dataclass(frozen=True, slots=True)
-class TransferResult:
-    """How one file ended: ``outcome`` ok, skipped or failed; ``verified`` when its md5 was checked."""
 
-    path: str
-    record_id: str
-    key: str
-    outcome: str
-    reason: str = ""
-    size: int | None = None
-    bytes_received: int = 0
-    verified: bool = False
-
-    @classmethod
-    def of(cls, planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,
-           verified: bool = False) -> TransferResult:
-        """The result for a planned file."""
-        return cls(planned.path, planned.record.id, planned.entry.key, outcome, reason, planned.entry.size,
-                   received, verified)
+def finished(planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,
+             verified: bool = False) -> FileFinished:
+    """The result of a planned file: ok, skipped or failed, with the reason."""
+    return FileFinished(planned.path, outcome, reason, planned.entry.size, planned.record.id, planned.entry.key,
+                        received, verified)
 
 
 def unverified_reason(entry: FileEntry) -> str:

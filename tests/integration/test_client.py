@@ -11,6 +11,7 @@ from aiohttp import web
 
 from asyncdl import Config
 from asyncdl.errors import BadResponseError
+from asyncdl.events import ListSink, RequestSent
 from asyncdl.http import Client
 from asyncdl.http.client import MAX_REDIRECTS
 
@@ -43,9 +44,10 @@ async def server() -> AsyncIterator[str]:
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_every_redirect_is_followed_hop_by_hop(server: str, status: int) -> None:
-    async with Client(Config(base_url=server)) as client:
+    events = ListSink()
+    async with Client(Config(base_url=server), sink=events) as client:
         assert await client.get_json(f"{server}/hop/3/{status}") == {"hops": "done"}
-        assert client.stats.requests == 4  # each hop is a request, governed and counted
+    assert sum(isinstance(e, RequestSent) for e in events.events) == 4  # each hop: a request, governed, counted
 
 
 async def test_at_most_max_redirects_are_followed(server: str) -> None:

@@ -12,8 +12,9 @@ import anyio
 import pytest
 
 from asyncdl import Config, RunOptions, Selection
+from asyncdl.accounting import RunSummary
 from asyncdl.errors import NoProgressError
-from asyncdl.pipeline import RunSummary, mirror
+from asyncdl.pipeline import mirror
 from asyncdl.transfer import RequestCeiling
 from tests.scripted import Script, ScriptedServer
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from asyncdl import Config, RunOptions, Selection
+from asyncdl.accounting import RunSummary
 from asyncdl.events import Event, FileFinished
-from asyncdl.pipeline import RunSummary, mirror
+from asyncdl.pipeline import mirror
 from tests.scripted import Script, ScriptedServer
 
 pytestmark = pytest.mark.anyio

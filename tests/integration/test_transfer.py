@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from asyncdl import Config, RunOptions, Selection
+from asyncdl.accounting import RunSummary
 from asyncdl.emulator import Dataset, DatasetSpec, EmulatorConfig, FaultConfig, RunningEmulator
 from asyncdl.errors import BlockedError
-from asyncdl.pipeline import RunSummary, mirror
+from asyncdl.events import FileFiltered, ListSink
+from asyncdl.pipeline import mirror
 from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]
@@ -228,13 +230,16 @@ async def test_filters_layout_and_dry_run(start_emulator: Start, tmp_path: Path)
     dataset = Dataset([record(11, concept=10, title="IODP Expedition 374 Alkalinity and pH", created="2019-08-10",
                               files={"a.csv": b"1\n", "b.zip": 50_000, "README.txt": b"r\n"})])
     emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset)
-    dry = await mirror(Selection(identifiers=("11",)), tmp_path, config_for(emu),
-                       options=RunOptions(dry_run=True, exclude=("*.zip",), layout="{year}/{title}_{id}/{key}"))
-    assert [p.path for p in dry.planned] == ["2019/IODP Expedition 374 Alkalinity and pH_11/README.txt",
+    planned: list[str] = []
+    await mirror(Selection(identifiers=("11",)), tmp_path, config_for(emu),
+                 options=RunOptions(dry_run=True, exclude=("*.zip",), layout="{year}/{title}_{id}/{key}"),
+                 on_plan=lambda item: planned.append(item.path))
+    assert planned == ["2019/IODP Expedition 374 Alkalinity and pH_11/README.txt",
                                              "2019/IODP Expedition 374 Alkalinity and pH_11/a.csv"]
     assert on_disk(tmp_path) == {} and "content" not in emu.stats.requests
+    events = ListSink()
     real = await mirror(Selection(identifiers=("11",)), tmp_path, config_for(emu),
-                        options=RunOptions(include=("*.csv", "*.zip"), max_file_size=10_000))
-    assert [r.path for r in real.ok] == ["11/a.csv"]
-    assert sorted(s.reason for s in real.filtered) == ["larger than --max-file-size (50000 bytes)",
-                                                       "not matched by --include"]
+                        options=RunOptions(include=("*.csv", "*.zip"), max_file_size=10_000), sink=events)
+    assert [r.path for r in real.ok] == ["11/a.csv"] and real.counts["filtered"] == 2
+    reasons = sorted(e.reason for e in events.events if isinstance(e, FileFiltered))
+    assert reasons == ["larger than --max-file-size (50000 bytes)", "not matched by --include"]
