@@ -25,6 +25,7 @@ class Config:
     page_concurrency: int = 8
     # transfer
     concurrency: int = 4
+    checkers: int = 2  # files hashed at once (adopting files already there), beside the downloads
     connections_per_host: int = 8
     chunk_size: int = 1024 * 1024
     segment_threshold: int = 512 * 1024 * 1024

@@ -87,6 +87,8 @@ class Run:
         self.accounting = accounting or Accounting()
         self.events: ProgressSink = Fanout(self.accounting, self.sink)  # the journal joins them in a real run
         self.journal: Journal | None = None
+        self.transfers = anyio.CapacityLimiter(max(1, config.concurrency))  # files downloading at once
+        self.checkers = anyio.CapacityLimiter(max(1, config.checkers))  # files being hashed at once
         self._scope: anyio.CancelScope | None = None
         self._records_from_journal = False  # records read back from the journal need not be written again
 
@@ -216,9 +218,7 @@ class Run:
                         group.start_soon(self._records, client, records_send)
                         group.start_soon(self._plan, records_receive, jobs_send, transfer.targets)
                         group.start_soon(committer.run)
-                        async with jobs_receive, anyio.create_task_group() as workers:
-                            for _ in range(max(1, self.config.concurrency)):
-                                workers.start_soon(self._work, jobs_receive.clone(), transfer)
+                        await self._dispatch(jobs_receive, transfer)
                         committer.close()
             except BaseExceptionGroup as error:
                 raise unwrap(error) from None
@@ -349,13 +349,42 @@ class Run:
         total = sum(p.entry.size or 0 for p in planned)
         return self.archive and len(planned) > 1 and total <= ARCHIVE_LIMIT
 
-    async def _work(self, jobs: ObjectReceiveStream[Job], transfer: Transfer) -> None:
-        async with jobs:
+    def set_concurrency(self, files: int) -> None:
+        """Files transferred at once, from now on (the run goes on; fewer slots take effect as files end)."""
+        self.transfers.total_tokens = max(1, files)
+
+    async def _dispatch(self, jobs: ObjectReceiveStream[Job], transfer: Transfer) -> None:
+        """Each job in its own task, under a limit: files that may be there already are hashed under the
+        checkers' limit (an adopted 10 GB file holds no download slot), the rest under the transfers'. The
+        slot is taken here, before the task starts, so no more tasks wait than the limits allow."""
+        async with jobs, anyio.create_task_group() as group:
             async for item in jobs:
-                if isinstance(item, PlannedRecord):  # every result is reported (an event) as it comes
-                    await transfer.fetch_record_archive(item)
+                slot = object()  # the borrower of this job's slot
+                if isinstance(item, PlannedFile) and (final := transfer.to_check(item)) is not None:
+                    await self.checkers.acquire_on_behalf_of(slot)
+                    group.start_soon(self._check, item, final, transfer, slot)
                 else:
-                    await transfer.fetch(item)
+                    await self.transfers.acquire_on_behalf_of(slot)
+                    group.start_soon(self._transfer, item, transfer, slot)
+
+    async def _check(self, item: PlannedFile, final: Path, transfer: Transfer, slot: object) -> None:
+        try:
+            adopted = await transfer.adopt(item, final)
+        finally:
+            self.checkers.release_on_behalf_of(slot)
+        if not adopted:
+            async with self.transfers:
+                await transfer.fetch(item, checked=True)
+
+    async def _transfer(self, item: Job, transfer: Transfer, slot: object) -> None:
+        """One job; every result is reported (an event) as it comes."""
+        try:
+            if isinstance(item, PlannedRecord):
+                await transfer.fetch_record_archive(item)
+            else:
+                await transfer.fetch(item)
+        finally:
+            self.transfers.release_on_behalf_of(slot)
 
 
 async def mirror(selection: Selection, dest: str | Path, config: Config | None = None,

@@ -215,6 +215,9 @@ SETTINGS: tuple[Setting, ...] = (
     # [transfer]
     Setting("transfer", "concurrency", POSITIVE, "Files downloaded at once.", flag="--concurrency", short="-j",
             commands=TRANSFER),
+    Setting("transfer", "checkers", POSITIVE, "Files hashed at once, beside the downloads: files already at their "
+            "final name (from an earlier run, another tool or a copy) are adopted when their md5 matches, without "
+            "holding a download slot."),
     Setting("transfer", "connections_per_host", POSITIVE, "Most open connections to one host, segments "
             "included.", flag="--connections-per-host", commands=TRANSFER),
     Setting("transfer", "chunk_size", CHUNK, "Read and write size (at least 1KiB); also the most a killed run "

@@ -63,12 +63,32 @@ class Transfer:
         self.sink = client.sink  # events go where the client's go
         self.context = Context(client, config, self.sink, RangeRoutes(config.base_url))
 
-    async def fetch(self, planned: PlannedFile) -> TransferResult:
-        """Bring one file to its final name, verified; never raises for a per-file failure."""
+    def to_check(self, planned: PlannedFile) -> Path | None:
+        """The final path when a file of the record's size is there already (to hash before fetching)."""
+        try:
+            final = self.targets.target(planned.path)
+        except AsyncdlError:
+            return None  # fetch() reports it
+        return final if present(planned, final) else None
+
+    async def adopt(self, planned: PlannedFile, final: Path) -> bool:
+        """Hash the file at ``final`` (in a thread); True, and reported, when it is the record's file."""
+        try:
+            if not await anyio.to_thread.run_sync(already_there, planned, final):
+                return False
+        except OSError:
+            return False  # fetch() meets the same problem and reports it
+        self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
+        return True
+
+    async def fetch(self, planned: PlannedFile, *, checked: bool = False) -> TransferResult:
+        """Bring one file to its final name, verified; never raises for a per-file failure. ``checked``: a
+        file at the final name has been hashed already (see :meth:`adopt`) and is not the record's."""
         entry = planned.entry
         try:
             final = self.targets.target(planned.path)
-            if present(planned, final) and await anyio.to_thread.run_sync(already_there, planned, final):
+            if not checked and present(planned, final) and await anyio.to_thread.run_sync(already_there, planned,
+                                                                                             final):
                 return self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
             return await self._fetch(planned, final, RequestCeiling.for_file(entry.size, self.config))
         except anyio.get_cancelled_exc_class():

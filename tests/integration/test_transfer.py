@@ -13,7 +13,7 @@ from asyncdl import Config, RunOptions, Selection
 from asyncdl.accounting import RunSummary
 from asyncdl.emulator import Dataset, DatasetSpec, EmulatorConfig, FaultConfig, RunningEmulator
 from asyncdl.errors import BlockedError
-from asyncdl.events import FileFiltered, ListSink
+from asyncdl.events import FileFiltered, FileFinished, ListSink
 from asyncdl.pipeline import mirror
 from tests.datasets import record
 
@@ -243,3 +243,22 @@ async def test_filters_layout_and_dry_run(start_emulator: Start, tmp_path: Path)
     assert [r.path for r in real.ok] == ["11/a.csv"] and real.counts["filtered"] == 2
     reasons = sorted(e.reason for e in events.events if isinstance(e, FileFiltered))
     assert reasons == ["larger than --max-file-size (50000 bytes)", "not matched by --include"]
+
+
+async def test_hashing_a_file_already_there_holds_no_download_slot(start_emulator: Start, tmp_path: Path) -> None:
+    """With one download at a time, files keep downloading while a large file already at its name is hashed
+    (the checkers have a limit of their own)."""
+    dataset = Dataset([record(11, concept=10, files={"big.bin": 150_000_000}),
+                       record(13, concept=12, files={f"s{i}.txt": 100 + i for i in range(5)})])
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset)
+    spec = dataset.records[11].files[0]
+    (tmp_path / "11").mkdir()
+    with (tmp_path / "11" / "big.bin").open("wb") as stream:
+        for block in dataset.iter_file(spec, 0, spec.size, 1 << 22):
+            stream.write(block)
+    events = ListSink()
+    summary = await mirror(Selection(query="*"), tmp_path, config_for(emu, concurrency=1, checkers=1), sink=events)
+    assert summary.counts["ok"] == 5 and summary.counts["skipped"] == 1
+    order = [e.path for e in events.events if isinstance(e, FileFinished)]
+    assert order.index("11/big.bin") > 0, order  # small files finished while the big one was being hashed
+    assert "11/big.bin" not in emu.stats.file_bytes
