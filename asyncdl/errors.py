@@ -38,7 +38,9 @@ what an error means:
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -232,6 +234,14 @@ def describe_faults(faults: Mapping[str, int], *, leave_out: tuple[str, ...] = (
     parts = [f"{count} {FAULT_LABELS.get(kind, kind)}" for kind, count in sorted(faults.items())
              if count and kind not in leave_out]
     return ", ".join(parts) or "none"
+
+
+def translate_os_error(exc: OSError, path: Path) -> Exception:
+    """ENOSPC and EDQUOT become DiskFullError (fatal); anything else is returned unchanged."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"no space left on the device holding {path.parent}: free some and run again "
+                             "(partial files are kept and will resume)")
+    return exc
 
 
 def unwrap(error: BaseException) -> BaseException:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 from pathlib import Path
 from typing import BinaryIO
 
-from asyncdl.errors import DiskFullError, UnsafePathError
+from asyncdl.errors import UnsafePathError
 from asyncdl.store.names import RESERVED_AT_TOP, STATE_DIR
 
 HASH_BLOCK = 4 * 1024 * 1024
@@ -110,26 +109,23 @@ def fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
-def translate_os_error(exc: OSError, path: Path) -> Exception:
-    """ENOSPC and EDQUOT become DiskFullError (fatal); anything else is returned unchanged."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(f"no space left on the device holding {path.parent}: free some and run again "
-                             "(partial files are kept and will resume)")
-    return exc
-
-
 def remove_symlink(path: Path) -> None:
     """A symlink where asyncdl keeps a file of its own (a part, a sidecar) is removed, never followed."""
     if path.is_symlink():
         path.unlink()
 
 
+def fresh_opener(path: str | os.PathLike[str], flags: int) -> int:
+    """An ``opener`` for open() that makes a new file and never follows a symlink (the caller removed what
+    was there; anything planted since makes the open fail)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+
+
 def open_fresh(path: Path) -> BinaryIO:
     """A new file at ``path`` opened for writing; whatever was there (a planted symlink too) is replaced, not
     followed (blocking)."""
     path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    return os.fdopen(descriptor, "wb")
+    return open(path, "wb", opener=fresh_opener)
 
 
 def write_fresh(path: Path, text: str) -> None:

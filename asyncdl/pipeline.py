@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiofiles
+import aiofiles.os
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
@@ -38,7 +40,7 @@ from asyncdl.events import (
     RecordInaccessible,
     RecordPlanned,
 )
-from asyncdl.fsutil import SafeTargets, write_fresh
+from asyncdl.fsutil import SafeTargets, fresh_opener
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
@@ -296,7 +298,7 @@ class Run:
                     self.events.emit(FileFiltered(record.id, left_out.entry.key, left_out.reason))
                 if self.save_metadata and planned and not self.dry_run:
                     try:
-                        await anyio.to_thread.run_sync(save_record_json, targets, record, planned)
+                        await save_record_json(targets, record, planned)
                     except UnsafePathError as exc:
                         self.events.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
                 via_archive = not self.dry_run and self._via_archive(planned)
@@ -406,12 +408,17 @@ def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = 
     return anyio.run(functools.partial(mirror, selection, dest, config, options, sink=sink, on_plan=on_plan))
 
 
-def save_record_json(targets: SafeTargets, record: Record, planned: list[PlannedFile]) -> None:
-    """--save-metadata: the record's JSON as the API gave it, beside its files (blocking)."""
+async def save_record_json(targets: SafeTargets, record: Record, planned: list[PlannedFile]) -> None:
+    """--save-metadata: the record's JSON as the API gave it, beside its files (aiofiles: off the event loop,
+    off the download path)."""
     folder = os.path.commonpath([os.path.dirname(p.path) or "." for p in planned])
     name = f"zenodo-record-{record.id}.json"
     target = targets.target(name if folder == "." else f"{folder}/{name}")  # never through a planted symlink
-    target.parent.mkdir(parents=True, exist_ok=True)
+    await aiofiles.os.makedirs(target.parent, exist_ok=True)
     temporary = part_of(target)  # left by a kill: removed with the orphan parts
-    write_fresh(temporary, json.dumps(dict(record.metadata) or record_to_json(record), indent=2, ensure_ascii=False))
-    os.replace(temporary, target)
+    with contextlib.suppress(FileNotFoundError):  # whatever is there (a planted symlink too) is replaced
+        await aiofiles.os.remove(temporary)
+    text = json.dumps(dict(record.metadata) or record_to_json(record), indent=2, ensure_ascii=False)
+    async with aiofiles.open(temporary, "w", encoding="utf-8", opener=fresh_opener) as stream:
+        await stream.write(text)
+    await aiofiles.os.replace(temporary, target)

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import anyio
 
-from asyncdl.errors import DiskFullError, JournalError, LocalError
+from asyncdl.errors import DiskFullError, JournalError, LocalError, translate_os_error
 from asyncdl.events import Event, FileFinished, FileStarted
-from asyncdl.fsutil import translate_os_error
 from asyncdl.models import Record
 from asyncdl.shard import from_journal_name
 from asyncdl.store.names import PART_SUFFIX

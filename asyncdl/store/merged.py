@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from asyncdl.errors import JournalError, UsageError
-from asyncdl.store.journal import connect, writing
+from asyncdl.store.journal import FileRow, connect, writing
 from asyncdl.store.lock import serialized
 from asyncdl.store.names import MANIFEST, MANIFEST_LOCK, PART_SUFFIX, STATE_DIR, sidecar_of
-from asyncdl.store.schema import FILE_COLUMNS, files_table
+from asyncdl.store.schema import FILE_COLUMNS, ROW_COLUMNS, files_table
 
 _NAMES = [name for name, _ in FILE_COLUMNS]
 _SELECTED = ", ".join("COALESCE(updated, 0)" if name == "updated" else name for name in _NAMES)
@@ -73,6 +73,16 @@ def _merge_one(db: sqlite3.Connection, path: Path, number: int) -> None:
         if db.in_transaction:
             db.execute("ROLLBACK")
         db.execute("DETACH DATABASE shard")
+
+
+@contextmanager
+def finished_files(paths: list[Path]) -> Iterator[tuple[int, Iterator[tuple[FileRow, int]]]]:
+    """Over every journal: the bytes of the done files, and every done or failed file (each path once, by
+    path) with the index in ``paths`` of the journal it came from (blocking)."""
+    with merged(paths) as db:
+        total = db.execute("SELECT COALESCE(SUM(size), 0) FROM files WHERE state = 'done'").fetchone()[0]
+        query = f"SELECT {ROW_COLUMNS}, journal FROM files WHERE state IN ('done', 'failed') ORDER BY path"
+        yield total, ((FileRow(*columns), number) for *columns, number in db.execute(query))
 
 
 def close_out(dest: Path, name: str = "manifest", *, tidy_since: float | None = None) -> list[str]:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import anyio
 
+from asyncdl.errors import translate_os_error
 from asyncdl.fsutil import commit as commit_one
-from asyncdl.fsutil import durable_rename, fsync_dir, translate_os_error
+from asyncdl.fsutil import durable_rename, fsync_dir
 from asyncdl.streams import batches
 
 MAX_BATCH = 256

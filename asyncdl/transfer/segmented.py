@@ -20,9 +20,9 @@ from pathlib import Path
 
 import anyio
 
-from asyncdl.errors import AsyncdlError, NotFoundError, ShortBodyError, TransportError, unwrap
+from asyncdl.errors import AsyncdlError, NotFoundError, ShortBodyError, TransportError, translate_os_error, unwrap
 from asyncdl.events import FileAdvanced, FileStarted
-from asyncdl.fsutil import HASH_BLOCK, remove_symlink, translate_os_error, write_fresh
+from asyncdl.fsutil import HASH_BLOCK, remove_symlink, write_fresh
 from asyncdl.plan import PlannedFile
 from asyncdl.redact import redact
 from asyncdl.store import sidecar

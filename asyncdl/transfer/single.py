@@ -16,9 +16,9 @@ from typing import BinaryIO
 
 import anyio
 
-from asyncdl.errors import AsyncdlError, BadResponseError, NotFoundError, ShortBodyError
+from asyncdl.errors import AsyncdlError, BadResponseError, NotFoundError, ShortBodyError, translate_os_error
 from asyncdl.events import FileAdvanced, FileStarted
-from asyncdl.fsutil import hash_prefix, remove_symlink, translate_os_error
+from asyncdl.fsutil import hash_prefix, remove_symlink
 from asyncdl.http import Response
 from asyncdl.plan import PlannedFile
 from asyncdl.redact import redact

@@ -1,0 +1,127 @@
+"""What the journals in DEST say: files and bytes by state, failures, the last runs, each shard, time left."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asyncdl.errors import JournalError
+from asyncdl.shard import Shard, from_journal_name
+from asyncdl.store.journal import connect
+from asyncdl.store.merged import journal_paths, merged
+
+
+@dataclass
+class StateCount:
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class ShardState:
+    """One journal's own view: its shard (None for a whole run), files, done, failed, its last run's outcome.
+    A shard of N whose journal does not exist (yet) has ``started`` False."""
+
+    journal: str
+    shard: str | None
+    started: bool = True
+    files: int = 0
+    done: int = 0
+    failed: int = 0
+    bytes: int = 0
+    done_bytes: int = 0
+    last_outcome: str | None = None
+
+
+@dataclass
+class Status:
+    """Counts and bytes by state, failures with reasons, the last runs, each shard, and an ETA, over every
+    journal."""
+
+    states: dict[str, StateCount] = field(default_factory=dict)
+    failures: list[tuple[str, str, int]] = field(default_factory=list)
+    runs: list[dict[str, object]] = field(default_factory=list)
+    shards: list[ShardState] = field(default_factory=list)
+    bytes_left: int = 0
+    speed: float | None = None
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds to fetch what is left at the speed of the last run that moved bytes (of each shard)."""
+        return self.bytes_left / self.speed if self.speed and self.bytes_left else None
+
+
+def read_status(dest: Path) -> Status:
+    """Status over every journal in DEST: states and failures from the merged files (each path once),
+    the runs and a line per shard from each journal."""
+    status = Status()
+    paths = journal_paths(dest)
+    with merged(paths) as db:
+        for state, count, size, done in db.execute(
+                "SELECT state, COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(bytes_done), 0) FROM files "
+                "GROUP BY state"):
+            status.states[state] = StateCount(count, size)
+            if state != "done":
+                status.bytes_left += size - (done if state == "partial" else 0)
+        status.failures = list(db.execute(
+            "SELECT path, COALESCE(last_error, ''), attempts FROM files WHERE state = 'failed' ORDER BY path"))
+    speeds = []
+    for path in paths:
+        with _reading(path) as journal:
+            runs = _runs(journal)
+            status.shards.append(_shard_state(journal, path))
+        status.runs += runs
+        moving = [r for r in runs if r["bytes"] and r["seconds"]]
+        if moving:  # shards run side by side: their speeds add up
+            speeds.append(float(str(moving[0]["bytes"])) / float(str(moving[0]["seconds"])))
+    status.runs.sort(key=lambda r: float(str(r["started"] or 0)), reverse=True)
+    status.speed = sum(speeds) if speeds else None
+    status.shards += not_started(paths)
+    return status
+
+
+def not_started(paths: list[Path]) -> list[ShardState]:
+    """The shards of every N seen among the journals that have no journal: not started (or lost)."""
+    shards = [shard for shard in map(from_journal_name, (path.name for path in paths)) if shard is not None]
+    seen = {(shard.index, shard.count) for shard in shards}
+    return [ShardState(f"journal{Shard(k, n).suffix}.sqlite", str(Shard(k, n)), started=False)
+            for n in sorted({shard.count for shard in shards}) for k in range(1, n + 1) if (k, n) not in seen]
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[sqlite3.Connection]:
+    """A journal opened for reading; a damaged one is a JournalError naming it."""
+    db = connect(path)
+    try:
+        yield db
+    except sqlite3.DatabaseError as exc:
+        raise JournalError(f"cannot read the journal {path}: {exc}") from exc
+    finally:
+        db.close()
+
+
+def _runs(db: sqlite3.Connection) -> list[dict[str, object]]:
+    """The last five runs a journal records."""
+    names = ("id", "command", "started", "ended", "outcome", "ok", "failed", "bytes", "seconds")
+    return [dict(zip(names, row, strict=True)) for row in db.execute(
+        "SELECT id, command, started, ended, outcome, files_ok, files_failed, bytes, seconds FROM runs "
+        "ORDER BY started DESC LIMIT 5")]
+
+
+def _shard_state(db: sqlite3.Connection, path: Path) -> ShardState:
+    """Files, bytes and the last outcome the journal at ``path`` records."""
+    shard = from_journal_name(path.name)
+    state = ShardState(path.name, None if shard is None else str(shard))
+    for name, count, size in db.execute("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM files GROUP BY state"):
+        state.files += count
+        state.bytes += size
+        if name == "done":
+            state.done, state.done_bytes = count, size
+        elif name == "failed":
+            state.failed = count
+    last = db.execute("SELECT outcome FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+    state.last_outcome = last[0] if last else None
+    return state
