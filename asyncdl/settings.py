@@ -372,22 +372,25 @@ def value(settings: Mapping[str, Any], name: str) -> Any:
     return settings[name] if name in settings else BY_FIELD[name].default_value
 
 
-def config_from(settings: Mapping[str, Any], **fields: Any) -> Config:
-    """The Config of these settings (``fields`` win: the token, say). ``max_rate`` 0 means no cap."""
-    values = {s.field: settings[s.field] for s in SETTINGS if s.target == "config" and s.field in settings}
+def _values(settings: Mapping[str, Any], target: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that go to ``target`` ("config" or "options"), ``fields`` over them; a 0 that means "no
+    limit" (max_rate, max_file_size) becomes None."""
+    values = {s.field: settings[s.field] for s in SETTINGS if s.target == target and s.field in settings}
     values.update(fields)
-    if "max_rate" in values:
-        values["max_rate"] = values["max_rate"] or None
-    return Config(**values)
+    for unlimited in ("max_rate", "max_file_size"):
+        if unlimited in values:
+            values[unlimited] = values[unlimited] or None
+    return values
+
+
+def config_from(settings: Mapping[str, Any], **fields: Any) -> Config:
+    """The Config of these settings (``fields`` win: the token, say)."""
+    return Config(**_values(settings, "config", fields))
 
 
 def options_from(settings: Mapping[str, Any], **fields: Any) -> RunOptions:
     """The RunOptions of these settings (``fields``: the run's own, such as dry_run)."""
-    values = {s.field: settings[s.field] for s in SETTINGS if s.target == "options" and s.field in settings}
-    values.update(fields)
-    if "max_file_size" in values:
-        values["max_file_size"] = values["max_file_size"] or None
-    return RunOptions(**values)
+    return RunOptions(**_values(settings, "options", fields))
 
 
 # -- the command line ----------------------------------------------------------------------------------------

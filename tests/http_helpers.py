@@ -1,12 +1,18 @@
-"""A tiny stdlib HTTP client for checking the emulator independently of asyncdl's own client."""
+"""A tiny stdlib HTTP client for checking the emulator independently of asyncdl's own client, and
+:func:`serve` for the tests' own small servers."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from aiohttp import web
 
 
 @dataclass
@@ -31,3 +37,17 @@ def get(url: str, headers: dict[str, str] | None = None, *, timeout: float = 30.
         return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
     finally:
         connection.close()
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port for the length of the block; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await runner.cleanup()

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRANSFER_TESTS = ("tests/integration/test_range_answers.py", "tests/integration/test_no_loops.py",
-                  "tests/unit/test_properties.py", "tests/integration/test_hostile_server.py",
-                  "tests/integration/test_transfer.py")
+FAST = ("tests/unit/test_transfer_rules.py", "tests/integration/test_range_answers.py",
+        "tests/integration/test_no_loops.py", "tests/integration/test_client.py")
+TRANSFER = (*FAST, "tests/unit/test_properties.py", "tests/integration/test_hostile_server.py",
+            "tests/integration/test_journal_upgrade.py", "tests/reliability/test_hostile_input.py",
+            "tests/integration/test_archive.py", "tests/integration/test_transfer.py")
 
 
 @dataclass(frozen=True)
@@ -49,47 +51,93 @@ class Group:
 
 
 GROUPS = (
-    Group("md5-size-range", "asyncdl/transfer.py",
-          ("check_content_range", "range_answer", "check_integrity", "Tries.ended_at", "Tries.spent",
-           "RequestCeiling.for_file", "RequestCeiling.spend", "PartFile.open", "Transfer._maybe_there",
-           "Transfer._already_there", "Transfer._fetch_single", "Transfer._fetch_segmented", "Transfer._accept",
-           "Transfer._reject", "Transfer._segment", "Transfer._download", "Transfer._pause_after",
-           "Transfer._one_request", "Transfer._stream_body", "Transfer._receive_small"), TRANSFER_TESTS),
-    Group("segments", "asyncdl/segments.py",
-          ("SegmentedPart.open", "SegmentedPart.write", "SegmentedPart.checkpoint", "SegmentedPart.hash_piece",
-           "split", "load_sidecar"),
-          ("tests/integration/test_range_answers.py", "tests/unit/test_properties.py",
-           "tests/integration/test_no_loops.py", "tests/reliability/test_hostile_input.py",
-           "tests/integration/test_transfer.py")),
-    Group("archive", "asyncdl/archive.py", ("unpack_member",),
-          ("tests/integration/test_range_answers.py", "tests/integration/test_archive.py",
-           "tests/integration/test_no_loops.py")),
-    Group("path-safety", "asyncdl/fsutil.py",
-          ("SafeTargets.target", "SafeTargets._check_folder", "_within", "remove_symlink", "write_fresh",
-           "durable_rename", "commit"),
-          ("tests/unit/test_safe_targets.py", "tests/reliability/test_hostile_input.py", "tests/unit/test_plan.py",
-           "tests/integration/test_transfer.py")),
-    Group("names", "asyncdl/plan.py",
-          ("Layout.plan", "Layout._distinct", "render", "sanitize_component", "shorten", "part_of", "fold"),
-          ("tests/unit/test_plan.py", "tests/reliability/test_hostile_input.py", "tests/unit/test_safe_targets.py")),
-    Group("token", "asyncdl/http.py", ("_host", "Client._headers", "Client._send"),
-          ("tests/integration/test_security.py", "tests/integration/test_hostile_server.py")),
+    Group("range", "asyncdl/transfer/ranges.py",
+          ("range_answer", "check_content_range", "RangeRoutes.url", "RangeRoutes.ignored", "RangeRoutes.missing"),
+          TRANSFER),
+    Group("ceiling", "asyncdl/transfer/ceiling.py", ("RequestCeiling.for_file", "RequestCeiling.spend"), TRANSFER),
+    Group("single", "asyncdl/transfer/single.py",
+          ("PartFile.open", "PartFile.handed", "PartFile.write", "PartFile.restart", "PartFile.problem",
+           "SingleStream.attempt", "SingleStream._download", "SingleStream._request", "SingleStream._refuse_body",
+           "SingleStream._too_much", "SingleStream._receive", "SingleStream._receive_small"), TRANSFER),
+    Group("segmented", "asyncdl/transfer/segmented.py",
+          ("split", "load_sidecar", "SegmentedPart.open", "SegmentedPart.write", "SegmentedPart.checkpoint",
+           "SegmentedPart.hash_piece", "SegmentedDownload.attempt", "SegmentedDownload._pieces",
+           "SegmentedDownload._segment"), (*TRANSFER, "tests/cli/test_resume.py")),
+    Group("engine", "asyncdl/transfer/engine.py",
+          ("Transfer.to_check", "Transfer.adopt", "Transfer.fetch", "Transfer._segmentable", "Transfer._attempts",
+           "Transfer._accept", "Transfer._reject", "present", "already_there"), TRANSFER),
+    Group("archive", "asyncdl/transfer/archive.py", ("unpack_member", "fetch_record_archive"), TRANSFER),
+    Group("writer", "asyncdl/transfer/writer.py",
+          ("DiskWriter._run", "DiskWriter._wait", "DiskWriter.submit", "DiskWriter.flush", "DiskWriter.__aexit__"),
+          TRANSFER),
+    Group("commit-order", "asyncdl/transfer/commit.py", ("Committer.commit", "Committer.run", "commit_batch"),
+          (*TRANSFER, "tests/integration/test_journal.py", "tests/reliability/test_crash_loop.py")),
+    Group("retry", "asyncdl/http/retry.py", ("backoff", "Retry.ended_at", "Retry.spent", "Retry.after"), TRANSFER),
+    Group("brake", "asyncdl/brake.py", ("Brake.progress", "Brake.problem", "Brake.request"), TRANSFER),
+    Group("http", "asyncdl/http/client.py",
+          ("host_of", "Client._headers", "Client._send", "Client.stream", "Client._judge", "Client.get_json"),
+          (*FAST, "tests/integration/test_security.py", "tests/integration/test_hostile_server.py",
+           "tests/integration/test_crawl.py", "tests/integration/test_transfer.py")),
+    Group("response", "asyncdl/http/response.py", ("Response.chunks", "Response.read", "Response.json"),
+          (*FAST, "tests/integration/test_hostile_server.py", "tests/integration/test_crawl.py")),
     Group("token-redaction", "asyncdl/redact.py", ("redact",),
           ("tests/unit/test_redact.py", "tests/integration/test_security.py")),
-    Group("commit-order", "asyncdl/committer.py", ("Committer.commit", "Committer.run", "commit_batch"),
-          ("tests/integration/test_transfer.py", "tests/integration/test_journal.py",
-           "tests/reliability/test_crash_loop.py")),
-    Group("journal-writes", "asyncdl/journal.py",
-          ("Journal._do_planned", "Journal._do_started", "Journal._do_done", "Journal._do_failed", "Journal.mark_done",
+    Group("path-safety", "asyncdl/fsutil.py",
+          ("SafeTargets.target", "SafeTargets._check_folder", "_within", "md5_of", "hash_prefix", "commit",
+           "durable_rename", "remove_symlink", "fresh_opener", "open_fresh", "write_fresh"),
+          ("tests/unit/test_safe_targets.py", "tests/reliability/test_hostile_input.py", *TRANSFER,
+           "tests/integration/test_journal.py")),
+    Group("names", "asyncdl/plan.py",
+          ("Layout.plan", "Layout._distinct", "render", "sanitize_component", "shorten", "fold"),
+          ("tests/unit/test_plan.py", "tests/reliability/test_hostile_input.py", "tests/unit/test_safe_targets.py")),
+    Group("journal-writes", "asyncdl/store/journal.py",
+          ("Journal._do", "Journal._planned", "Journal._done", "Journal._failed", "Journal.mark_done",
            "Journal.mark_failed", "Journal.reconcile", "Journal.note_partials", "JournalRecorder.emit"),
-          ("tests/integration/test_journal.py", "tests/integration/test_shard_journals.py",
-           "tests/cli/test_resume.py")),
+          ("tests/integration/test_journal.py", "tests/integration/test_journal_upgrade.py",
+           "tests/integration/test_shard_journals.py", "tests/cli/test_resume.py")),
+    Group("journal-versions", "asyncdl/store/schema.py", ("migrate",),
+          ("tests/integration/test_journal_upgrade.py", "tests/integration/test_journal.py")),
+    Group("sidecar", "asyncdl/store/sidecar.py", ("render", "read"),
+          ("tests/integration/test_journal_upgrade.py", "tests/unit/test_properties.py", *TRANSFER)),
+    Group("done-check", "asyncdl/pipeline.py", ("Run._is_done", "Run._done_before"),
+          ("tests/integration/test_journal.py", "tests/cli/test_resume.py", "tests/integration/test_transfer.py")),
 )
 
 # (module, function, original, mutated) -> why no test can tell the mutant from the original
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
-    ("asyncdl/archive.py", "unpack_member", "True", "False"):
+    ("asyncdl/transfer/archive.py", "unpack_member", "True", "False"):
         "part.unlink(missing_ok=True) right after writing the part: it exists, so missing_ok cannot matter",
+    ("asyncdl/transfer/single.py", "PartFile.problem", 'return f"size {self.offset} differs from the record\'s {size}"',
+     "return None"):
+        "unreachable: a download ends only at the record's size (shorter is retried, longer is refused first)",
+    ("asyncdl/transfer/single.py", "SingleStream._request", "return False", "return None"):
+        "the caller only tests the result for truth",
+    ("asyncdl/transfer/single.py", "SingleStream._receive", "entry.size - part.offset <= INLINE_WRITE",
+     "(entry.size - part.offset < INLINE_WRITE)"):
+        "which of two correct ways a body of exactly INLINE_WRITE bytes is written",
+    ("asyncdl/transfer/engine.py", "present", "return False", "return None"): "the callers test it for truth",
+    ("asyncdl/transfer/segmented.py", "SegmentedDownload.attempt", "True", "False"):
+        "a shield around anyio.to_thread.run_sync, which finishes the thread's call before any cancellation anyway",
+    ("asyncdl/transfer/single.py", "SingleStream.attempt", "True", "False"):
+        "a shield around anyio.to_thread.run_sync, which finishes the thread's call before any cancellation anyway",
+    ("asyncdl/fsutil.py", "SafeTargets._check_folder", "self._checked.add(folder)", "pass"):
+        "a cache of folders already checked: without it each is checked again, with the same answer",
+    ("asyncdl/fsutil.py", "durable_rename", "os.fsync(stream.fileno())", "pass"):
+        "durability against power loss: no test can cut the power (a SIGKILL keeps the page cache)",
+    ("asyncdl/fsutil.py", "commit", "fsync_dir(final.parent)", "pass"):
+        "durability against power loss: no test can cut the power (a SIGKILL keeps the page cache)",
+    ("asyncdl/transfer/commit.py", "commit_batch", "folders.add(job.final.parent)", "pass"):
+        "the folders to fsync: durability against power loss, which no test can cut",
+    ("asyncdl/transfer/segmented.py", "SegmentedPart.checkpoint", "os.fsync(self._fd)", "pass"):
+        "durability against power loss: no test can cut the power (a SIGKILL keeps the page cache)",
+    ("asyncdl/store/journal.py", "Journal.reconcile", 'self.db.execute("BEGIN")', "pass"):
+        "one transaction instead of one per statement: only a crash inside reconcile could tell them apart",
+    ("asyncdl/store/journal.py", "Journal.note_partials", 'self.db.execute("BEGIN")', "pass"):
+        "one transaction instead of one per statement: only a crash inside it could tell them apart",
+    ("asyncdl/plan.py", "Layout.plan", "self._claimed.clear()", "pass"):
+        "with {id} in the folders no two records share a path: the names claimed by earlier records never match",
+    ("asyncdl/plan.py", "sanitize_component", 'return ""', "return None"):
+        "the caller drops empty components by truth, and an empty file name becomes '_' either way",
 }
 
 _SWAPS: dict[type[ast.AST], type[ast.AST]] = {

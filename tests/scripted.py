@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import socket
 import zipfile
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,6 +14,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.http_helpers import serve
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -132,17 +133,8 @@ class ScriptedServer:
         app.router.add_get("/api/records/{id}/files-archive", self._archive)
         app.router.add_get("/api/records/{id}/files/{key:.+}/content", self._content)
         app.router.add_get("/records/{id}/files/{key:.+}", self._content)  # the UI download URL
-        runner = web.AppRunner(app)
-        await runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        site = web.SockSite(runner, sock)
-        await site.start()
-        self.base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        try:
+        async with serve(app) as self.base:
             yield self
-        finally:
-            await runner.cleanup()
 
     def file_requests(self, rid: int) -> int:
         """Requests for the scripted file of record ``rid``, at either URL."""

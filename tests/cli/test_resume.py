@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import os
 import random
 import signal
 import sqlite3
@@ -166,4 +168,34 @@ def test_a_second_signal_exits_while_the_first_is_still_waiting(start_emulator: 
         assert "interrupted again: exiting now" in stderr
     finish = subprocess.run(command(emu, tmp_path), capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr
+    assert downloaded(tmp_path) == expected(emu)
+
+
+def test_a_killed_segmented_download_resumes_from_its_last_checkpoint(start_emulator: Start, tmp_path: Path) -> None:
+    """Every checkpoint_bytes the part is fsynced and its sidecar records the pieces' progress, so a SIGKILL
+    loses at most that much: the next run fetches only what the sidecar did not record."""
+    size = 8_000_000
+    emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both",
+                                        faults=FaultConfig(bandwidth=2_000_000)),
+                         dataset=Dataset([record(11, concept=10, files={"big.bin": size})]))
+    segmented = ("--segments", "2", "--segment-threshold", "1MiB")
+    args = command(emu, tmp_path, *segmented, "--progress", "json")
+    env = {**os.environ, "ASYNCDL_CHECKPOINT_BYTES": "256KiB"}
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    assert process.stdout is not None
+    advanced = 0
+    for line in process.stdout:  # kill once 3 MB have arrived: well past a dozen checkpoints
+        event = json.loads(line)
+        advanced += event.get("nbytes", 0) if event["event"] == "FileAdvanced" else 0
+        if advanced >= 3_000_000:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    sidecar = json.loads((tmp_path / "11" / "big.bin.asyncdl-part.segments").read_text())
+    recorded = sum(done for _, _, done in sidecar["segments"])
+    assert recorded >= 2_000_000, sidecar  # at most a checkpoint's worth (and what was in flight) is lost
+    before = emu.stats.file_bytes["11/big.bin"]
+    finish = subprocess.run(command(emu, tmp_path, *segmented), capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr
+    assert emu.stats.file_bytes["11/big.bin"] - before == size - recorded  # only what the sidecar did not hold
     assert downloaded(tmp_path) == expected(emu)

@@ -3,7 +3,6 @@ headers learnt, requests counted."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +13,7 @@ from asyncdl.errors import BadResponseError
 from asyncdl.events import ListSink, RequestSent
 from asyncdl.http import Client
 from asyncdl.http.client import MAX_REDIRECTS
+from tests.http_helpers import serve
 
 pytestmark = pytest.mark.anyio
 LIMITS = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "49", "Retry-After": "60"}
@@ -33,13 +33,8 @@ async def server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/hop/{left}/{status}", hop)
     app.router.add_get("/page", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    await web.SockSite(runner, sock).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    await runner.cleanup()
+    async with serve(app) as base:
+        yield base
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from aiohttp import web
 from asyncdl import Config, Selection, crawl_records
 from asyncdl.errors import BadResponseError
 from asyncdl.pipeline import mirror
+from tests.http_helpers import serve
 
 pytestmark = pytest.mark.anyio
 BODY = b"0123456789"
@@ -87,15 +87,9 @@ async def hostile() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/api/records/{id}", record)
     app.router.add_get("/api/records/{id}/files/{key}/content", content)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    site = web.SockSite(runner, sock)
-    await site.start()
-    state["base"] = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    yield state["base"]
-    await runner.cleanup()
+    async with serve(app) as base:
+        state["base"] = base
+        yield base
 
 
 async def records(base: str, *ids: str, max_json_bytes: int = Config.max_json_bytes) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,9 @@ from asyncdl.emulator import Dataset, EmulatorConfig, EmulatorThread, RunningEmu
 from asyncdl.errors import LockedError, UsageError
 from asyncdl.pipeline import mirror
 from asyncdl.status import read_status, verify
+from asyncdl.store.journal import Journal
 from asyncdl.store.lock import RunLock
+from asyncdl.store.names import journal_path
 from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]
@@ -42,6 +45,34 @@ async def test_reconcile_deleted_resized_and_orphans(start_emulator: Start, tmp_
     assert (tmp_path / "11" / "b.txt").read_bytes() == b"beta\n"
     assert not orphan.exists()
     assert emu.stats.requests["search"] == 1  # the second run used the journal's records
+
+
+async def test_reconcile_tells_the_journal_what_changed_on_disk(start_emulator: Start, tmp_path: Path) -> None:
+    """What a run sees at its start: a finished file deleted, resized or touched by hand is pending again
+    (and said so); an untouched one stays done; rows not done are left alone."""
+    four = Dataset([record(11, concept=10, files={"a.txt": b"alpha\n", "b.txt": b"beta\n"}, owners=("9",)),
+                    record(21, concept=20, files={"c.txt": b"gamma\n", "d.txt": b"delta\n"}, owners=("9",))])
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=four)
+    await mirror(Selection(owner="9"), tmp_path, Config(base_url=emu.url))
+    (tmp_path / "11" / "a.txt").unlink()
+    (tmp_path / "11" / "b.txt").write_bytes(b"beta, longer\n")
+    touched = tmp_path / "21" / "c.txt"
+    os.utime(touched, (touched.stat().st_atime, touched.stat().st_mtime + 5))  # same size, another mtime
+    journal = Journal(journal_path(tmp_path))
+    try:
+        changes = journal.reconcile(tmp_path)
+        states = {row.path: row.state for row in journal.files()}
+    finally:
+        journal.close()
+    assert changes == ["11/a.txt: gone from disk, will be fetched again",
+                       "11/b.txt: changed on disk, will be verified again",
+                       "21/c.txt: changed on disk, will be verified again"]
+    assert states == {"11/a.txt": "pending", "11/b.txt": "pending", "21/c.txt": "pending", "21/d.txt": "done"}
+    journal = Journal(journal_path(tmp_path))
+    try:
+        assert journal.reconcile(tmp_path) == []  # pending rows are not looked at again
+    finally:
+        journal.close()
 
 
 async def test_status_verify_and_repair(start_emulator: Start, tmp_path: Path) -> None:

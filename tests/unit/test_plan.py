@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,49 @@ def test_symlinked_folder_out_of_dest_is_refused(tmp_path: Path) -> None:
     (dest / "42").symlink_to(outside)
     with pytest.raises(Exception, match="symlink out of"):
         SafeTargets(dest).target("42/a.txt")
+
+
+NAMED = [  # (template, key) -> (path, notes): each change made to a name is made and said exactly so
+    (("{id}/{key}", "a\\b.txt"), ("42/a/b.txt", ["key 'a\\\\b.txt': backslashes taken as folder separators"])),
+    (("{key}", ".asyncdl/x"), ("_.asyncdl/x", ["key '.asyncdl/x': '.asyncdl' at the top of the destination is "
+                                               "asyncdl's own: saved as '_.asyncdl'"])),
+    (("{id}/{key}", "x.asyncdl-part"), ("42/x_asyncdl-part",
+                                         ["key 'x.asyncdl-part': 'x.asyncdl-part' saved as 'x_asyncdl-part'"])),
+    (("{conceptrecid}/{key}", "a.bin"), ("41/a.bin", [])),
+    (("{id}/{key}", "plain.csv"), ("42/plain.csv", [])),
+    (("{year}/{created}/{key}", "a.bin"), ("2019/2019-08-10/a.bin", [])),
+]
+
+
+@pytest.mark.parametrize(("given", "made"), NAMED, ids=[k for (_, k), _ in NAMED])
+def test_names_and_notes(given: tuple[str, str], made: tuple[str, list[str]]) -> None:
+    assert render(given[0], RECORD, entry(given[1])) == made
+
+
+def test_a_missing_placeholder_value_drops_its_folder() -> None:
+    assert render("{conceptrecid}/{key}", replace(RECORD, conceptrecid=None), entry("a.bin")) == ("a.bin", [])
+
+
+def test_names_at_the_limit_are_kept_and_one_byte_more_is_shortened_with_a_hash() -> None:
+    at_limit = "x" * (MAX_NAME_BYTES - 4) + ".csv"
+    assert render("{key}", RECORD, entry(at_limit)) == (at_limit, [])
+    over = "x" * (MAX_NAME_BYTES - 3) + ".csv"
+    path, notes = render("{key}", RECORD, entry(over))
+    digest = hashlib.sha1(over.encode()).hexdigest()[:10]
+    assert len(path.encode()) == MAX_NAME_BYTES and path.endswith(f"~{digest}.csv")
+    assert notes == [f"key {over!r}: {over!r} saved as {path!r}"]
+
+
+@pytest.mark.parametrize(("extension", "kept"), [("e" * 20, True), ("e" * 21, False)])
+def test_a_shortened_name_keeps_an_extension_of_up_to_20_bytes(extension: str, kept: bool) -> None:
+    path, _ = render("{key}", RECORD, entry("y" * 300 + "." + extension))
+    assert len(path.encode()) == MAX_NAME_BYTES
+    assert path.endswith("." + extension) == kept
+
+
+def test_a_collision_is_renamed_and_said_so_and_other_names_are_not() -> None:
+    planned, _ = Layout("{id}/{key}").plan(RECORD, [entry("A.txt"), entry("a.txt"), entry("b.txt")])
+    assert [(p.path, p.notes) for p in planned] == [
+        ("42/A.txt", ()),
+        ("42/a~2.txt", ("renamed to '42/a~2.txt': '42/a.txt' is taken (case or Unicode form) by 42/A.txt",)),
+        ("42/b.txt", ())]
