@@ -2,8 +2,8 @@
 
 The part file is preallocated and cut into ``segments`` x PIECES_PER_SEGMENT pieces; ``segments``
 connections take the pieces in file order, so the start of the file completes first, and the md5 follows
-it: each piece is read back (from the page cache) and hashed, in the download's writer thread, as soon as
-every piece before it is complete, while later pieces still download. Until the host has answered a Range
+it: each piece is read back (from the page cache) and hashed, in a hashing thread beside the writer thread,
+as soon as every piece before it is on disk, while later pieces still download. Until the host has answered a Range
 request with a good 206, one connection goes alone: a server that ignores Range costs one request, not one
 per connection. A sidecar ``<part>.segments`` records each piece's bytes written, only after the part is
 fsynced (every ``checkpoint_bytes`` and at the end), so after a crash every piece resumes from bytes known
@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,9 +177,15 @@ class SegmentedDownload:
         await anyio.to_thread.run_sync(part.open)
         before = part.handed
         self.context.sink.emit(FileStarted(self.planned.path, entry.size, before))
+        abandon = threading.Event()  # set when the attempt ends early: the hashing thread stops waiting
         try:
-            async with DiskWriter(depth=PIPELINE_DEPTH * self.context.config.segments) as writer:
-                await self._pieces(writer)
+            async with DiskWriter(depth=PIPELINE_DEPTH * self.context.config.segments) as writer, \
+                    DiskWriter(depth=len(part.segments) + 1) as hashing:
+                try:
+                    await self._pieces(writer, hashing, abandon)
+                except BaseException:
+                    abandon.set()
+                    raise
         except BaseExceptionGroup as error:
             leaf = unwrap(error)
             with anyio.CancelScope(shield=True):
@@ -201,14 +208,16 @@ class SegmentedDownload:
     async def discard(self) -> None:
         await anyio.to_thread.run_sync(self.part.discard)
 
-    async def _pieces(self, writer: DiskWriter) -> None:
+    async def _pieces(self, writer: DiskWriter, hashing: DiskWriter, abandon: threading.Event) -> None:
         """``segments`` connections take the pieces in order; the md5 follows the complete prefix."""
         part = self.part
         pieces = part.segments
-        finished = [anyio.Event() for _ in pieces]
-        for piece, event in zip(pieces, finished, strict=True):
+        finished = [anyio.Event() for _ in pieces]  # every byte of the piece handed to the writer
+        on_disk = [threading.Event() for _ in pieces]  # ... and written (set by the writer thread)
+        for piece, event, written in zip(pieces, finished, on_disk, strict=True):
             if piece.complete:
                 event.set()
+                written.set()
         queue = iter([i for i, piece in enumerate(pieces) if not piece.complete])
         honoured = anyio.Event()  # the host answered a Range with a good 206: the others may start
         if self.context.routes.known_to_work(self.planned):
@@ -220,12 +229,19 @@ class SegmentedDownload:
                 await honoured.wait()
             for index in queue:  # a shared iterator: each piece is taken once, in file order
                 await self._segment(index, writer, honoured, handed)
+                await writer.submit(on_disk[index].set)  # runs after the piece's writes
                 finished[index].set()
 
+        def hash_when_written(piece: Segment, written: threading.Event) -> None:
+            while not written.wait(0.05):
+                if abandon.is_set() or writer.failed:
+                    return
+            part.hash_piece(piece)
+
         async def hasher() -> None:
-            for piece, event in zip(pieces, finished, strict=True):
+            for piece, event, written in zip(pieces, finished, on_disk, strict=True):
                 await event.wait()
-                await writer.submit(functools.partial(part.hash_piece, piece))  # after the piece's writes
+                await hashing.submit(functools.partial(hash_when_written, piece, written))
 
         async with anyio.create_task_group() as group:
             group.start_soon(hasher)

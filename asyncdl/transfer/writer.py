@@ -2,12 +2,14 @@
 
 The event loop receives; the writer thread writes and hashes, in the order the work was handed over.
 ``submit`` returns at once while fewer than ``depth`` jobs wait; past that it waits on an event that the
-thread sets when it has caught up (the thread wakes the loop: no pool thread is parked waiting for room).
+thread sets when it has caught up (the thread wakes the loop with ``call_soon_threadsafe``, without waiting
+for it, and no pool thread is parked waiting for room; aiohttp ties asyncdl to asyncio anyway).
 A job's error (disk full) is kept: later jobs are skipped and the next ``submit`` or ``flush`` raises it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import queue
 import threading
@@ -15,8 +17,6 @@ from collections.abc import Callable
 from types import TracebackType
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
 
 Job = Callable[[], object]
 
@@ -31,7 +31,7 @@ class DiskWriter:
         self._pending = 0  # jobs handed over and not yet done
         self._caught_up: anyio.Event | None = None  # set by the thread when a job is done and someone waits
         self._error: BaseException | None = None
-        self._token = anyio.lowlevel.current_token()
+        self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="asyncdl-writer", daemon=True)
 
     async def __aenter__(self) -> DiskWriter:
@@ -59,7 +59,12 @@ class DiskWriter:
                 waiting, self._caught_up = self._caught_up, None
             if waiting is not None:
                 with contextlib.suppress(RuntimeError):  # the event loop has ended: nobody waits any more
-                    anyio.from_thread.run_sync(waiting.set, token=self._token)
+                    self._loop.call_soon_threadsafe(waiting.set)
+
+    @property
+    def failed(self) -> bool:
+        """A job raised: later ones are skipped (read from any thread)."""
+        return self._error is not None
 
     def _raise(self) -> None:
         if self._error is not None:

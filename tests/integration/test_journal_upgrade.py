@@ -87,3 +87,11 @@ async def test_a_sidecar_of_a_newer_release_fails_its_file_and_keeps_its_part(st
     assert (dest / "11" / "big.bin.asyncdl-part").read_bytes() == part  # nothing guessed, nothing lost
     assert emu.stats.file_bytes.get("11/big.bin", 0) == 0
     assert reasons["13/a.csv"][0] == "ok"
+
+
+async def test_a_new_journal_carries_the_schema_version(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    summary = await mirror(Selection(identifiers=("15",)), tmp_path, settings(emu))
+    assert summary.counts["ok"] == 1
+    with sqlite3.connect(tmp_path / ".asyncdl" / "journal.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) and SCHEMA_VERSION >= 1
