@@ -42,6 +42,7 @@ from asyncdl.errors import (
     UsageError,
 )
 from asyncdl.events import (
+    ArchiveUsed,
     CrawlDone,
     Display,
     Event,
@@ -76,13 +77,13 @@ def list_records(selection: Selection, config: Config | None = None) -> list[Rec
 
 
 __all__ = [
-    "AccessDeniedError", "Accounting", "AsyncdlError", "AuthenticationError", "BadResponseError", "BlockedError",
-    "Checksum", "Config", "ConfigError", "CrawlDone", "DiskFullError", "Display", "Event", "Fanout", "FaultMet",
-    "FileAdvanced", "FileEntry", "FileFiltered", "FileFinished", "FileQueued", "FileStarted", "FormatError",
-    "GoneError", "IntegrityError", "JournalError", "ListSink", "LocalError", "LockedError", "NoProgressError",
-    "NotFoundError", "Notice", "NullSink", "PageFetched", "PathNote", "ProgressSink", "RateLimitPaused",
-    "RateLimitedError", "Record", "RecordInaccessible", "RecordPlanned", "RecordStats", "RemoteError",
-    "RequestCeilingError", "RequestSent", "RunOptions", "RunSummary", "Selection", "ServerError", "Shard",
-    "ShortBodyError", "StalledError", "TransportError", "UnsafePathError", "UsageError", "__version__",
+    "AccessDeniedError", "Accounting", "ArchiveUsed", "AsyncdlError", "AuthenticationError", "BadResponseError",
+    "BlockedError", "Checksum", "Config", "ConfigError", "CrawlDone", "DiskFullError", "Display", "Event", "Fanout",
+    "FaultMet", "FileAdvanced", "FileEntry", "FileFiltered", "FileFinished", "FileQueued", "FileStarted",
+    "FormatError", "GoneError", "IntegrityError", "JournalError", "ListSink", "LocalError", "LockedError",
+    "NoProgressError", "NotFoundError", "Notice", "NullSink", "PageFetched", "PathNote", "ProgressSink",
+    "RateLimitPaused", "RateLimitedError", "Record", "RecordInaccessible", "RecordPlanned", "RecordStats",
+    "RemoteError", "RequestCeilingError", "RequestSent", "RunOptions", "RunSummary", "Selection", "ServerError",
+    "Shard", "ShortBodyError", "StalledError", "TransportError", "UnsafePathError", "UsageError", "__version__",
     "crawl_records", "list_records", "mirror", "mirror_sync",
 ]

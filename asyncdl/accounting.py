@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from asyncdl.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from asyncdl.events import (
+    ArchiveUsed,
     CrawlDone,
     Event,
     FaultMet,
@@ -51,6 +52,9 @@ class RunSummary:
     records: int = 0
     requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)  # faults met (errors.FAULT_LABELS), most recovered
+    archives: int = 0  # records whose files came through their files-archive
+    archive_files: int = 0  # files those archives gave
+    requests_saved: int = 0  # one request per such file, less the archive requests (failed ones too)
     elapsed: float = 0.0
     interrupted: bool = False
 
@@ -113,6 +117,10 @@ class Accounting:
                 self.records_found += records
             case CrawlDone(records, _):
                 self.crawl_done, self.records_found = True, records
+            case ArchiveUsed(_, members, _):
+                s.archives += members > 0
+                s.archive_files += members
+                s.requests_saved += event.requests_saved
             case RecordPlanned():
                 s.records += 1
             case RecordInaccessible(record_id, reason):

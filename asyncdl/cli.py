@@ -42,7 +42,7 @@ from asyncdl.events import Event, Notice, PageFetched
 from asyncdl.invenio import Selection
 from asyncdl.pipeline import Run
 from asyncdl.plan import PlannedFile, check_template
-from asyncdl.progress import make_sink, summary_record, summary_table
+from asyncdl.progress import describe_archives, make_sink, summary_record, summary_table
 from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
 from asyncdl.store.names import journal_path
@@ -280,8 +280,9 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
         stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
                      f"{summary.counts['failed']} "
                      f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
-                     f"{summary.requests} requests, {summary.rate_limited} answered 429; faults met: "
-                     f"{describe_faults(summary.faults, leave_out=('429',))}", highlight=False)
+                     f"{summary.requests} requests, {summary.rate_limited} answered 429; "
+                     + (f"{describe_archives(summary)}; " if summary.archives or summary.requests_saved else "")
+                     + f"faults met: {describe_faults(summary.faults, leave_out=('429',))}", highlight=False)
         for result in summary.failed:
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for record_id, reason in summary.inaccessible:

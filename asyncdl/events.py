@@ -130,8 +130,24 @@ class FaultMet:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveUsed:
+    """A record's files-archive was asked for ``requests`` times and gave ``members`` verified files (0: it
+    failed, and its files were fetched one by one)."""
+
+    record_id: str
+    members: int
+    requests: int
+
+    @property
+    def requests_saved(self) -> int:
+        """One request per file the archive gave, less the archive's own (negative when it failed)."""
+        return self.members - self.requests
+
+
 Event = (PageFetched | CrawlDone | RateLimitPaused | Notice | FileQueued | FileStarted | FileAdvanced
-         | FileFinished | FileFiltered | PathNote | RecordPlanned | RecordInaccessible | RequestSent | FaultMet)
+         | FileFinished | FileFiltered | PathNote | RecordPlanned | RecordInaccessible | RequestSent | FaultMet
+         | ArchiveUsed)
 
 
 class ProgressSink(Protocol):

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asyncdl.errors import UsageError
 from asyncdl.plan import DEFAULT_LAYOUT, Filters
 from asyncdl.shard import Shard
+
+ARCHIVE_MODES = ("never", "auto", "always")
+
+
+def check_archive(mode: object) -> str:
+    """``mode`` if it is one of :data:`ARCHIVE_MODES`, else a one-line UsageError."""
+    if mode not in ARCHIVE_MODES:
+        raise UsageError(f"archive must be one of {', '.join(ARCHIVE_MODES)}, not {mode!r}")
+    return str(mode)
 
 
 @dataclass(frozen=True)
@@ -18,7 +28,9 @@ class RunOptions:
 
     ``layout``: the path of each file under DEST (see the README's placeholders); ``include`` and
     ``exclude``: globs on file keys; ``max_file_size``: leave out larger files (None: no limit);
-    ``archive``: fetch records under the files-archive cap as one ZIP each (every member md5-checked);
+    ``archive``: when a record's files come as one files-archive request: "never", "auto" (when it saves
+    requests and wastes little, see :mod:`asyncdl.transfer.archive_choice`) or "always" (every member is
+    md5-checked either way);
     ``dry_run``: plan and report, fetch nothing; ``refresh``: crawl again although the journal knows the
     selection; ``since_last``: crawl only records updated since the last complete crawl; ``save_metadata``:
     write each record's JSON beside its files; ``shard``: mirror only that shard's records, with a journal
@@ -29,12 +41,15 @@ class RunOptions:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_file_size: int | None = None
-    archive: bool = False
+    archive: str = "auto"
     dry_run: bool = False
     refresh: bool = False
     since_last: bool = False
     save_metadata: bool = False
     shard: Shard | None = None
+
+    def __post_init__(self) -> None:
+        check_archive(self.archive)
 
     @property
     def filters(self) -> Filters:

@@ -52,7 +52,7 @@ from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import close_out
 from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
-from asyncdl.transfer import ARCHIVE_LIMIT, Committer, PlannedRecord, Transfer
+from asyncdl.transfer import Committer, PlannedRecord, Transfer
 from asyncdl.transfer.result import finished
 
 Job = PlannedFile | PlannedRecord
@@ -76,7 +76,6 @@ class Run:
         self.dry_run = options.dry_run
         self.sink = sink or NullSink()
         self.on_plan = on_plan
-        self.archive = options.archive
         self.refresh = options.refresh
         self.since_last = options.since_last
         self.save_metadata = options.save_metadata
@@ -211,14 +210,14 @@ class Run:
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
             jobs_send, jobs_receive = anyio.create_memory_object_stream[Job](JOB_BUFFER)
             committer = Committer()
-            transfer = Transfer(client, self.config, self.dest, committer=committer)
+            transfer = Transfer(client, self.config, self.dest, committer=committer, archive=self.options.archive)
             try:
                 with anyio.CancelScope() as self._scope:
                     if self.summary.interrupted:
                         self._scope.cancel()
                     async with anyio.create_task_group() as group:
                         group.start_soon(self._records, client, records_send)
-                        group.start_soon(self._plan, records_receive, jobs_send, transfer.targets)
+                        group.start_soon(self._plan, records_receive, jobs_send, transfer)
                         group.start_soon(committer.run)
                         await self._dispatch(jobs_receive, transfer)
                         committer.close()
@@ -280,7 +279,7 @@ class Run:
             self.journal.send(SelectionCrawled(self.selection_key, self.describe(), json.dumps(mine)))
 
     async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job],
-                    targets: SafeTargets) -> None:
+                    transfer: Transfer) -> None:
         async with records, jobs:
             async for record in records:
                 if not self._mine(record.id):
@@ -298,27 +297,23 @@ class Run:
                     self.events.emit(FileFiltered(record.id, left_out.entry.key, left_out.reason))
                 if self.save_metadata and planned and not self.dry_run:
                     try:
-                        await save_record_json(targets, record, planned)
+                        await save_record_json(transfer.targets, record, planned)
                     except UnsafePathError as exc:
                         self.events.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
-                via_archive = not self.dry_run and self._via_archive(planned)
-                pending: list[PlannedFile] = []
+                todo: list[PlannedFile] = []
                 for item in planned:
                     for note in item.notes:
                         self.events.emit(PathNote(item.path, note))
                     self.events.emit(FileQueued(item.path, item.entry.size))
                     if self.on_plan is not None:
                         self.on_plan(item)
-                    if self.dry_run:
-                        continue
-                    if self._done_before(item):
-                        continue
-                    if via_archive:
-                        pending.append(item)
-                    else:
+                    if not self.dry_run and not self._done_before(item):
+                        todo.append(item)
+                if transfer.via_archive(record, todo):
+                    await jobs.send(PlannedRecord(record, tuple(todo)))
+                else:
+                    for item in todo:
                         await jobs.send(item)
-                if pending:
-                    await jobs.send(PlannedRecord(record, tuple(pending)))
 
     def _is_done(self, item: PlannedFile) -> bool:
         """Finished in an earlier run, by the journal, and unchanged on disk since (no hashing)."""
@@ -345,11 +340,6 @@ class Run:
         reason = "done in an earlier run"
         self.events.emit(finished(item, "skipped", reason, verified=True))
         return True
-
-    def _via_archive(self, planned: list[PlannedFile]) -> bool:
-        """--archive: several files whose total Zenodo's files-archive serves (one request, not many)."""
-        total = sum(p.entry.size or 0 for p in planned)
-        return self.archive and len(planned) > 1 and total <= ARCHIVE_LIMIT
 
     def set_concurrency(self, files: int) -> None:
         """Files transferred at once, from now on (the run goes on; fewer slots take effect as files end)."""

@@ -193,8 +193,16 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_row("downloaded", f"{format_size(summary.bytes_received)} in {elapsed:.1f} s "
                                 f"({format_size(summary.bytes_received / elapsed)}/s)")
     table.add_row("requests", f"{summary.requests} ({summary.rate_limited} answered 429)")
+    if summary.archives or summary.requests_saved:
+        table.add_row("archives", describe_archives(summary))
     table.add_row("faults met", describe_faults(summary.faults, leave_out=("429",)))
     return table
+
+
+def describe_archives(summary: RunSummary) -> str:
+    """How many records came as one archive request, and what that saved."""
+    return (f"{summary.archives} records as archives ({summary.archive_files} files), "
+            f"{summary.requests_saved} requests saved")
 
 
 def summary_record(summary: RunSummary) -> dict[str, Any]:
@@ -207,4 +215,6 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
             "records": summary.records, "bytes_received": summary.bytes_received,
             "seconds": round(summary.elapsed, 3), "requests": summary.requests,
             "rate_limited": summary.rate_limited, "faults": dict(summary.faults),
-            "interrupted": summary.interrupted, "exit_code": summary.exit_code}
+            "archives": summary.archives, "archive_files": summary.archive_files,
+            "requests_saved": summary.requests_saved, "interrupted": summary.interrupted,
+            "exit_code": summary.exit_code}

@@ -24,7 +24,7 @@ import click
 
 from asyncdl.config import MIN_CHUNK_SIZE, Config
 from asyncdl.errors import ConfigError
-from asyncdl.options import RunOptions
+from asyncdl.options import ARCHIVE_MODES, RunOptions
 from asyncdl.progress import MODES
 from asyncdl.units import exact_size, parse_size
 
@@ -116,6 +116,14 @@ def _mode(value: Any) -> str:
     return str(value)
 
 
+def _archive(value: Any) -> str:
+    if isinstance(value, bool):  # the switch of earlier releases: true took every record it could
+        return "always" if value else "never"
+    if value not in ARCHIVE_MODES:
+        raise ValueError(f"one of {', '.join(ARCHIVE_MODES)}")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Kind:
     """What a setting's value may be: ``check`` takes a value as a TOML file holds it and returns the
@@ -138,6 +146,7 @@ TEXT = Kind("TEXT", _text)
 SWITCH = Kind("", _switch, _read_switch)
 GLOBS = Kind("GLOB", _globs, lambda text: [g for g in text.split(",") if g])
 MODE = Kind("MODE", _mode)
+ARCHIVE = Kind("MODE", _archive)
 
 
 def _positive(number: float) -> float:
@@ -266,8 +275,11 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--exclude", commands=TRANSFER),
     Setting("files", "max_file_size", SIZE, "Leave out files larger than this (0: no limit).", target="options",
             flag="--max-file-size", commands=TRANSFER),
-    Setting("files", "archive", SWITCH, "Fetch records under Zenodo's 300 MB archive cap as one ZIP each (one "
-            "request instead of one per file); every member is checked against the record's md5.",
+    Setting("files", "archive", ARCHIVE, "When a record's files come as one files-archive request instead of "
+            "one request per file: never; auto (at least 3 files still to fetch, the record within the host's "
+            "archive cap, 300 MB on Zenodo, the wanted bytes at least half the archive's, no file at the segment "
+            "threshold); always (2 files or more, within the cap). Every member is checked against the "
+            "record's md5; an archive that breaks off is asked for once more, then its files come one by one.",
             target="options", flag="--archive", commands=TRANSFER),
     # [progress]
     Setting("progress", "mode", MODE, "auto: bars on a terminal, plain log lines otherwise; rich; plain; json "

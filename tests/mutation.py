@@ -66,7 +66,11 @@ GROUPS = (
     Group("engine", "asyncdl/transfer/engine.py",
           ("Transfer.to_check", "Transfer.adopt", "Transfer.fetch", "Transfer._segmentable", "Transfer._attempts",
            "Transfer._accept", "Transfer._reject", "present", "already_there"), TRANSFER),
-    Group("archive", "asyncdl/transfer/archive.py", ("unpack_member", "fetch_record_archive"), TRANSFER),
+    Group("archive", "asyncdl/transfer/archive.py", ("unpack_member", "fetch_record_archive", "_fetch_zip"),
+          TRANSFER),
+    Group("archive-choice", "asyncdl/transfer/archive_choice.py",
+          ("record_total", "ArchiveChoice.worth_it", "ArchiveChoice.refused"),
+          ("tests/unit/test_archive_choice.py", "tests/integration/test_archive.py")),
     Group("writer", "asyncdl/transfer/writer.py",
           ("DiskWriter._run", "DiskWriter._wait", "DiskWriter.submit", "DiskWriter.flush", "DiskWriter.__aexit__"),
           TRANSFER),
@@ -105,6 +109,8 @@ GROUPS = (
 
 # (module, function, original, mutated) -> why no test can tell the mutant from the original
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("asyncdl/transfer/ceiling.py", "RequestCeiling.for_file", "0", "1"):
+        "(size or 1) for a file of unknown or zero size: one progress unit either way, as '... or 1' gives",
     ("asyncdl/transfer/archive.py", "unpack_member", "True", "False"):
         "part.unlink(missing_ok=True) right after writing the part: it exists, so missing_ok cannot matter",
     ("asyncdl/transfer/single.py", "PartFile.problem", 'return f"size {self.offset} differs from the record\'s {size}"',

@@ -38,6 +38,7 @@ class Script:
     content_range: bool = True  # a 206 carries a Content-Range at all
     status: int = 200  # anything else: every file request answered with this status (JSON body)
     archive_cut: int | None = None  # the files-archive ends, cleanly, after this many bytes
+    ui_route: bool = True  # the UI download URL exists (else it answers 404, as on instances without it)
     extra_files: dict[str, bytes] = field(default_factory=dict)  # more files of the record, served plainly
 
 
@@ -99,6 +100,8 @@ class ScriptedServer:
             return web.Response(body=body, content_type="application/octet-stream")
         if script.status != 200:
             return web.json_response({"status": script.status, "message": "scripted"}, status=script.status)
+        if not script.ui_route and not request.path.startswith("/api/"):
+            return web.json_response({"status": 404, "message": "no such route"}, status=404)
         asked = _RANGE.match(request.headers.get("Range", ""))
         start, stop, status, headers = 0, len(body), 200, {}
         if asked and script.ranges:

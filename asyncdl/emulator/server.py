@@ -75,6 +75,7 @@ class EmulatorStats:
         self.requests: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.faults: Counter[str] = Counter()
+        self.struck: Counter[tuple[str, str]] = Counter()  # (body fault, request path) -> times it struck
         self.rate_limited = 0
         self.bytes_served = 0
         self.range_requests = 0
@@ -480,14 +481,14 @@ class EmulatorApp:
         attempt, path = request[ATTEMPT], request.path_qs
         fault = self.faults.body_fault(path, attempt)
         strike = start + self.faults.position(fault, path, attempt, end - start) if fault else end
-        if fault:
-            self.stats.faults[fault] += 1
         bandwidth = self.config.faults.bandwidth
         began, sent = time.monotonic(), 0
         chunk_size = min(self.config.chunk_size, 64 * 1024) if bandwidth else self.config.chunk_size
         for piece in self.dataset.iter_file(spec, start, end, chunk_size):
             position = start + sent
             if fault and position + len(piece) > strike:
+                self.stats.faults[fault] += 1  # counted when it strikes: a body the client left earlier had none
+                self.stats.struck[fault, request.path] += 1
                 before = piece[: strike - position]
                 if fault == "corrupt":
                     damaged = bytearray(piece)
@@ -542,10 +543,27 @@ class EmulatorApp:
         response.enable_chunked_encoding()
         await response.prepare(request)
         entries = ((f.key, self.dataset.iter_file(f, 0, f.size, self.config.chunk_size)) for f in found.files)
-        for piece in zip_stream(entries):
-            await response.write(piece)
-            self._count(len(piece), f"{found.id}/files-archive")
-        await response.write_eof()
+        attempt, path = request[ATTEMPT], request.path_qs
+        fault = self.faults.body_fault(path, attempt)  # a body fault strikes within the members' bytes
+        strike = self.faults.position(fault, path, attempt, found.total_bytes) if fault else None
+        sent = 0
+        with contextlib.suppress(ConnectionError, ClientConnectionResetError):  # the client went away
+            for piece in zip_stream(entries):
+                if strike is not None and sent + len(piece) > strike:
+                    self.stats.faults[str(fault)] += 1  # counted when it strikes
+                    self.stats.struck[str(fault), request.path] += 1
+                    cut = strike - sent
+                    if fault == "corrupt":
+                        piece = piece[:cut] + bytes([piece[cut] ^ 0xFF]) + piece[cut + 1:]
+                        strike = None
+                    else:
+                        await response.write(piece[:cut])
+                        await self._break(request, str(fault))
+                        return response
+                await response.write(piece)
+                sent += len(piece)
+                self._count(len(piece), f"{found.id}/files-archive")
+            await response.write_eof()
         return response
 
     async def record_page(self, request: web.Request) -> web.StreamResponse:

@@ -1,27 +1,28 @@
-"""``--archive``: a record's files through one files-archive request instead of one request per file.
+"""A record's files through one files-archive request instead of one request per file (``--archive``;
+:mod:`.archive_choice` says when).
 
 Zenodo streams the ZIP with no Content-Length, no Range and no checksum of its own, so the archive
 itself can be neither resumed nor verified. asyncdl therefore treats it only as a carrier: it is saved
 to a temporary file, every member is unpacked to its part file and checked against the md5 the record
-gives, and only then committed. A member that is missing or wrong is fetched on its own instead.
-Under a rate limit this turns a record of fifty small files into one request instead of fifty.
+gives, and only then committed. An archive that breaks off is asked for once more; after a second break,
+or a refusal (over the host's cap, no archive endpoint), the files are fetched one by one. A member that
+is missing or wrong is fetched on its own.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import shutil
 import zipfile
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
-from asyncdl import invenio
-from asyncdl.errors import AsyncdlError
-from asyncdl.events import FileAdvanced, FileStarted, Notice
+from asyncdl.errors import AsyncdlError, IntegrityError, RemoteError
+from asyncdl.events import ArchiveUsed, FaultMet, FileAdvanced, FileStarted, Notice
 from asyncdl.fsutil import HASH_BLOCK, SafeTargets, open_fresh
 from asyncdl.http import Client
 from asyncdl.models import Record
@@ -32,7 +33,7 @@ from asyncdl.transfer.result import TransferResult, finished
 from asyncdl.transfer.single import PIPELINE_DEPTH
 from asyncdl.transfer.writer import DiskWriter
 
-ARCHIVE_LIMIT = 300_000_000  # Zenodo answers 400 for records over this total
+ARCHIVE_TRIES = 2  # an archive that breaks off is asked for once more, then its files come one by one
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +44,10 @@ class PlannedRecord:
     files: tuple[PlannedFile, ...]
 
 
-def archive_url(record: Record, base_url: str) -> str:
-    host = invenio.base_of(record.api_url) or base_url
-    return f"{invenio.record_url(host, record.id)}/files-archive"
-
-
-async def fetch_archive(client: Client, record: Record, zip_path: Path, *, base_url: str, chunk_size: int) -> None:
+async def fetch_archive(client: Client, url: str, zip_path: Path, *, chunk_size: int) -> None:
     """Stream the record's ZIP into ``zip_path`` (raises asyncdl errors: 400 over the cap, 403...)."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    async with client.stream(archive_url(record, base_url)) as response:
+    async with client.stream(url) as response:
         with open_fresh(zip_path) as stream:
             async with DiskWriter(depth=PIPELINE_DEPTH) as writer:
                 async for chunk in response.chunks(chunk_size):
@@ -71,10 +67,14 @@ def unpack_member(archive: zipfile.ZipFile, planned: PlannedFile, final: Path) -
     part = part_of(final)
     part.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5()
-    with archive.open(info) as source, open_fresh(part) as target:  # never through a planted symlink
-        while block := source.read(HASH_BLOCK):
-            digest.update(block)
-            target.write(block)
+    try:
+        with archive.open(info) as source, open_fresh(part) as target:  # never through a planted symlink
+            while block := source.read(HASH_BLOCK):
+                digest.update(block)
+                target.write(block)
+    except (zipfile.BadZipFile, EOFError, zlib.error):  # a bad CRC, a damaged header: the member is wrong
+        part.unlink(missing_ok=True)
+        return None
     if entry.md5 is not None and digest.hexdigest() != entry.md5:
         part.unlink(missing_ok=True)
         return None
@@ -82,9 +82,8 @@ def unpack_member(archive: zipfile.ZipFile, planned: PlannedFile, final: Path) -
 
 
 def discard(path: Path) -> None:
+    """Remove a record's ZIP; its folder stays: other archives (of this run, of other shards) use it."""
     path.unlink(missing_ok=True)
-    if path.parent.exists() and not any(path.parent.iterdir()):
-        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 async def fetch_record_archive(context: Context, item: PlannedRecord, *, dest: Path, targets: SafeTargets,
@@ -92,7 +91,8 @@ async def fetch_record_archive(context: Context, item: PlannedRecord, *, dest: P
                                fetch_one: Callable[[PlannedFile], Awaitable[TransferResult]],
                                commit: Callable[[Path, Path], Awaitable[None]]) -> list[TransferResult]:
     """A record's files through its files-archive, each member checked against the record's md5; whatever
-    the archive cannot give (over the cap, missing, wrong, present or partial already) is ``fetch_one``'s."""
+    the archive cannot give (refused, broken twice, missing, wrong, present or partial already) is
+    ``fetch_one``'s."""
     results: list[TransferResult] = []
     wanted: list[tuple[PlannedFile, Path]] = []
     for planned in item.files:
@@ -105,38 +105,71 @@ async def fetch_record_archive(context: Context, item: PlannedRecord, *, dest: P
             results.append(await fetch_one(planned))  # present or partial: checked and resumed alone
         else:
             wanted.append((planned, final))
-    if len(wanted) < 2:
+    record = item.record
+    if not context.archives.worth_it(record, [planned for planned, _ in wanted]):
         return results + [await fetch_one(planned) for planned, _ in wanted]
-    zip_path = archive_temporary(dest, item.record.id)
+    zip_path = archive_temporary(dest, record.id)
     try:
-        await fetch_archive(context.client, item.record, zip_path, base_url=context.config.base_url,
-                            chunk_size=context.config.chunk_size)
-        archive = await anyio.to_thread.run_sync(zipfile.ZipFile, zip_path)
-    except (AsyncdlError, zipfile.BadZipFile, OSError) as exc:
-        if isinstance(exc, AsyncdlError) and exc.fatal:
-            raise
-        context.sink.emit(Notice(f"record {item.record.id}: no archive ({exc}); fetching its files one by one",
-                                 level="info"))
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(discard, zip_path)
-        return results + [await fetch_one(planned) for planned, _ in wanted]
-    try:
-        for planned, final in wanted:
-            part = await anyio.to_thread.run_sync(unpack_member, archive, planned, final)
-            if part is None:
-                results.append(await fetch_one(planned))
-                continue
-            await commit(part, final)
-            context.client.brake.progress()
-            size = planned.entry.size
-            context.sink.emit(FileStarted(planned.path, size, 0))
-            context.sink.emit(FileAdvanced(planned.path, size or 0))
-            result = finished(planned, "ok", "from the record's ZIP archive; md5 verified", received=size or 0,
-                              verified=True)
-            context.sink.emit(result)
-            results.append(result)
+        archive, tries = await _fetch_zip(context, record, zip_path)
+        if archive is None:
+            context.sink.emit(ArchiveUsed(record.id, 0, tries))
+            return results + [await fetch_one(planned) for planned, _ in wanted]
+        try:
+            members = 0
+            for planned, final in wanted:
+                part = await anyio.to_thread.run_sync(unpack_member, archive, planned, final)
+                if part is None:
+                    if planned.entry.key in archive.NameToInfo:  # there, but not the record's file
+                        context.client.fault(IntegrityError(f"{planned.path}: the archive's member does not "
+                                                            "match the record's size or md5"))
+                    results.append(await fetch_one(planned))
+                    continue
+                await commit(part, final)
+                members += 1
+                results.append(_from_archive(context, planned))
+            context.sink.emit(ArchiveUsed(record.id, members, tries))
+        finally:
+            archive.close()
     finally:
-        archive.close()
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(discard, zip_path)
     return results
+
+
+async def _fetch_zip(context: Context, record: Record, zip_path: Path) -> tuple[zipfile.ZipFile | None, int]:
+    """The record's archive, opened, and the requests it took; None when it was refused or broke off twice."""
+    url = context.archives.url(record)
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            await fetch_archive(context.client, url, zip_path, chunk_size=context.config.chunk_size)
+            return await anyio.to_thread.run_sync(zipfile.ZipFile, zip_path), tries
+        except (AsyncdlError, zipfile.BadZipFile, OSError) as exc:
+            if isinstance(exc, AsyncdlError) and exc.fatal:
+                raise
+            refused = isinstance(exc, RemoteError) and context.archives.refused(record, exc)
+            if not refused:  # counted among the faults met, as a file's would be
+                if isinstance(exc, AsyncdlError):
+                    context.client.fault(exc)
+                else:  # no central directory: the ZIP ended early (Zenodo's has no Content-Length to tell)
+                    context.sink.emit(FaultMet("short", f"record {record.id}'s archive: {exc}"))
+            again = not refused and tries < ARCHIVE_TRIES
+            then = "asking once more" if again else "fetching its files one by one"
+            context.sink.emit(Notice(f"record {record.id}: no archive ({exc}); {then}", level="info"))
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(discard, zip_path)
+            if not again:
+                return None, tries
+
+
+def _from_archive(context: Context, planned: PlannedFile) -> TransferResult:
+    """Report a member committed from the archive (it counts as progress for the run's brake)."""
+    context.client.brake.progress()
+    size = planned.entry.size
+    context.sink.emit(FileStarted(planned.path, size, 0))
+    context.sink.emit(FileAdvanced(planned.path, size or 0))
+    result = finished(planned, "ok", "from the record's ZIP archive; md5 verified", received=size or 0,
+                      verified=True)
+    context.sink.emit(result)
+    return result

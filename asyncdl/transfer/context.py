@@ -1,4 +1,5 @@
-"""What every step of a transfer shares: the client, the settings, the progress sink, the Range routes."""
+"""What every step of a transfer shares: the client, the settings, the progress sink, what was learned of
+each host (its Range routes, its archive cap)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from asyncdl.config import Config
 from asyncdl.events import ProgressSink
 from asyncdl.http import Client
+from asyncdl.transfer.archive_choice import ArchiveChoice
 from asyncdl.transfer.ranges import RangeRoutes
 
 
@@ -16,3 +18,4 @@ class Context:
     config: Config
     sink: ProgressSink
     routes: RangeRoutes
+    archives: ArchiveChoice

@@ -20,9 +20,11 @@ from asyncdl.errors import AsyncdlError, IntegrityError
 from asyncdl.events import FileAdvanced, Notice
 from asyncdl.fsutil import SafeTargets, md5_of
 from asyncdl.http import Client
+from asyncdl.models import Record
 from asyncdl.plan import PlannedFile
 from asyncdl.store.names import part_of, sidecar_of
 from asyncdl.transfer.archive import PlannedRecord, fetch_record_archive
+from asyncdl.transfer.archive_choice import ArchiveChoice
 from asyncdl.transfer.ceiling import RequestCeiling
 from asyncdl.transfer.commit import Committer
 from asyncdl.transfer.context import Context
@@ -54,14 +56,16 @@ class Download(Protocol):
 class Transfer:
     """Fetches planned files into ``dest``; one instance is shared by every worker of a run."""
 
-    def __init__(self, client: Client, config: Config, dest: Path, *, committer: Committer | None = None) -> None:
+    def __init__(self, client: Client, config: Config, dest: Path, *, committer: Committer | None = None,
+                 archive: str = "never") -> None:
         self.client = client
         self.config = config
         self.dest = dest
         self.committer = committer or Committer(batched=False)
         self.targets = SafeTargets(dest)
         self.sink = client.sink  # events go where the client's go
-        self.context = Context(client, config, self.sink, RangeRoutes(config.base_url))
+        archives = ArchiveChoice(archive, base_url=config.base_url, segment_threshold=config.segment_threshold)
+        self.context = Context(client, config, self.sink, RangeRoutes(config.base_url), archives)
 
     def to_check(self, planned: PlannedFile) -> Path | None:
         """The final path when a file of the record's size is there already (to hash before fetching)."""
@@ -99,6 +103,10 @@ class Transfer:
             return self._failed(planned, failure_reason(exc, planned))
         except OSError as exc:
             return self._failed(planned, f"local error: {exc}")
+
+    def via_archive(self, record: Record, wanted: list[PlannedFile]) -> bool:
+        """Whether the record's files still to fetch should come through its files-archive."""
+        return self.context.archives.worth_it(record, wanted)
 
     async def fetch_record_archive(self, item: PlannedRecord) -> list[TransferResult]:
         """A record's files through its files-archive (see :mod:`.archive`)."""

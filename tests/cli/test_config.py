@@ -58,6 +58,7 @@ def test_every_setting_is_in_the_readme() -> None:
     ("--chunk-size", "0", "must be a size of at least 1024 bytes"),
     ("--chunk-size", "lots", "must be a size"),
     ("--rate-share", "2", "must be a fraction above 0 and at most 1"),
+    ("--archive", "sometimes", "must be one of never, auto, always, not 'sometimes'"),
 ])
 def test_flags_are_checked_as_files_and_variables_are(tmp_path: Path, flag: str, value: str, message: str) -> None:
     """The same declaration checks a value from a flag, a variable and a file: one-line errors, exit 2."""
@@ -88,6 +89,7 @@ def test_layers_override_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ("[transfer]\nconcurrency = \"many\"\n", "transfer.concurrency in"),
     ("[nope]\nx = 1\n", "unknown section [nope] in"),
     ("[transfer\n", "is not valid TOML"),
+    ("[files]\narchive = \"yes\"\n", "files.archive in"),
 ])
 def test_mistakes_name_the_key_and_the_file(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"
@@ -98,6 +100,14 @@ def test_mistakes_name_the_key_and_the_file(tmp_path: Path, text: str, message: 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
+
+
+def test_an_older_config_files_archive_switch_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "old.toml"
+    path.write_text("[files]\narchive = true\n")
+    assert read_file(path)["archive"] == "always"
+    path.write_text("[files]\narchive = false\n")
+    assert read_file(path)["archive"] == "never"
 
 
 def test_environment_mistakes_are_errors() -> None:

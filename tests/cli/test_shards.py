@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
 from tests.datasets import record
 
@@ -30,8 +32,11 @@ def dataset(size: int = 0) -> Dataset:
 
 
 def command(emu: RunningEmulator, dest: Path, *extra: str) -> list[str]:
+    """A shard's command line; one request per file (what most of these tests count) unless ``extra`` says
+    otherwise."""
+    archive = () if "--archive" in extra else ("--archive", "never")
     return [sys.executable, "-m", "asyncdl", "mirror", "--base-url", emu.url, "--query", "*", str(dest),
-            "--progress", "none", *extra]
+            "--progress", "none", *archive, *extra]
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -71,10 +76,12 @@ def journal_files(dest: Path, shard: str) -> dict[str, str]:
             return {}
 
 
-def test_three_shards_at_once_mirror_the_whole_selection_once(start_emulator: Start, tmp_path: Path) -> None:
+@pytest.mark.parametrize("archive", ["never", "auto"])
+def test_three_shards_at_once_mirror_the_whole_selection_once(start_emulator: Start, tmp_path: Path,
+                                                               archive: str) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
     dest = tmp_path / "mirror"
-    shards = [start(command(emu, dest, "--shard", f"{k}/3")) for k in (1, 2, 3)]
+    shards = [start(command(emu, dest, "--shard", f"{k}/3", "--archive", archive)) for k in (1, 2, 3)]
     for process in shards:
         code, stderr = finish(process)
         assert code == 0, stderr
@@ -88,8 +95,15 @@ def test_three_shards_at_once_mirror_the_whole_selection_once(start_emulator: St
         assert not any(path.split("/")[0] in records for other in parts if other is not part for path in other)
     served = emu.stats.snapshot()
     print(f"3 shards: {served['requests']} requests for {len(want)} files")
-    assert served["requests"]["content"] == len(want)  # no file fetched twice
-    assert served["file_bytes"] == sizes(emu)
+    if archive == "never":
+        assert served["requests"]["content"] == len(want)  # no file fetched twice
+        assert served["file_bytes"] == sizes(emu)
+    else:  # records of three files came as one archive each, the others file by file: each once
+        whole = [r for r in emu.dataset.records.values() if len(r.files) >= 3]
+        assert whole and served["requests"]["archive"] == len(whole)
+        assert served["requests"]["content"] == len(want) - sum(len(r.files) for r in whole)
+        alone = {k: v for k, v in sizes(emu).items() if int(k.split("/")[0]) not in {r.id for r in whole}}
+        assert {k: v for k, v in served["file_bytes"].items() if not k.endswith("files-archive")} == alone
     assert served["requests"]["search"] == 3  # each shard crawled the selection (one page) itself
 
     status = run([sys.executable, "-m", "asyncdl", "status", str(dest), "--format", "json"])

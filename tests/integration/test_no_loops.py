@@ -103,23 +103,25 @@ async def test_segments_whose_bodies_end_early_fail_in_bounded_requests(tmp_path
     assert not (tmp_path / "1" / "a.bin").exists()
 
 
-async def test_an_archive_that_breaks_off_falls_back_to_files(tmp_path: Path) -> None:
+async def test_an_archive_that_breaks_off_is_asked_for_once_more_then_its_files_one_by_one(tmp_path: Path) -> None:
     extra = {"b.bin": b"b" * 1000, "c.bin": b"c" * 2000}
-    summary, server = await mirror_one(Script(extra_files=extra, archive_cut=100), tmp_path, retries=RETRIES)
+    summary, server = await _archive_run(Script(extra_files=extra, archive_cut=100), tmp_path, "never")
     assert summary.counts["ok"] == 3 and all(r.verified for r in summary.results)
-    assert server.served["/api/records/1/files-archive"] == 0  # not asked for unless --archive
-    summary, server = await _archive_run(Script(extra_files=extra, archive_cut=100), tmp_path / "z")
+    assert server.served["/api/records/1/files-archive"] == 0  # never: not asked for
+    summary, server = await _archive_run(Script(extra_files=extra, archive_cut=100), tmp_path / "z", "auto")
     assert summary.counts["ok"] == 3 and all(r.verified for r in summary.results)
-    assert server.served["/api/records/1/files-archive"] == 1
+    assert server.served["/api/records/1/files-archive"] == 2  # once more, then no more
     assert server.file_requests(1) == 1 and server.served["/api/records/1/files/b.bin/content"] == 1
+    assert (summary.archives, summary.requests_saved) == (0, -2)  # the two wasted requests are told
     for key, body in {"a.bin": BODY, **extra}.items():
         assert (tmp_path / "z" / "1" / key).read_bytes() == body
 
 
-async def _archive_run(script: Script, dest: Path) -> tuple[RunSummary, ScriptedServer]:
+async def _archive_run(script: Script, dest: Path, archive: str) -> tuple[RunSummary, ScriptedServer]:
     server = ScriptedServer({1: script})
     async with server.running():
-        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server), options=RunOptions(archive=True))
+        summary = await mirror(Selection(identifiers=("1",)), dest, settings(server),
+                               options=RunOptions(archive=archive))
     return summary, server
 
 

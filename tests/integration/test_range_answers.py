@@ -14,7 +14,7 @@ import pytest
 
 from asyncdl import Config, RunOptions, Selection
 from asyncdl.accounting import RunSummary
-from asyncdl.events import Event, FileFinished
+from asyncdl.events import Event, FileFinished, FileStarted, ListSink
 from asyncdl.pipeline import mirror
 from tests.scripted import Script, ScriptedServer
 
@@ -31,7 +31,7 @@ def settings(server: ScriptedServer, **overrides: object) -> Config:
     return Config(**{**values, **overrides})  # type: ignore[arg-type]
 
 
-async def run(script: Script, dest: Path, *, archive: bool = False,
+async def run(script: Script, dest: Path, *, archive: str = "never",
               **overrides: object) -> tuple[RunSummary, ScriptedServer]:
     server = ScriptedServer({1: script})
     async with server.running():
@@ -106,7 +106,7 @@ async def test_an_archive_member_of_the_wrong_size_without_md5_is_refused(tmp_pa
     file fetched on its own is refused too; the other members, md5-checked, are committed."""
     extra = {"b.bin": b"b" * 100, "c.bin": b"c" * 200}
     summary, server = await run(Script(body=BODY + b"!!", md5=False, stated_size=len(BODY), extra_files=extra),
-                                tmp_path, archive=True)
+                                tmp_path, archive="always")
     outcomes = {r.key: (r.outcome, r.reason) for r in summary.results}
     assert outcomes["a.bin"] == ("failed", f"the server sent more than the file's 10 bytes at {server.base}"
                                            "/api/records/1/files/a.bin/content")
@@ -117,7 +117,7 @@ async def test_an_archive_member_of_the_wrong_size_without_md5_is_refused(tmp_pa
 
 async def test_archive_members_in_nested_folders(tmp_path: Path) -> None:
     extra = {"x/y/b.bin": b"b" * 100, "x/y/z/c.bin": b"c" * 200}
-    summary, server = await run(Script(key="d1/d2/a.bin", extra_files=extra), tmp_path, archive=True)
+    summary, server = await run(Script(key="d1/d2/a.bin", extra_files=extra), tmp_path, archive="always")
     assert {r.key: r.outcome for r in summary.results} == {"d1/d2/a.bin": "ok", "x/y/b.bin": "ok", "x/y/z/c.bin": "ok"}
     assert all(r.reason == "from the record's ZIP archive; md5 verified" for r in summary.results)
     assert server.served["/api/records/1/files-archive"] == 1 and server.file_requests(1) == 0
@@ -169,7 +169,8 @@ async def test_files_get_ordinary_permissions(tmp_path: Path, how: str) -> None:
     os.umask(umask)
     extra = {"b.bin": b"b" * 100, "c.bin": b"c" * 200}
     script = Script(body=BIG if how == "segmented" else BODY, ranges=True, extra_files=extra)
-    summary, _ = await run(script, tmp_path, archive=how == "archive", segments=2, segment_threshold=16 * 1024)
+    summary, _ = await run(script, tmp_path, archive="always" if how == "archive" else "never",
+                           segments=2, segment_threshold=16 * 1024)
     assert summary.counts["ok"] == 3
     for name in ("a.bin", "b.bin", "c.bin"):
         assert stat.S_IMODE((tmp_path / "1" / name).stat().st_mode) == 0o644 & ~umask, name
@@ -202,3 +203,42 @@ async def test_a_folder_at_the_final_name_fails_the_file(tmp_path: Path) -> None
     (result,) = summary.results
     assert result.outcome == "failed" and result.reason.startswith("local error: ")
     assert (tmp_path / "1" / "a.bin").is_dir()
+
+
+async def test_a_whole_file_costs_one_request_and_reports_its_start(tmp_path: Path) -> None:
+    sink = ListSink()
+    server = ScriptedServer({1: Script()})
+    async with server.running():
+        summary = await mirror(Selection(identifiers=("1",)), tmp_path, settings(server), sink=sink)
+    assert summary.counts["ok"] == 1 and server.file_requests(1) == 1  # not one more once it is whole
+    started = [e for e in sink.events if isinstance(e, FileStarted)]
+    assert started == [FileStarted("1/a.bin", len(BODY), 0)]  # the progress displays open the file's bar
+
+
+async def test_a_resumed_file_reports_where_it_starts(tmp_path: Path) -> None:
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "a.bin.asyncdl-part").write_bytes(BODY[:4])
+    sink = ListSink()
+    server = ScriptedServer({1: Script(ranges=True)})
+    async with server.running():
+        summary = await mirror(Selection(identifiers=("1",)), tmp_path, settings(server), sink=sink)
+    assert summary.counts["ok"] == 1 and (tmp_path / "1" / "a.bin").read_bytes() == BODY
+    assert [e.offset for e in sink.events if isinstance(e, FileStarted)] == [4]
+
+
+async def test_a_file_that_is_not_found_fails_after_one_request(tmp_path: Path) -> None:
+    server = ScriptedServer({1: Script(status=404)})
+    async with server.running():
+        summary = await mirror(Selection(identifiers=("1",)), tmp_path, settings(server))
+    (result,) = summary.results
+    assert result.outcome == "failed" and "not found (404)" in result.reason, result.reason
+    assert server.file_requests(1) == 1  # a 404 of the file's own URL is not asked again
+
+
+async def test_without_the_ui_download_route_resumes_go_to_the_api_url(tmp_path: Path) -> None:
+    server = ScriptedServer({1: Script(ranges=True, per_answer=3, ui_route=False)})  # 10 bytes, 3 an answer
+    async with server.running():
+        summary = await mirror(Selection(identifiers=("1",)), tmp_path, settings(server, retries=5))
+    assert summary.counts["ok"] == 1 and (tmp_path / "1" / "a.bin").read_bytes() == BODY
+    assert server.served["/records/1/files/a.bin"] == 1  # its 404 taught the host has no such route
+    assert server.served["/api/records/1/files/a.bin/content"] == 4  # 3 + 3 + 3 + 1 bytes

@@ -51,17 +51,23 @@ def assert_complete(summary: RunSummary, emu: RunningEmulator, dest: Path) -> No
     assert on_disk(dest) == expected_files(emu)  # every file, verified; no part files, nothing else
 
 
-async def test_faults_everywhere_and_every_file_verified(start_emulator: Start, tmp_path: Path) -> None:
+@pytest.mark.parametrize("archive", ["never", "auto"])
+async def test_faults_everywhere_and_every_file_verified(start_emulator: Start, tmp_path: Path, archive: str) -> None:
     faults = FaultConfig(seed=11, reset=0.1, error_5xx=0.05, corrupt=0.03, stall=0.01, truncate=0.03,
                          error_429=0.02, stall_seconds=20)
     spec = DatasetSpec(records=90, seed=5, files_per_record=(2, 6), file_size=(100, 400_000))
     emu = start_emulator(EmulatorConfig(minute=2.0, faults=faults, dataset=spec))
-    summary = await mirror(Selection(query="*"), tmp_path, config_for(emu, concurrency=8))
+    summary = await mirror(Selection(query="*"), tmp_path, config_for(emu, concurrency=8),
+                           options=RunOptions(archive=archive))
     assert len(summary.ok) > 200
     assert_complete(summary, emu, tmp_path)
     met = emu.stats.faults
-    assert met["reset"] and met["corrupt"] and met["truncate"] and met["stall"] and met["http_429"]
+    assert met["reset"] and met["corrupt"] and met["truncate"] and met["http_429"]
     assert all(r.verified for r in summary.ok)
+    if archive == "never":
+        assert met["stall"] and emu.stats.requests["archive"] == 0
+    else:  # archives broke too, and were asked for again or gave way to their files
+        assert summary.archives > 10 and summary.requests_saved > 0
 
 
 @pytest.mark.parametrize("mode", ["none", "ui", "api", "both"])

@@ -63,9 +63,11 @@ def test_a_thousand_files_through_every_fault(start_emulator: Start, tmp_path: P
     met = summary["faults"]
     assert isinstance(met, dict)
     # every body the server broke was noticed: a reset or a truncation loses the connection, a stall
-    # times out, a corrupt body fails its md5 (two in one download count once), a 5xx or 429 is answered
-    assert met.get("connection", 0) >= injected["reset"] + injected["truncate"] > 0
-    assert met.get("timeout", 0) >= injected["stall"] > 0
+    # times out (on a loaded machine a client may time out before the reset that was coming, so the two
+    # are summed), a corrupt body fails its md5 (two in one download count once), a 5xx or 429 is answered
+    broken = injected["reset"] + injected["truncate"] + injected["stall"]
+    assert met.get("connection", 0) + met.get("timeout", 0) + met.get("short", 0) >= broken
+    assert injected["reset"] and injected["truncate"] and injected["stall"] and met.get("timeout", 0)
     assert 0 < met.get("corrupt", 0) <= injected["corrupt"]
     assert met.get("5xx", 0) == sum(n for kind, n in injected.items() if kind.startswith("http_5")) > 0
     assert met.get("429", 0) >= injected["http_429"] + injected["burst_429"]
