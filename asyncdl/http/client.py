@@ -105,9 +105,7 @@ class Client:
                     response = await self._session.get(target, headers=self._headers(target, headers),
                                                        allow_redirects=False)
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    error = transport_error(exc, "for", url)
-                    self.brake.problem(str(error))
-                    raise error from exc
+                    raise transport_error(exc, "for", url) from exc  # Retry.after names it to the brake
                 ticket.observe(response.status, response.headers)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 url = urljoin(url, response.headers["Location"])
