@@ -38,6 +38,7 @@ class Script:
     content_range: bool = True  # a 206 carries a Content-Range at all
     status: int = 200  # anything else: every file request answered with this status (JSON body)
     archive_cut: int | None = None  # the files-archive ends, cleanly, after this many bytes
+    archive_status: int = 200  # anything else: the files-archive answers with this status (JSON body)
     ui_route: bool = True  # the UI download URL exists (else it answers 404, as on instances without it)
     extra_files: dict[str, bytes] = field(default_factory=dict)  # more files of the record, served plainly
 
@@ -83,6 +84,8 @@ class ScriptedServer:
     async def _archive(self, request: web.Request) -> web.StreamResponse:
         self.served[request.path] += 1
         rid = int(request.match_info["id"])
+        if (status := self.scripts[rid].archive_status) != 200:
+            return web.json_response({"status": status, "message": "scripted"}, status=status)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             for key, body in self.files(rid).items():

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import anyio
 
-from asyncdl.errors import AsyncdlError, IntegrityError, RemoteError
-from asyncdl.events import ArchiveUsed, FaultMet, FileAdvanced, FileStarted, Notice
+from asyncdl.errors import AsyncdlError, IntegrityError, RemoteError, ShortBodyError
+from asyncdl.events import ArchiveUsed, FileAdvanced, FileStarted, Notice
 from asyncdl.fsutil import HASH_BLOCK, SafeTargets, open_fresh
 from asyncdl.http import Client
 from asyncdl.models import Record
@@ -115,11 +115,11 @@ async def fetch_record_archive(context: Context, item: PlannedRecord, *, dest: P
             context.sink.emit(ArchiveUsed(record.id, 0, tries))
             return results + [await fetch_one(planned) for planned, _ in wanted]
         try:
-            members = 0
+            members, names = 0, set(archive.namelist())
             for planned, final in wanted:
                 part = await anyio.to_thread.run_sync(unpack_member, archive, planned, final)
                 if part is None:
-                    if planned.entry.key in archive.NameToInfo:  # there, but not the record's file
+                    if planned.entry.key in names:  # there, but not the record's file
                         context.client.fault(IntegrityError(f"{planned.path}: the archive's member does not "
                                                             "match the record's size or md5"))
                     results.append(await fetch_one(planned))
@@ -148,13 +148,13 @@ async def _fetch_zip(context: Context, record: Record, zip_path: Path) -> tuple[
         except (AsyncdlError, zipfile.BadZipFile, OSError) as exc:
             if isinstance(exc, AsyncdlError) and exc.fatal:
                 raise
-            refused = isinstance(exc, RemoteError) and context.archives.refused(record, exc)
-            if not refused:  # counted among the faults met, as a file's would be
-                if isinstance(exc, AsyncdlError):
-                    context.client.fault(exc)
-                else:  # no central directory: the ZIP ended early (Zenodo's has no Content-Length to tell)
-                    context.sink.emit(FaultMet("short", f"record {record.id}'s archive: {exc}"))
-            again = not refused and tries < ARCHIVE_TRIES
+            if isinstance(exc, RemoteError):
+                context.archives.refused(record, exc)  # a cap or a missing endpoint is learnt for the host
+            if not isinstance(exc, AsyncdlError):  # no central directory: the ZIP ended early (no length to tell)
+                exc = ShortBodyError(f"record {record.id}'s archive: {exc}", position=0, size=0)
+            if exc.retryable:  # counted among the faults met, as a file's would be
+                context.client.fault(exc)
+            again = exc.retryable and tries < ARCHIVE_TRIES  # a 400, 403 or 404 is not asked again
             then = "asking once more" if again else "fetching its files one by one"
             context.sink.emit(Notice(f"record {record.id}: no archive ({exc}); {then}", level="info"))
             with anyio.CancelScope(shield=True):

@@ -172,3 +172,12 @@ async def test_the_brake_counts_progress_as_progress(tmp_path: Path) -> None:
     summary, server = await mirror_one(Script(body=BIG, ranges=True), tmp_path / "b", no_progress_requests=2,
                                        no_progress_seconds=0, segments=2, segment_threshold=16 * 1024)
     assert outcome(summary) == ("ok", "") and server.file_requests(1) == 8
+
+
+@pytest.mark.parametrize("status", [403, 404, 400])
+async def test_an_archive_refused_for_good_is_asked_for_once(tmp_path: Path, status: int) -> None:
+    extra = {"b.bin": b"b" * 1000, "c.bin": b"c" * 2000}
+    summary, server = await _archive_run(Script(extra_files=extra, archive_status=status), tmp_path, "auto")
+    assert summary.counts["ok"] == 3 and all(r.verified for r in summary.results)
+    assert server.served["/api/records/1/files-archive"] == 1  # a definitive answer is not asked again
+    assert summary.faults == {} and summary.requests_saved == -1
