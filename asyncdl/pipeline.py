@@ -315,31 +315,18 @@ class Run:
                     for item in todo:
                         await jobs.send(item)
 
-    def _is_done(self, item: PlannedFile) -> bool:
-        """Finished in an earlier run, by the journal, and unchanged on disk since (no hashing)."""
-        if self.journal is None:
-            return False
-        row = self.journal.file(item.path)
-        entry = item.entry
-        if row is None or row.state != "done" or row.size != entry.size or row.md5 != entry.md5:
-            return False
-        try:
-            info = (self.dest / item.path).stat()
-        except OSError:
-            return False
-        return info.st_size == row.size and info.st_mtime == row.mtime
-
     def _done_before(self, item: PlannedFile) -> bool:
-        """Record the planned file in the journal; True (and a skipped result) when it is already done."""
-        if self.journal is None:
-            return False
-        entry = item.entry
-        if not self._is_done(item):
-            self.journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url))
-            return False
-        reason = "done in an earlier run"
-        self.events.emit(finished(item, "skipped", reason, verified=True))
-        return True
+        """Record the planned file in the journal; True (and a skipped result) when an earlier run finished it
+        as the record has it now. The disk was compared with every finished row at the start (reconcile:
+        a file deleted, resized or touched since is pending again), so no file is hashed or stat()ed here."""
+        journal = self.journal
+        assert journal is not None, "a dry run has no journal and never asks"
+        row, entry = journal.file(item.path), item.entry
+        if row is not None and row.state == "done" and row.size == entry.size and row.md5 == entry.md5:
+            self.events.emit(finished(item, "skipped", "done in an earlier run", verified=entry.md5 is not None))
+            return True
+        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url))
+        return False
 
     def set_concurrency(self, files: int) -> None:
         """Files transferred at once, from now on (the run goes on; fewer slots take effect as files end)."""

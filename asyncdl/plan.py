@@ -125,13 +125,17 @@ class Layout:
 
 def check_template(template: str) -> None:
     """Raise UsageError for unknown placeholders or a template without the key or file name."""
-    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    named = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    fields = set(named)
     unknown = fields - set(PLACEHOLDERS)
     if unknown:
         raise UsageError(f"unknown layout placeholder(s) {', '.join(sorted(unknown))}; "
                          f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
     if not fields & {"key", "filename"}:
         raise UsageError("the layout must contain {key} or {filename}, or every file would get the same name")
+    if named.count("key") > 1:
+        raise UsageError("the layout may contain {key} only once (it brings the key's own sub-folders); "
+                         "use {filename} for the file name again")
 
 
 def render(template: str, record: Record, entry: FileEntry) -> tuple[str, list[str]]:
@@ -140,14 +144,14 @@ def render(template: str, record: Record, entry: FileEntry) -> tuple[str, list[s
     created = record.created or ""
     values = {"id": record.id, "conceptrecid": record.conceptrecid or "", "doi": record.doi or "",
               "conceptdoi": record.conceptdoi or "", "title": record.title, "version": record.version or "",
-              "created": created[:10], "year": created[:4], "filename": entry.key.rsplit("/", 1)[-1]}
+              "created": created[:10], "year": created[:4], "filename": entry.key.rpartition("/")[2]}
     # everything but {key} is one path component; {key} keeps its "/" sub-folders
     flat = {name: value.replace("/", "_").replace("\\", "_") for name, value in values.items()}
     raw = template.format(key="\x00KEY\x00", **flat)
     components: list[str] = []
     for part in raw.split("/"):
         if "\x00KEY\x00" in part:
-            before, after = part.split("\x00KEY\x00", 1)
+            before, _, after = part.partition("\x00KEY\x00")
             key_parts = entry.key.replace("\\", "/").split("/")
             if "\\" in entry.key:
                 notes.append(f"key {entry.key!r}: backslashes taken as folder separators")

@@ -148,10 +148,9 @@ class Client:
                 raise RateLimitedError(f"still rate limited after {waits} waits at {redact(url)}", url=redact(url))
 
     def _judge(self, error: AsyncdlError) -> None:
-        """A definitive answer (403, 404, 410...) is progress for the brake: the run learnt something."""
-        if error.retryable:
-            self.brake.problem(str(error))
-        else:
+        """A definitive answer (403, 404, 410...) is progress for the brake: the run learnt something.
+        A retryable one is named to the brake by Retry.after, where every retried error is."""
+        if not error.retryable:
             self.brake.progress()
 
     async def get_json(self, url: str, *, params: Mapping[str, str] | None = None, bucket: str = "default",

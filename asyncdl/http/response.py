@@ -57,12 +57,10 @@ class Response:
         return "" if value == "identity" else value
 
     async def chunks(self, size: int) -> AsyncIterator[bytes]:
-        """The (decoded) body in chunks of at most ``size`` bytes; a connection that fails is a TransportError."""
-        try:
-            async for chunk in self._raw.content.iter_chunked(size):
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_error(exc, "while reading", self.url) from exc
+        """The (decoded) body in chunks of at most ``size`` bytes; a connection that fails is turned into a
+        TransportError by :meth:`Client._send`, around whose ``yield`` every body is read."""
+        async for chunk in self._raw.content.iter_chunked(size):
+            yield chunk
 
     async def read(self, limit: int) -> bytes:
         """The whole (decoded) body, refused past ``limit`` bytes: a huge or gzip-bomb answer costs no more."""

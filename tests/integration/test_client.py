@@ -3,6 +3,8 @@ headers learnt, requests counted."""
 
 from __future__ import annotations
 
+import gzip
+import random
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -12,13 +14,14 @@ import pytest
 from aiohttp import web
 
 from asyncdl import Config
-from asyncdl.errors import BadResponseError, NoProgressError, RateLimitedError
+from asyncdl.errors import BadResponseError, NoProgressError, RateLimitedError, RemoteError
 from asyncdl.events import FaultMet, ListSink, RequestSent
 from asyncdl.http import Client
 from asyncdl.http.client import MAX_REDIRECTS
 from tests.http_helpers import serve
 
 pytestmark = pytest.mark.anyio
+INCOMPRESSIBLE = random.Random(7).randbytes(1000)
 LIMITS = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "49", "Retry-After": "60"}
 
 
@@ -69,7 +72,30 @@ async def server() -> AsyncIterator[str]:
             return web.json_response({"ok": True})
         return web.json_response({"status": 429}, status=429, headers={"Retry-After": "0"})
 
+    async def status(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": int(request.match_info["code"]), "message": "the server's own words"},
+                                 status=int(request.match_info["code"]))
+
+    async def sized(request: web.Request) -> web.StreamResponse:  # with Content-Length
+        return web.Response(body=b"x" * int(request.match_info["size"]), content_type="application/json")
+
+    async def chunked(request: web.Request) -> web.StreamResponse:  # no Content-Length
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"x" * int(request.match_info["size"]))
+        await response.write_eof()
+        return response
+
+    async def gzipped(request: web.Request) -> web.StreamResponse:  # compressed, larger than the decoded body
+        return web.Response(body=gzip.compress(INCOMPRESSIBLE), headers={"Content-Encoding": "gzip",
+                                                                         "Content-Type": "application/json"})
+
     app = web.Application()
+    app.router.add_get("/status/{code}", status)
+    app.router.add_get("/sized/{size}", sized)
+    app.router.add_get("/chunked/{size}", chunked)
+    app.router.add_get("/gzipped", gzipped)
     app.router.add_get("/hop/{left}/{status}", hop)
     app.router.add_get("/hop-with-body/{left}", hop_with_body)
     app.router.add_get("/located", located)
@@ -158,3 +184,30 @@ async def test_the_brake_names_the_last_problem(server: str, why: str) -> None:
     async with Client(config) as client:
         with pytest.raises(NoProgressError, match=re.escape("the last problem: ") + ".*" + re.escape(named)):
             await client.get_json(url)
+
+
+@pytest.mark.parametrize("code", [400, 401, 404, 422])
+async def test_an_error_status_raises_with_the_servers_words(server: str, code: int) -> None:
+    events = ListSink()
+    async with Client(Config(base_url=server), sink=events) as client:
+        with pytest.raises(RemoteError, match=f"{code}.*the server's own words"):
+            async with client.stream(f"{server}/status/{code}"):
+                raise AssertionError("an error status is never handed over as an answer")
+    assert sum(isinstance(e, RequestSent) for e in events.events) == 1
+
+
+@pytest.mark.parametrize("route", ["sized", "chunked"])
+async def test_a_json_answer_may_have_up_to_the_limit_and_not_a_byte_more(server: str, route: str) -> None:
+    refused = "refused a 1001-byte answer" if route == "sized" else "refused an answer of more than 1000 bytes"
+    async with Client(Config(base_url=server, retries=0)) as client:
+        async with client.stream(f"{server}/{route}/1000") as response:
+            assert await response.read(1000) == b"x" * 1000
+        with pytest.raises(BadResponseError, match=refused):  # a stated length is refused before reading
+            async with client.stream(f"{server}/{route}/1001") as response:
+                await response.read(1000)
+
+
+async def test_a_compressed_answer_is_judged_by_its_decoded_size(server: str) -> None:
+    async with Client(Config(base_url=server, retries=0)) as client, client.stream(f"{server}/gzipped") as response:
+        assert (response.content_length or 0) > 1000  # the compressed length says nothing of the JSON
+        assert await response.read(1000) == INCOMPRESSIBLE

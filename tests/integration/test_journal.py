@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import pytest
 from asyncdl import Config, RunOptions, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, EmulatorThread, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
+from asyncdl.events import FileFinished, FileStarted
 from asyncdl.pipeline import mirror
 from asyncdl.status import read_status, verify
-from asyncdl.store.journal import Journal
+from asyncdl.store.journal import Journal, JournalRecorder, Planned
 from asyncdl.store.lock import RunLock
 from asyncdl.store.names import journal_path
 from tests.datasets import record
@@ -73,6 +75,49 @@ async def test_reconcile_tells_the_journal_what_changed_on_disk(start_emulator: 
         assert journal.reconcile(tmp_path) == []  # pending rows are not looked at again
     finally:
         journal.close()
+
+
+async def test_a_finished_file_is_trusted_while_the_disk_and_the_record_agree(start_emulator: Start,
+                                                                             tmp_path: Path) -> None:
+    """A re-run takes a finished file from the journal without hashing it ("done in an earlier run"); a file
+    touched by hand is hashed again ("already present"), one whose record changed is fetched again."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    config = Config(base_url=emu.url)
+    await mirror(Selection(owner="9"), tmp_path, config)
+    again = await mirror(Selection(owner="9"), tmp_path, config)
+    assert {(r.path, r.reason, r.verified) for r in again.skipped} == {
+        (path, "done in an earlier run", True) for path in ("11/a.txt", "11/b.txt", "21/c.txt")}
+    touched = tmp_path / "11" / "a.txt"
+    os.utime(touched, (touched.stat().st_atime, touched.stat().st_mtime + 5))
+    emu.dataset.records[21].files[0] = replace(emu.dataset.records[21].files[0], content=b"GAMMA\n",
+                                                 _md5=None)
+    third = await mirror(Selection(owner="9"), tmp_path, config, RunOptions(refresh=True))
+    assert {(r.path, r.reason) for r in third.skipped} == {
+        ("11/a.txt", "already present, md5 verified"), ("11/b.txt", "done in an earlier run")}
+    assert [r.path for r in third.ok] == ["21/c.txt"] and (tmp_path / "21" / "c.txt").read_bytes() == b"GAMMA\n"
+
+
+async def test_the_journal_keeps_failures_and_the_bytes_of_unfinished_files(tmp_path: Path) -> None:
+    """What `asyncdl status` reads: a failed file with its reason, and the bytes on disk of each partial file
+    (a part of 5 bytes; none at all)."""
+    (tmp_path / ".asyncdl").mkdir()
+    journal = Journal(journal_path(tmp_path))
+    recorder = JournalRecorder(journal, tmp_path)
+    for path in ("a.bin", "b.bin", "c.bin"):
+        journal.send(Planned(path, "1", path, 10, None, "http://x"))
+    for path in ("a.bin", "b.bin"):
+        recorder.emit(FileStarted(path, 10, 0))
+    recorder.emit(FileFinished("c.bin", "failed", "corrupt: md5 differs", 10))
+    journal.close_writer()
+    await journal.run_writer()
+    (tmp_path / "a.bin.asyncdl-part").write_bytes(b"12345")
+    journal.note_partials(tmp_path)
+    rows = {row.path: (row.state, row.bytes_done, row.last_error) for row in journal.files()}
+    journal.close()
+    assert rows == {"a.bin": ("partial", 5, None), "b.bin": ("partial", 0, None),
+                    "c.bin": ("failed", 0, "corrupt: md5 differs")}
+    status = read_status(tmp_path)
+    assert status.bytes_left == 30 - 5 and status.failures == [("c.bin", "corrupt: md5 differs", 1)]
 
 
 async def test_status_verify_and_repair(start_emulator: Start, tmp_path: Path) -> None:

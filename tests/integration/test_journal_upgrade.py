@@ -17,6 +17,7 @@ from asyncdl import Config, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.errors import JournalError
 from asyncdl.pipeline import mirror
+from asyncdl.store import schema
 from asyncdl.store.schema import SCHEMA_VERSION
 from tests.datasets import record
 
@@ -95,3 +96,17 @@ async def test_a_new_journal_carries_the_schema_version(start_emulator: Start, t
     assert summary.counts["ok"] == 1
     with sqlite3.connect(tmp_path / ".asyncdl" / "journal.sqlite") as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) and SCHEMA_VERSION >= 1
+
+
+def test_a_migration_that_fails_leaves_the_journal_as_it_was(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step is one transaction: a step that breaks half-way is rolled back whole (no table of it stays,
+    the version is not raised), the error reaches the caller, and the connection is usable again."""
+    monkeypatch.setitem(schema.MIGRATIONS, 1, schema.MIGRATIONS[1] + ";\nINSERT INTO no_such_table VALUES (1)")
+    db = sqlite3.connect(tmp_path / "journal.sqlite", isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        schema.migrate(db, tmp_path / "journal.sqlite")
+    assert not db.in_transaction
+    assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    db.close()

@@ -123,6 +123,21 @@ def test_a_shortened_name_keeps_an_extension_of_up_to_20_bytes(extension: str, k
     assert path.endswith("." + extension) == kept
 
 
+def test_a_renamed_name_that_just_fits_is_kept_whole() -> None:
+    """The "~2" of a collision may bring a name to the limit (kept) or past it (shortened with a hash)."""
+    fits = "x" * (MAX_NAME_BYTES - 6) + ".csv"  # with "~2": exactly MAX_NAME_BYTES
+    planned, _ = Layout("{key}").plan(RECORD, [entry(fits.upper()), entry(fits)])
+    assert planned[1].path == fits.replace(".csv", "~2.csv")
+    too_long = "x" + fits
+    planned, _ = Layout("{key}").plan(RECORD, [entry(too_long.upper()), entry(too_long)])
+    assert len(planned[1].path.encode()) == MAX_NAME_BYTES and "~2" not in planned[1].path
+
+
+def test_a_key_named_twice_in_one_folder_name_is_rendered_safely() -> None:
+    path, _ = render("{key}-{key}", RECORD, entry("a.txt"))
+    assert "\x00" not in path and path.startswith("a.txt-")
+
+
 def test_a_collision_is_renamed_and_said_so_and_other_names_are_not() -> None:
     planned, _ = Layout("{id}/{key}").plan(RECORD, [entry("A.txt"), entry("a.txt"), entry("b.txt")])
     assert [(p.path, p.notes) for p in planned] == [
