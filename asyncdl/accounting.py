@@ -42,7 +42,7 @@ SAMPLE_EVERY = 0.25  # seconds between two samples of the bytes done
 class RunSummary:
     """What a run did: exact counts, and the first ``KEEP`` results of each kind."""
 
-    counts: Counter[str] = field(default_factory=Counter)  # planned, filtered, notes, ok, skipped, failed
+    counts: Counter[str] = field(default_factory=Counter)  # planned, filtered, notes, ok, skipped, linked, failed
     # long lists stay out of repr(): asyncio formats a finished task's result, and these hold thousands
     results: list[FileFinished] = field(default_factory=list, repr=False)
     inaccessible: list[tuple[str, str]] = field(default_factory=list, repr=False)
@@ -75,6 +75,11 @@ class RunSummary:
     def skipped(self) -> list[FileFinished]:
         """Files already there and verified (the first KEEP)."""
         return self._kept("skipped")
+
+    @property
+    def linked(self) -> list[FileFinished]:
+        """Files that are the same stored file as another of DEST, linked from it (the first KEEP)."""
+        return self._kept("linked")
 
     @property
     def failed(self) -> list[FileFinished]:
@@ -152,7 +157,7 @@ class Accounting:
         s.bytes_received += event.bytes_received
         if s.counts[event.outcome] <= KEEP:
             s.results.append(event)
-        if event.outcome == "skipped":
+        if event.outcome in ("skipped", "linked"):
             self._advance(event.size or 0)
         elif event.outcome == "failed":
             self._advance(-self.active.get(event.path, (None, 0))[1])
@@ -186,7 +191,7 @@ class Accounting:
     @property
     def finished(self) -> int:
         counts = self.summary.counts
-        return counts["ok"] + counts["skipped"] + counts["failed"]
+        return counts["ok"] + counts["skipped"] + counts["linked"] + counts["failed"]
 
     @property
     def elapsed(self) -> float:

@@ -277,7 +277,8 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
     elif mode == "rich" or (mode == "auto" and stderr.is_terminal):
         stderr.print(summary_table(summary))
     elif mode != "json":
-        stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
+        linked = f"{summary.counts['linked']} linked, " if summary.counts["linked"] else ""
+        stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, {linked}"
                      f"{summary.counts['failed']} "
                      f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
                      f"{summary.requests} requests, {summary.rate_limited} answered 429; "
@@ -401,7 +402,8 @@ def demo_command(dest: Path, progress_mode: str | None) -> None:
     finally:
         thread.stop()
     verified = sum(1 for r in summary.results if r.verified)
-    stderr.print(f"\n{summary.counts['ok'] + summary.counts['skipped']} files in {dest.resolve()}/ "
+    files = summary.counts["ok"] + summary.counts["skipped"] + summary.counts["linked"]
+    stderr.print(f"\n{files} files in {dest.resolve()}/ "
                  f"({verified} md5-verified); the journal and manifest.csv are there too "
                  f"(try: asyncdl status {dest}).", highlight=False, markup=False)
     stderr.print("The same against Zenodo, e.g. the IODP datasets on alkalinity:\n"
@@ -422,6 +424,7 @@ def status_command(dest: Path, fmt: str) -> None:
         fail(exc)
     if fmt == "json":
         sys.stdout.write(json.dumps({"states": {k: vars(v) for k, v in status.states.items()},
+                                     "linked": vars(status.linked),
                                      "failures": status.failures, "runs": status.runs,
                                      "shards": [vars(s) for s in status.shards],
                                      "bytes_left": status.bytes_left, "eta_seconds": status.eta}, indent=2) + "\n")
@@ -433,6 +436,8 @@ def status_command(dest: Path, fmt: str) -> None:
     for state in ("done", "partial", "pending", "failed"):
         if state in status.states:
             table.add_row(state, str(status.states[state].files), format_size(status.states[state].bytes))
+        if state == "done" and status.linked.files:
+            table.add_row("  of them linked", str(status.linked.files), format_size(status.linked.bytes))
     table.add_row("total", str(sum(c.files for c in status.states.values())),
                   format_size(sum(c.bytes for c in status.states.values())), style="bold")
     console.print(table)

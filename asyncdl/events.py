@@ -70,8 +70,9 @@ class FileAdvanced:
 
 @dataclass(frozen=True, slots=True)
 class FileFinished:
-    """A file reached its end state: ``outcome`` is ok, skipped or failed, with the reason; how many bytes
-    this run received for it, and whether its md5 was checked. It is also the file's result."""
+    """A file reached its end state: ``outcome`` is ok, skipped, linked (the same stored file as ``source``,
+    another file of DEST, which was fetched instead) or failed, with the reason; how many bytes this run
+    received for it, and whether its md5 was checked. It is also the file's result."""
 
     path: str
     outcome: str
@@ -81,6 +82,7 @@ class FileFinished:
     key: str = ""
     bytes_received: int = 0
     verified: bool = False
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

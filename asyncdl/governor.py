@@ -8,15 +8,20 @@ as a wall-clock epoch). The governor learns these per bucket from the responses 
 * until a bucket has answered, at most ``initial_concurrency`` of its requests are in flight (a probe);
 * then remaining is estimated as the lowest R stated since the last reset minus the requests in flight (the
   server counts concurrent requests in its own order; whatever it counted after the lowest R is still in
-  flight); the lowest R may rise only once a stated reset has passed; a request goes out only while the
-  estimate exceeds ``safety_margin``; otherwise the bucket waits for fresher answers, or sends one request
-  once the stated reset has passed (a slot has expired);
-* bursts are fine while the estimate is above a quarter of the budget (a moving window only counts
-  requests); below it, requests are spaced W / floor(L * rate_share) apart, which leaves slack for the
-  whole-second rounding of Retry-After; with ``rate_share`` < 1 this process also keeps to
-  floor(L * rate_share) requests in any W seconds, so machines sharing one budget leave each other room
-  (a request counts from its answer, not its send: the server counted it somewhere in between);
-  ``max_rate`` spaces requests at least 1 / max_rate apart;
+  flight); the lowest R may rise only once a stated reset has passed, or from a request sent alone (its
+  answer is the freshest count); a request goes out only while the estimate exceeds ``safety_margin``;
+* bursts are fine (a moving window only counts requests): once the budget is spent, the bucket waits for
+  its requests in flight to answer, then sends one request alone (a probe) the moment a slot has surely
+  expired, and its answer says how many more may go. A slot expires W after the server counted a request,
+  and it counted each of ours by the time it answered, so this process keeps the answer times of its last
+  L requests: the slot of the (L - margin)-th newest frees at its answer + W. W is the longest reset the
+  server has stated; headers in whole seconds overstate it by up to a second, so W is then taken as whole
+  seconds (one more after a 429 says that was early). Without them, the probe goes at the stated reset.
+  R requests thus finish close to the moving window's bound, (ceil(R / L) - 1) * W;
+* with ``rate_share`` < 1 this process keeps to floor(L * rate_share) requests in any W seconds, so
+  machines sharing one budget leave each other room (a request counts from its answer, not its send: the
+  server counted it somewhere in between), and spaces its requests W / floor(L * rate_share) apart once
+  the budget runs below a quarter; ``max_rate`` spaces requests at least 1 / max_rate apart;
 * a 429 pauses the bucket until Retry-After; the caller acquires again and retries the same request.
 
 Budget requests, not bytes: a ticket covers one request until its response headers arrive.
@@ -24,6 +29,7 @@ Budget requests, not bytes: a ticket covers one request until its response heade
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -96,11 +102,12 @@ class GovernorStats:
 class Ticket:
     """Leave to send one request; settle it exactly once with :meth:`observe` or :meth:`release`."""
 
-    __slots__ = ("_governor", "bucket", "counted", "done", "sent_at")
+    __slots__ = ("_governor", "alone", "bucket", "counted", "done", "sent_at")
 
-    def __init__(self, governor: Governor, bucket: str, sent_at: float) -> None:
+    def __init__(self, governor: Governor, bucket: str, sent_at: float, *, alone: bool) -> None:
         self._governor, self.bucket, self.sent_at, self.done = governor, bucket, sent_at, False
-        self.counted: list[float] | None = None  # its entry in the bucket's share window (rate_share < 1)
+        self.alone = alone  # no other request of the bucket was in flight from its send to its answer
+        self.counted: list[float] = [sent_at]  # its entry in the bucket's recent requests: send, then answer time
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Report the response (see :meth:`Governor.observe`)."""
@@ -123,10 +130,13 @@ class _Bucket:
     limit: int | None = None
     window: float | None = None
     unlimited: bool = False  # answered without any rate-limit headers
+    probe: Ticket | None = None  # the request in flight alone, if one is
+    whole_seconds: bool = False  # the stated resets come in whole seconds (so does the window, then)
+    window_slack: float = 0.0  # added to a whole-second window once a probe at its end was refused
     last_send: float = -math.inf
     paused_until: float = -math.inf
     backoff: float = 0.0
-    # when rate_share < 1: this process's requests in the window, each [its send time, then its answer's time]
+    # this process's requests of the last window, oldest first, each [its send time, then its answer's time]
     recent: deque[list[float]] = field(default_factory=deque)
     requests: int = 0
     throttled: int = 0
@@ -236,6 +246,10 @@ class Governor:
             b.limit, b.window = info.limit, None  # a different limit: relearn its window
         if status == 429:
             b.throttled += 1
+            if ticket.alone and b.whole_seconds:
+                b.window_slack = 1.0  # a probe at the end of the whole-second window was early
+            with contextlib.suppress(ValueError):
+                b.recent.remove(ticket.counted)  # a refused request is not counted by the server
             seconds = info.reset_in or b.backoff
             b.backoff = self._backoff if info.reset_in else min(2 * b.backoff, self._max_backoff)
             if info.remaining is not None or b.min_remaining is not None:
@@ -245,12 +259,13 @@ class Governor:
         else:
             b.backoff = self._backoff
             if info.remaining is not None:
-                self._learn_remaining(b, now, info, sent_at=ticket.sent_at)
+                self._learn_remaining(b, now, info, sent_at=ticket.sent_at, alone=ticket.alone)
             elif b.min_remaining is None and info.limit is None and status < 400:
                 b.unlimited = True
             span = info.retry_after if info.retry_after is not None else info.reset_in
             if span and info.limit is not None and info.limit == b.limit:
                 b.window = max(b.window or 0.0, span)
+                b.whole_seconds = info.retry_after is not None and float(info.retry_after).is_integer()
         self._notify(b)
 
     def release(self, ticket: Ticket) -> None:
@@ -266,18 +281,18 @@ class Governor:
         ) for name, b in self._buckets.items()})
 
     @staticmethod
-    def _learn_remaining(b: _Bucket, now: float, info: RateHeaders, *, sent_at: float) -> None:
+    def _learn_remaining(b: _Bucket, now: float, info: RateHeaders, *, sent_at: float, alone: bool) -> None:
         """Keep the lowest remaining stated since the last reset; a higher one only after that reset.
 
         The server counts concurrent requests in its own order, so the freshest-sent answer is not the
         freshest count; but every request counted after the one with the lowest remaining is still in
         flight, so ``min_remaining - in_flight`` never overstates what is left (expiries only add to it).
         A higher remaining is believed only from a request sent after the stated reset, so the server
-        counted it after a slot expired.
+        counted it after a slot expired, or from one sent alone, which the server counted after every other.
         """
         assert info.remaining is not None
         reset_at = None if info.reset_in is None else now + info.reset_in
-        if b.min_remaining is None or sent_at >= b.rise_at - _CLOCK_SLACK:
+        if b.min_remaining is None or alone or sent_at >= b.rise_at - _CLOCK_SLACK:
             b.min_remaining, b.rise_at = info.remaining, (reset_at if reset_at is not None else now)
         else:
             b.min_remaining = min(b.min_remaining, info.remaining)
@@ -294,6 +309,10 @@ class Governor:
             return 0.0 if b.unlimited or b.in_flight < self._initial else None
         if self._estimate(b) > self._margin:
             return 0.0
+        if self._own_window(b) is not None and self._share >= 1 and b.in_flight:
+            return None  # their answers come first: they may show slots freed meanwhile
+        if (free_at := self._own_slot_at(b)) is not None:
+            return 0.0 if (wait := free_at - now) <= _EPS else wait
         if b.reset_at is not None:
             return 0.0 if (wait := b.reset_at - now) <= _EPS else wait
         return None if b.in_flight else 0.0  # nothing will answer: probe
@@ -322,20 +341,50 @@ class Governor:
         now = self._clock()
         if b.min_remaining is not None and self._estimate(b) <= self._margin:
             b.reset_at = None  # this request spends the slot the reset freed
+        if b.probe is not None:
+            b.probe.alone = False  # the server may count this one before it
+        ticket = Ticket(self, b.name, now, alone=b.in_flight == 0)
+        b.probe = ticket if ticket.alone else None
         b.in_flight += 1
         b.requests += 1
         b.last_send = now
-        ticket = Ticket(self, b.name, now)
-        if self._share < 1:
-            ticket.counted = [now]
-            b.recent.append(ticket.counted)
+        b.recent.append(ticket.counted)
+        self._forget(b, now)
         return ticket
 
+    def _forget(self, b: _Bucket, now: float) -> None:
+        """Drop the recent requests that have left every window: older than the window, or than the limit."""
+        keep = None if b.window is None else now - max(b.window, self._own_window(b) or 0.0)
+        while b.recent and ((keep is not None and b.recent[0][0] <= keep) or len(b.recent) > (b.limit or 1000)):
+            b.recent.popleft()
+
+    def _own_window(self, b: _Bucket) -> float | None:
+        """The window this process counts its own requests in: the learnt one, whole seconds if stated so."""
+        if not b.window:
+            return None
+        if b.whole_seconds and b.window >= 1:
+            return math.floor(b.window) + b.window_slack
+        return b.window
+
+    def _own_slot_at(self, b: _Bucket) -> float | None:
+        """With the whole budget (rate_share 1) and nothing in flight: when the server surely has a slot
+        free again, by this process's own requests (the answer of the (L - margin)-th newest + W); None when
+        they do not fill the budget (others' requests do: wait for the stated reset instead) or nothing is
+        learnt."""
+        window = self._own_window(b)
+        if self._share < 1 or b.limit is None or window is None or b.in_flight:
+            return None
+        allowed = b.limit - self._margin
+        answered = sorted(entry[0] for entry in b.recent)
+        if allowed < 1 or len(answered) < allowed:
+            return None
+        return answered[len(answered) - allowed] + window
+
     def _gap(self, b: _Bucket) -> float:
-        """The least spacing between two sends: 1 / max_rate; and window / effective limit once the budget
-        runs low (while it is plentiful, bursts are fine: a moving window only counts requests)."""
+        """The least spacing between two sends: 1 / max_rate; with a share of the budget, window / effective
+        limit once it runs low (while it is plentiful, bursts are fine: a moving window only counts requests)."""
         gap = 0.0 if self._max_rate is None else 1.0 / self._max_rate
-        if b.limit is not None and b.window:
+        if self._share < 1 and b.limit is not None and b.window:
             effective = max(1, math.floor(b.limit * self._share))
             low_water = max(self._margin + 1, effective // 4)
             if b.min_remaining is None or self._estimate(b) <= low_water:
@@ -361,8 +410,9 @@ class Governor:
         ticket.done = True
         b = self._buckets[ticket.bucket]
         b.in_flight -= 1
-        if ticket.counted is not None:
-            ticket.counted[0] = self._clock()  # answered now: counted by the server at the latest now
+        if b.probe is ticket:
+            b.probe = None
+        ticket.counted[0] = self._clock()  # answered now: counted by the server at the latest now
         return b
 
     def _notify(self, b: _Bucket) -> None:

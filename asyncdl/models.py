@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,12 +79,15 @@ class RecordStats:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> RecordStats:
-        """Read the ``stats`` object; missing or non-numeric values count as 0."""
+        """Read the ``stats`` object; missing, non-numeric and non-finite values (JSON's Infinity, NaN) count
+        as 0."""
         data = data or {}
         values = {}
         for name in STAT_FIELDS:
             value = data.get(name)
-            values[name] = int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                value = 0
+            values[name] = int(value)
         return cls(**values)
 
 

@@ -47,15 +47,17 @@ from asyncdl.models import Record
 from asyncdl.options import RunOptions
 from asyncdl.plan import Layout, PlannedFile
 from asyncdl.redact import redact
-from asyncdl.store.journal import Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
+from asyncdl.store.journal import FinishedCopies, Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
 from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import close_out
 from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
 from asyncdl.transfer import Committer, PlannedRecord, Transfer
+from asyncdl.transfer.copies import Copies, LinkedFile, Source
 from asyncdl.transfer.result import finished
 
-Job = PlannedFile | PlannedRecord
+Job = PlannedFile | PlannedRecord | LinkedFile
+LINKS_WAITING = 1000  # files waiting for their source at once (the plan waits beyond)
 RECORD_BUFFER = 32
 JOB_BUFFER = 256
 
@@ -90,6 +92,9 @@ class Run:
         self.journal: Journal | None = None
         self.transfers = anyio.CapacityLimiter(max(1, config.concurrency))  # files downloading at once
         self.checkers = anyio.CapacityLimiter(max(1, config.checkers))  # files being hashed at once
+        self.links = anyio.CapacityLimiter(LINKS_WAITING)
+        self.copies: Copies | None = None  # the sources of stored files planned twice (a real run only)
+        self._finished_copies: FinishedCopies | None = None  # every journal of DEST, for finished copies
         self._scope: anyio.CancelScope | None = None
         self._records_from_journal = False  # records read back from the journal need not be written again
 
@@ -159,7 +164,11 @@ class Run:
             for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
                 self.events.emit(Notice(change, level="info"))
             journal.begin_run(self.describe(), self.selection_key)
-            self.events = Fanout(self.accounting, JournalRecorder(journal, self.dest), self.sink)
+            self._finished_copies = FinishedCopies(journal, self.dest)
+            for problem in self._finished_copies.unreadable:
+                self.events.emit(Notice(f"{problem}: files it finished are fetched again, not linked"))
+            self.copies = Copies(self._finished_copy)
+            self.events = Fanout(self.accounting, JournalRecorder(journal, self.dest), self.copies, self.sink)
             outcome = "error"
             try:
                 async with anyio.create_task_group() as writer:
@@ -184,6 +193,8 @@ class Run:
                         self.events.emit(Notice(f"the journal's end-of-run bookkeeping was skipped: {exc}",
                                               level="info"))
         finally:
+            if self._finished_copies is not None:
+                self._finished_copies.close()
             journal.close()
 
     async def _wrap_up(self, journal: Journal, outcome: str, began: float, suffix: str) -> None:
@@ -301,6 +312,7 @@ class Run:
                     except UnsafePathError as exc:
                         self.events.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
                 todo: list[PlannedFile] = []
+                links: list[LinkedFile] = []
                 for item in planned:
                     for note in item.notes:
                         self.events.emit(PathNote(item.path, note))
@@ -308,12 +320,18 @@ class Run:
                     if self.on_plan is not None:
                         self.on_plan(item)
                     if not self.dry_run and not self._done_before(item):
-                        todo.append(item)
+                        source = self.copies.source_of(item) if self.copies is not None else None
+                        if source is None:
+                            todo.append(item)
+                        else:
+                            links.append(LinkedFile(item, source))
                 if transfer.via_archive(record, todo):
                     await jobs.send(PlannedRecord(record, tuple(todo)))
                 else:
                     for item in todo:
                         await jobs.send(item)
+                for link in links:  # after the record's own files: a source is always dispatched first
+                    await jobs.send(link)
 
     def _done_before(self, item: PlannedFile) -> bool:
         """Record the planned file in the journal; True (and a skipped result) when an earlier run finished it
@@ -325,8 +343,15 @@ class Run:
         if row is not None and row.state == "done" and row.size == entry.size and row.md5 == entry.md5:
             self.events.emit(finished(item, "skipped", "done in an earlier run", verified=entry.md5 is not None))
             return True
-        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url))
+        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url, entry.file_id))
         return False
+
+    def _finished_copy(self, item: PlannedFile) -> Source | None:
+        """A copy of ``item``'s stored file finished before, by this run's journal or another of DEST."""
+        assert self._finished_copies is not None, "a dry run has no journal and never asks"
+        entry = item.entry
+        found = self._finished_copies.find(item.path, entry.md5, entry.size, entry.file_id)
+        return None if found is None else Source.finished(*found)
 
     def set_concurrency(self, files: int) -> None:
         """Files transferred at once, from now on (the run goes on; fewer slots take effect as files end)."""
@@ -339,7 +364,10 @@ class Run:
         async with jobs, anyio.create_task_group() as group:
             async for item in jobs:
                 slot = object()  # the borrower of this job's slot
-                if isinstance(item, PlannedFile) and (final := transfer.to_check(item)) is not None:
+                if isinstance(item, LinkedFile):
+                    await self.links.acquire_on_behalf_of(slot)
+                    group.start_soon(self._link, item, transfer, slot)
+                elif isinstance(item, PlannedFile) and (final := transfer.to_check(item)) is not None:
                     await self.checkers.acquire_on_behalf_of(slot)
                     group.start_soon(self._check, item, final, transfer, slot)
                 else:
@@ -355,12 +383,25 @@ class Run:
             async with self.transfers:
                 await transfer.fetch(item, checked=True)
 
+    async def _link(self, item: LinkedFile, transfer: Transfer, slot: object) -> None:
+        """Wait for the source, then link from it (under the checkers' limit); fetch if it will not do."""
+        try:
+            await item.source.arrived.wait()
+        finally:
+            self.links.release_on_behalf_of(slot)
+        if item.source.ok:
+            async with self.checkers:
+                if await transfer.link(item.planned, item.source):
+                    return
+        async with self.transfers:
+            await transfer.fetch(item.planned)
+
     async def _transfer(self, item: Job, transfer: Transfer, slot: object) -> None:
         """One job; every result is reported (an event) as it comes."""
         try:
             if isinstance(item, PlannedRecord):
                 await transfer.fetch_record_archive(item)
-            else:
+            elif isinstance(item, PlannedFile):
                 await transfer.fetch(item)
         finally:
             self.transfers.release_on_behalf_of(slot)

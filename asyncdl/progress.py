@@ -56,8 +56,9 @@ def status_line(acc: Accounting) -> str:
     """One line for logs: files, bytes, speed, ETA, crawl."""
     eta = acc.eta()
     crawl = "done" if acc.crawl_done else f"{acc.pages}/{acc.pages_planned or '?'} pages"
+    linked = f"linked {acc.outcomes['linked']}, " if acc.outcomes["linked"] else ""
     return (f"files {acc.finished}/{acc.queued}{'' if acc.crawl_done else '+'} (ok {acc.outcomes['ok']}, "
-            f"skipped {acc.outcomes['skipped']}, failed {acc.outcomes['failed']}) | "
+            f"skipped {acc.outcomes['skipped']}, {linked}failed {acc.outcomes['failed']}) | "
             f"{format_size(acc.done_bytes)}/{format_size(acc.queued_bytes)} at {format_size(acc.speed())}/s"
             f"{'' if eta is None else f', ETA {eta:.0f} s'} | crawl {crawl}, {acc.records_found} records")
 
@@ -181,6 +182,8 @@ def summary_table(summary: RunSummary) -> Table:
     counts = summary.counts
     table.add_row("files ok", str(counts["ok"]))
     table.add_row("skipped (already there)", str(counts["skipped"]))
+    if counts["linked"]:
+        table.add_row("linked (a file fetched once)", describe_links(summary))
     table.add_row("filtered out", str(counts["filtered"]))
     table.add_row("failed", str(counts["failed"]))
     for result in summary.failed[:20]:
@@ -199,6 +202,12 @@ def summary_table(summary: RunSummary) -> Table:
     return table
 
 
+def describe_links(summary: RunSummary) -> str:
+    """How many files were linked from another copy of the same stored file, and the bytes not fetched."""
+    saved = sum(r.size or 0 for r in summary.linked)
+    return f"{summary.counts['linked']} files ({format_size(saved)}) from another file of DEST"
+
+
 def describe_archives(summary: RunSummary) -> str:
     """How many records came as one archive request, and what that saved."""
     return (f"{summary.archives} records as archives ({summary.archive_files} files), "
@@ -209,7 +218,7 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
     """The end-of-run summary as one JSON object (the last line of ``--progress json``)."""
     counts = summary.counts
     return {"event": "RunSummary", "time": round(time.time(), 3), "ok": counts["ok"], "skipped": counts["skipped"],
-            "filtered": counts["filtered"], "failed": counts["failed"],
+            "linked": counts["linked"], "filtered": counts["filtered"], "failed": counts["failed"],
             "failures": [{"path": r.path, "reason": r.reason} for r in summary.failed],
             "inaccessible": [{"record": rid, "reason": why} for rid, why in summary.inaccessible],
             "records": summary.records, "bytes_received": summary.bytes_received,

@@ -157,14 +157,16 @@ def _get_json(request: urllib.request.Request) -> Any:
     raise RuntimeError(f"{request.full_url}: still refused after 100 tries")
 
 
-def listing(server: Emulator) -> list[RemoteFile]:
-    """Every file of every record, read from the API before any timing (what other tools are handed)."""
+def listing(server: Emulator, *, all_versions: bool = False) -> list[RemoteFile]:
+    """Every file of every record (of every version with ``all_versions``), read from the API before any
+    timing (what other tools are handed)."""
     from urllib.parse import quote
 
     files = []
     page, total = 1, None
     while total is None or (page - 1) * 100 < total:
-        query = f"{server.url}/api/records?size=100&page={page}&sort=oldest"
+        query = f"{server.url}/api/records?size=100&page={page}&sort=oldest" + ("&allversions=true" if all_versions
+                                                                                 else "")
         body = _get_json(urllib.request.Request(query, headers={"Authorization": "Bearer emulator-token"}))
         total = body["hits"]["total"]
         for hit in body["hits"]["hits"]:
@@ -258,7 +260,8 @@ def zenodo_get_row(scenario: str, args: Sequence[str], remote: Sequence[RemoteFi
     command += f"   (for each of {len(records)} records)"
     return Row(scenario, "zenodo_get (per record)", seconds, command,
                {"files": len(remote), "lost_or_bad": verify(dest, remote),
-                "requests": stats["total_requests"], "429s": stats["rate_limited"], "records_failed": failures},
+                "requests": stats["total_requests"], "429s": stats["rate_limited"], "records_failed": failures,
+                "bytes_served": stats["bytes_served"]},
                note)
 
 

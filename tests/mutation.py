@@ -147,6 +147,9 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "with {id} in the folders no two records share a path: the names claimed by earlier records never match",
     ("asyncdl/plan.py", "sanitize_component", 'return ""', "return None"):
         "the caller drops empty components by truth, and an empty file name becomes '_' either way",
+    ("asyncdl/http/client.py", "Client._send", "True", "False"):
+        "URL(url, encoded=False) re-quotes the URL, which changes only escapes of unreserved characters (%41 "
+        "to A, %7E to ~): the same URL by RFC 3986 section 6.2.2.2; every other escape is kept as sent",
     ("asyncdl/http/client.py", "Client.stream", "65536", "65537"):
         "how much of an error page is read for its message: one byte more of a page that the message cuts anyway",
     ("asyncdl/http/response.py", "Response.read", "256", "257"): "the chunk size of a JSON read: any size is right",

@@ -60,6 +60,10 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
 @click.option("--large-file", "large_files", multiple=True, callback=lambda c, p, v: tuple(parse_size(x) for x in v),
               help="Add one file of this size (e.g. 5GB) to a record; repeatable. Never stored: streamed.")
 @click.option("--max-versions", default=3, show_default=True, help="Most versions a concept may have.")
+@click.option("--min-versions", default=2, show_default=True, help="Fewest versions of a concept with several.")
+@click.option("--version-keeps", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of a version's files the next version keeps: the same stored files (same file id, "
+                   "same bytes), as Zenodo's new versions do.")
 @click.option("--multi-version-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 1),
               help="Fraction of concepts with several versions.")
 @click.option("--iodp-fraction", default=0.3, show_default=True, type=click.FloatRange(0, 1),
@@ -180,7 +184,8 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         seed=o.int("seed"), records=o.int("records"),
         files_per_record=_span(str(options["files_per_record"])),
         file_size=_span(str(options["file_size"]), parse_size), large_files=large,
-        max_versions=o.int("max_versions"), multi_version_fraction=o.float("multi_version_fraction"),
+        max_versions=o.int("max_versions"), min_versions=o.int("min_versions"),
+        version_keeps=o.float("version_keeps"), multi_version_fraction=o.float("multi_version_fraction"),
         iodp_fraction=o.float("iodp_fraction"), restricted_fraction=o.float("restricted_fraction"),
         files_restricted_fraction=o.float("files_restricted_fraction"),
         embargoed_fraction=o.float("embargoed_fraction"), deleted_fraction=o.float("deleted_fraction"),

@@ -28,7 +28,7 @@ from asyncdl.errors import DiskFullError, JournalError, LocalError, translate_os
 from asyncdl.events import Event, FileFinished, FileStarted
 from asyncdl.models import Record
 from asyncdl.shard import from_journal_name
-from asyncdl.store.names import PART_SUFFIX
+from asyncdl.store.names import PART_SUFFIX, STATE_DIR
 from asyncdl.store.records import record_from_json
 from asyncdl.store.schema import ROW_COLUMNS, migrate
 from asyncdl.streams import batches
@@ -94,6 +94,17 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def copy_in(db: sqlite3.Connection, path: str, md5: str | None, size: int | None,
+            file_id: str | None) -> tuple[str, float] | None:
+    """A finished file other than ``path`` that is the same stored file (the same file id, or the same md5
+    and size), with the mtime it was finished with; None if the journal ``db`` has none."""
+    if file_id is None and (md5 is None or size is None):
+        return None
+    row = db.execute("SELECT path, mtime FROM files WHERE state = 'done' AND path != ? AND mtime IS NOT NULL AND "
+                     "((md5 = ? AND size = ?) OR file_id = ?) LIMIT 1", (path, md5, size, file_id)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 @dataclass(frozen=True, slots=True)
 class Planned:
     """A file of the selection, planned at ``path`` (a changed size or md5 makes it pending again)."""
@@ -104,6 +115,7 @@ class Planned:
     size: int | None
     md5: str | None
     url: str
+    file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +128,12 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """``path`` is verified under its final name (``absolute``: where, for its mtime)."""
+    """``path`` is verified under its final name (``absolute``: where, for its mtime); ``source``: the copy in
+    DEST it was linked from, if it was."""
 
     path: str
     absolute: str
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +252,8 @@ class Journal:
             case Started(path, offset):
                 self.db.execute("UPDATE files SET state = 'partial', bytes_done = ?, updated = ? WHERE path = ?",
                                 (offset, time.time(), path))
-            case Done(path, absolute):
-                self._done(path, absolute)
+            case Done(path, absolute, source):
+                self._done(path, absolute, source)
             case Failed(path, reason):
                 self._failed(path, reason)
             case RecordSeen(record_id, conceptrecid, title, updated, data):
@@ -251,21 +265,21 @@ class Journal:
 
     def _planned(self, m: Planned) -> None:
         self.db.execute(
-            "INSERT INTO files (path, record_id, key, size, md5, url, state, updated, run_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "INSERT INTO files (path, record_id, key, size, md5, url, state, updated, run_id, file_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
             "record_id = excluded.record_id, key = excluded.key, size = excluded.size, md5 = excluded.md5, "
-            "url = excluded.url, run_id = excluded.run_id, "
+            "url = excluded.url, run_id = excluded.run_id, file_id = excluded.file_id, "
             "state = CASE WHEN files.md5 IS NOT excluded.md5 OR files.size IS NOT excluded.size THEN 'pending' "
             "ELSE files.state END",
-            (m.path, m.record_id, m.key, m.size, m.md5, m.url, time.time(), self.run_id))
+            (m.path, m.record_id, m.key, m.size, m.md5, m.url, time.time(), self.run_id, m.file_id))
 
-    def _done(self, path: str, absolute: str) -> None:
+    def _done(self, path: str, absolute: str, source: str | None = None) -> None:
         try:
             mtime: float | None = os.stat(absolute).st_mtime
         except OSError:
             mtime = None
         self.db.execute("UPDATE files SET state = 'done', bytes_done = size, last_error = NULL, mtime = ?, "
-                        "updated = ? WHERE path = ?", (mtime, time.time(), path))
+                        "updated = ?, source = ? WHERE path = ?", (mtime, time.time(), source, path))
 
     def _failed(self, path: str, reason: str) -> None:
         self.db.execute("UPDATE files SET state = 'failed', attempts = attempts + 1, last_error = ?, updated = ? "
@@ -321,6 +335,38 @@ class Journal:
                 self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?", (size, row.path))
 
 
+class FinishedCopies:
+    """Finished files of every journal of DEST by stored file: the run's own journal first, then the others
+    (other shards', a whole run's) read as they are now."""
+
+    def __init__(self, journal: Journal, dest: Path) -> None:
+        self._others: list[sqlite3.Connection] = []
+        self.unreadable: list[str] = []  # other journals that could not be read (their copies are not used)
+        for path in sorted((dest / STATE_DIR).glob("journal*.sqlite")):
+            if path != journal.path:
+                try:
+                    self._others.append(connect(path))
+                except JournalError as exc:
+                    self.unreadable.append(str(exc))
+        self._all = [journal.reader, *self._others]
+
+    def find(self, path: str, md5: str | None, size: int | None, file_id: str | None) -> tuple[str, float] | None:
+        """(path, mtime) of a finished copy of the stored file planned at ``path``, if a journal has one
+        (a journal another run damages meanwhile is left out)."""
+        for db in self._all:
+            try:
+                found = copy_in(db, path, md5, size, file_id)
+            except sqlite3.DatabaseError:
+                continue
+            if found is not None:
+                return found
+        return None
+
+    def close(self) -> None:
+        for db in self._others:
+            db.close()
+
+
 class JournalRecorder:
     """Receives the run's events and sends every file's state changes to the journal writer."""
 
@@ -334,4 +380,4 @@ class JournalRecorder:
             if event.outcome == "failed":
                 self.journal.send(Failed(event.path, event.reason))
             else:
-                self.journal.send(Done(event.path, str(self.dest / event.path)))
+                self.journal.send(Done(event.path, str(self.dest / event.path), event.source or None))

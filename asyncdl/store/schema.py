@@ -1,8 +1,9 @@
 """The journal's schema, declared once, with its version and the migrations that bring older journals to it.
 
 ``PRAGMA user_version`` holds the schema version. Release 0.1.0 wrote journals without one (version 0);
-their tables are version 1's, so migrating them only records the version. A journal of a newer version
-than this release knows is refused with a clear error, never guessed at.
+their tables are version 1's, so migrating them only records the version. Version 2 adds each file's
+stored-file id and, for a file linked from another copy in DEST, the path of that copy (``source``). A
+journal of a newer version than this release knows is refused with a clear error, never guessed at.
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from pathlib import Path
 
 from asyncdl.errors import JournalError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # The files table: one row per planned path. Also the shape of the merged view over every journal.
-FILE_COLUMNS = (("path", "TEXT PRIMARY KEY"), ("record_id", "TEXT"), ("key", "TEXT"), ("size", "INTEGER"),
-                ("md5", "TEXT"), ("url", "TEXT"), ("state", "TEXT NOT NULL"), ("bytes_done", "INTEGER DEFAULT 0"),
-                ("attempts", "INTEGER DEFAULT 0"), ("last_error", "TEXT"), ("mtime", "REAL"), ("updated", "REAL"),
-                ("run_id", "INTEGER"))
+VERSION_1_COLUMNS = (("path", "TEXT PRIMARY KEY"), ("record_id", "TEXT"), ("key", "TEXT"), ("size", "INTEGER"),
+                     ("md5", "TEXT"), ("url", "TEXT"), ("state", "TEXT NOT NULL"),
+                     ("bytes_done", "INTEGER DEFAULT 0"), ("attempts", "INTEGER DEFAULT 0"), ("last_error", "TEXT"),
+                     ("mtime", "REAL"), ("updated", "REAL"), ("run_id", "INTEGER"))
+ADDED_IN_2 = (("file_id", "TEXT"), ("source", "TEXT"))
+FILE_COLUMNS = VERSION_1_COLUMNS + ADDED_IN_2
 ROW_COLUMNS = ", ".join(name for name, _ in FILE_COLUMNS[:11])  # what a FileRow holds, in order
 
 
-def files_table(name: str = "files", *, extra: str = "") -> str:
+def files_table(name: str = "files", *, extra: str = "",
+                columns: tuple[tuple[str, str], ...] = FILE_COLUMNS) -> str:
     """``CREATE TABLE`` for the files table (``extra``: more column definitions, for the merged view)."""
-    columns = ", ".join(f"{column} {kind}" for column, kind in FILE_COLUMNS)
-    return (f"CREATE TABLE IF NOT EXISTS {name} ({columns}{', ' + extra if extra else ''});\n"
+    columns_sql = ", ".join(f"{column} {kind}" for column, kind in columns)
+    return (f"CREATE TABLE IF NOT EXISTS {name} ({columns_sql}{', ' + extra if extra else ''});\n"
             f"CREATE INDEX IF NOT EXISTS {name}_state ON {name}(state);\n")
 
 
@@ -40,10 +44,15 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS selections (
     key TEXT PRIMARY KEY, description TEXT, crawled REAL, record_ids TEXT
 );
-""" + files_table()
+""" + files_table(columns=VERSION_1_COLUMNS)
 
-# version -> the script that brings a journal of the version before it to this one (idempotent)
-MIGRATIONS: dict[int, str] = {1: VERSION_1}
+VERSION_2 = "".join(f"ALTER TABLE files ADD COLUMN {column} {kind};\n" for column, kind in ADDED_IN_2) + """
+CREATE INDEX IF NOT EXISTS files_copy ON files(md5, size);
+CREATE INDEX IF NOT EXISTS files_file_id ON files(file_id);
+"""
+
+# version -> the script that brings a journal of the version before it to this one (run once, in order)
+MIGRATIONS: dict[int, str] = {1: VERSION_1, 2: VERSION_2}
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

@@ -42,6 +42,7 @@ class Status:
     journal."""
 
     states: dict[str, StateCount] = field(default_factory=dict)
+    linked: StateCount = field(default_factory=StateCount)  # done files linked from another copy in DEST
     failures: list[tuple[str, str, int]] = field(default_factory=list)
     runs: list[dict[str, object]] = field(default_factory=list)
     shards: list[ShardState] = field(default_factory=list)
@@ -66,6 +67,8 @@ def read_status(dest: Path) -> Status:
             status.states[state] = StateCount(count, size)
             if state != "done":
                 status.bytes_left += size - (done if state == "partial" else 0)
+        status.linked = StateCount(*db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files "
+                                               "WHERE state = 'done' AND source IS NOT NULL").fetchone())
         status.failures = list(db.execute(
             "SELECT path, COALESCE(last_error, ''), attempts FROM files WHERE state = 'failed' ORDER BY path"))
     speeds = []

@@ -28,6 +28,7 @@ from asyncdl.transfer.archive_choice import ArchiveChoice
 from asyncdl.transfer.ceiling import RequestCeiling
 from asyncdl.transfer.commit import Committer
 from asyncdl.transfer.context import Context
+from asyncdl.transfer.copies import Source, make_copy
 from asyncdl.transfer.ranges import RangeRoutes
 from asyncdl.transfer.result import TransferResult, failure_reason, finished, unverified_reason
 from asyncdl.transfer.segmented import SegmentedDownload, SegmentsUnsupported
@@ -103,6 +104,33 @@ class Transfer:
             return self._failed(planned, failure_reason(exc, planned))
         except OSError as exc:
             return self._failed(planned, f"local error: {exc}")
+
+    async def link(self, planned: PlannedFile, source: Source) -> bool:
+        """Give ``planned`` the bytes of ``source``, another file of DEST that is the same stored file (see
+        :mod:`.copies`), committed under its final name and reported; False when the source will not do (it
+        is gone or changed: fetch the file instead)."""
+        entry = planned.entry
+        try:
+            final = self.targets.target(planned.path)
+            if present(planned, final) and await anyio.to_thread.run_sync(already_there, planned, final):
+                self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
+                return True
+            part = part_of(final)
+            sidecar_of(part).unlink(missing_ok=True)  # a segmented part left by an earlier run is not resumed
+            how = await anyio.to_thread.run_sync(make_copy, self.targets.target(source.path), part, entry,
+                                                 source.mtime)
+            if how is None:
+                return False
+            await self.committer.commit(part, final)
+        except AsyncdlError as exc:
+            if exc.fatal:
+                raise
+            return False  # fetch() meets the same problem and reports it
+        except OSError:
+            return False
+        self._report(finished(planned, "linked", f"{how} of {source.path}", verified=entry.md5 is not None,
+                              source=source.path))
+        return True
 
     def via_archive(self, record: Record, wanted: list[PlannedFile]) -> bool:
         """Whether the record's files still to fetch should come through its files-archive."""

@@ -11,10 +11,10 @@ TransferResult = FileFinished  # a file's result is the event that reports it
 
 
 def finished(planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,
-             verified: bool = False) -> FileFinished:
-    """The result of a planned file: ok, skipped or failed, with the reason."""
+             verified: bool = False, source: str = "") -> FileFinished:
+    """The result of a planned file: ok, skipped, linked (from ``source``) or failed, with the reason."""
     return FileFinished(planned.path, outcome, reason, planned.entry.size, planned.record.id, planned.entry.key,
-                        received, verified)
+                        received, verified, source)
 
 
 def unverified_reason(entry: FileEntry) -> str:

@@ -25,6 +25,11 @@ pytestmark = pytest.mark.anyio
 FILES = {f"part{i}.csv": f"row,{i}\n".encode() * (i + 1) for i in range(5)}
 
 
+def files_of(record_id: int) -> dict[str, bytes | int]:
+    """FILES with bytes of this record's own (the same bytes in two records would be fetched once)."""
+    return {key: f"{record_id}:".encode() + value for key, value in FILES.items()}
+
+
 async def test_one_request_per_record(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False),
                          dataset=Dataset([record(11, concept=10, files=dict(FILES))]))
@@ -124,7 +129,7 @@ async def test_files_already_there_are_not_fetched_again_through_an_archive(star
 
 async def test_a_cap_learned_from_a_400_is_not_asked_again(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False, archive_limit=50),
-                         dataset=Dataset([record(rid, files=dict(FILES)) for rid in (11, 13, 15)]))
+                         dataset=Dataset([record(rid, files=files_of(rid)) for rid in (11, 13, 15)]))
     summary = await run(emu, tmp_path, "11", "13", "15", concurrency=1)
     assert summary.counts["ok"] == 15 and summary.counts["failed"] == 0
     assert emu.stats.statuses[400] == 1 and emu.stats.requests["archive"] == 1  # the host's cap: 50 bytes

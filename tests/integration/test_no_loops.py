@@ -126,7 +126,7 @@ async def _archive_run(script: Script, dest: Path, archive: str) -> tuple[RunSum
 
 
 def failing(count: int) -> ScriptedServer:
-    return ScriptedServer({rid: Script(status=503) for rid in range(1, count + 1)})
+    return ScriptedServer({rid: Script(status=503, body=f"file {rid}".encode()) for rid in range(1, count + 1)})
 
 
 async def test_the_brake_stops_a_run_whose_requests_all_fail(tmp_path: Path) -> None:

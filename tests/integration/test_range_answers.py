@@ -189,7 +189,8 @@ class FinalNames:
 
 
 async def test_a_file_is_reported_ok_only_once_it_has_its_name(tmp_path: Path) -> None:
-    server = ScriptedServer({rid: Script(extra_files={"b.bin": b"b" * 50}) for rid in (1, 2, 3)})
+    server = ScriptedServer({rid: Script(body=f"file {rid}".encode(), extra_files={"b.bin": b"b" * 50 + bytes([rid])})
+                             for rid in (1, 2, 3)})
     sink = FinalNames(tmp_path)
     async with server.running():
         summary = await mirror(Selection(identifiers=("1", "2", "3")), tmp_path, settings(server), sink=sink)

@@ -43,7 +43,7 @@ from asyncdl.invenio import (
     selection_query,
     split_slice,
 )
-from asyncdl.models import Checksum, Record
+from asyncdl.models import Checksum, Record, RecordStats
 
 BASE = "https://zenodo.org"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "zenodo-recorded"
@@ -858,3 +858,9 @@ def test_parse_datetime(text: str, expected: datetime) -> None:
 def test_parse_datetime_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="ISO"):
         parse_datetime(text)
+
+
+def test_statistics_that_are_not_finite_numbers_count_as_zero() -> None:
+    """JSON may say Infinity or NaN (Python's json reads both): a count of 0, not a crash."""
+    stats = RecordStats.from_json(json.loads('{"downloads": Infinity, "views": NaN, "unique_views": 3.0}'))
+    assert (stats.downloads, stats.views, stats.unique_views) == (0, 0, 3)
