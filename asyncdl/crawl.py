@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 from anyio.abc import ObjectSendStream
@@ -33,16 +33,27 @@ STABLE_SORT = "oldest"
 T = TypeVar("T")
 
 
-class Crawler:
-    """Finds every record of a selection and sends each, once, into ``send``."""
+class PageCache(Protocol):
+    """Search pages fetched before (by a crawl that stopped): ``get`` gives a page's JSON by its URL, or None."""
 
-    def __init__(self, client: Client, config: Config, *, sink: ProgressSink | None = None) -> None:
+    async def get(self, url: str) -> Any | None: ...
+
+    async def put(self, url: str, data: Any) -> None: ...
+
+
+class Crawler:
+    """Finds every record of a selection and sends each, once, into ``send``. With ``pages``, a page found
+    there is not asked for again; records in ``seen`` were delivered before and are not sent again."""
+
+    def __init__(self, client: Client, config: Config, *, sink: ProgressSink | None = None,
+                 pages: PageCache | None = None, seen: set[str] | None = None) -> None:
         self.client = client
         self.config = config
         self.sink = sink or NullSink()
         self.size = config.effective_page_size
         self._pages = anyio.CapacityLimiter(max(1, config.page_concurrency))
-        self._seen: set[str] = set()
+        self._cache = pages
+        self._seen: set[str] = set(seen or ())
         self._send: ObjectSendStream[Record] | None = None
         self._title: re.Pattern[str] | None = None
         self.pages_done = 0
@@ -148,7 +159,7 @@ class Crawler:
         """Follow ``links.next`` one page after another (for listings whose total is not used)."""
         next_url: str | None = url
         while next_url:
-            data = await self.client.get_json(next_url, params=params, bucket=bucket)
+            data = await self._get(next_url, params, bucket=bucket)
             result = parsed(with_params(next_url, params), invenio.parse_search_page, data,
                             base_url=self.config.base_url)
             params = None
@@ -164,14 +175,24 @@ class Crawler:
                                        all_versions=all_versions)
         if limited:
             async with self._pages:
-                data = await self.client.get_json(url, params=params, bucket="search")
+                data = await self._get(url, params, bucket="search")
         else:
-            data = await self.client.get_json(url, params=params, bucket="search")
+            data = await self._get(url, params, bucket="search")
         result = parsed(with_params(url, params), invenio.parse_search_page, data, base_url=self.config.base_url)
         if count:
             self.pages_done += 1
             self.sink.emit(PageFetched(len(result.records), self.pages_done, self.pages_planned, result.total))
         return result
+
+    async def _get(self, url: str, params: dict[str, str] | None, *, bucket: str) -> Any:
+        """A listing page's JSON: from the page cache when a crawl before this one fetched it, else asked for."""
+        key = with_params(url, params)
+        if self._cache is not None and (data := await self._cache.get(key)) is not None:
+            return data
+        data = await self.client.get_json(url, params=params, bucket=bucket)
+        if self._cache is not None:
+            await self._cache.put(key, data)
+        return data
 
     # -- records ------------------------------------------------------------------------------------------
     async def _emit(self, records: tuple[Record, ...] | list[Record]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -109,9 +110,15 @@ def fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
-def remove_symlink(path: Path) -> None:
-    """A symlink where asyncdl keeps a file of its own (a part, a sidecar) is removed, never followed."""
-    if path.is_symlink():
+def remove_unowned(path: Path) -> None:
+    """Where asyncdl keeps a file of its own (a part, a sidecar), a symlink, or a file that has other names
+    too (a hard link, as a killed link of a file fetched once leaves), is removed: never followed, never
+    written into (that would change the other names' bytes)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink > 1):
         path.unlink()
 
 

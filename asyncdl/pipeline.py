@@ -47,6 +47,7 @@ from asyncdl.models import Record
 from asyncdl.options import RunOptions
 from asyncdl.plan import Layout, PlannedFile
 from asyncdl.redact import redact
+from asyncdl.shared_crawl import SharedCrawl
 from asyncdl.store.journal import FinishedCopies, Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
 from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import close_out
@@ -241,6 +242,12 @@ class Run:
         stored = None
         if self.journal is not None and not self.refresh:
             stored = await anyio.to_thread.run_sync(self.journal.selection_records, self.selection_key)
+        if stored is None and self.shard is not None and not self.dry_run:
+            shared = SharedCrawl(client, self.config, self.dest / STATE_DIR, self.selection_key, sink=self.events,
+                                 description=self.describe())
+            await shared.run(self.selection, send)
+            self._remember(shared.delivered)
+            return
         if stored is None:
             crawler = Crawler(client, self.config, sink=self.events)
             await crawler.run(self.selection, send)

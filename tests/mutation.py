@@ -88,7 +88,7 @@ GROUPS = (
           ("tests/unit/test_redact.py", "tests/integration/test_security.py")),
     Group("path-safety", "asyncdl/fsutil.py",
           ("SafeTargets.target", "SafeTargets._check_folder", "_within", "md5_of", "hash_prefix", "commit",
-           "durable_rename", "remove_symlink", "fresh_opener", "open_fresh", "write_fresh"),
+           "durable_rename", "remove_unowned", "fresh_opener", "open_fresh", "write_fresh"),
           ("tests/unit/test_safe_targets.py", "tests/reliability/test_hostile_input.py", *TRANSFER,
            "tests/integration/test_journal.py")),
     Group("names", "asyncdl/plan.py",

@@ -23,7 +23,7 @@ import anyio
 
 from asyncdl.errors import AsyncdlError, NotFoundError, ShortBodyError, TransportError, translate_os_error, unwrap
 from asyncdl.events import FileAdvanced, FileStarted
-from asyncdl.fsutil import HASH_BLOCK, remove_symlink, write_fresh
+from asyncdl.fsutil import HASH_BLOCK, remove_unowned, write_fresh
 from asyncdl.plan import PlannedFile
 from asyncdl.redact import redact
 from asyncdl.store import sidecar
@@ -86,8 +86,8 @@ class SegmentedPart:
     def open(self) -> None:
         """Create or reopen the part; resume from the sidecar when it matches (blocking)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        remove_symlink(self.path)
-        remove_symlink(self.sidecar)
+        remove_unowned(self.path)
+        remove_unowned(self.sidecar)
         saved = load_sidecar(self.sidecar, self.size)
         if saved is not None and self.path.exists():
             self.segments = saved

@@ -18,7 +18,7 @@ import anyio
 
 from asyncdl.errors import AsyncdlError, BadResponseError, NotFoundError, ShortBodyError, translate_os_error
 from asyncdl.events import FileAdvanced, FileStarted
-from asyncdl.fsutil import hash_prefix, remove_symlink
+from asyncdl.fsutil import hash_prefix, remove_unowned
 from asyncdl.http import Response
 from asyncdl.plan import PlannedFile
 from asyncdl.redact import redact
@@ -48,7 +48,7 @@ class PartFile:
 
     def open(self) -> int:
         """Open for appending, re-hashing the bytes already there (blocking: a thread if there are any)."""
-        remove_symlink(self.path)
+        remove_unowned(self.path)
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:

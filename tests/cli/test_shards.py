@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
-from tests.datasets import record
+from tests.datasets import many, record
 
 Start = Callable[..., RunningEmulator]
 IDS = range(101, 131, 2)  # 15 records
@@ -104,7 +104,7 @@ def test_three_shards_at_once_mirror_the_whole_selection_once(start_emulator: St
         assert served["requests"]["content"] == len(want) - sum(len(r.files) for r in whole)
         alone = {k: v for k, v in sizes(emu).items() if int(k.split("/")[0]) not in {r.id for r in whole}}
         assert {k: v for k, v in served["file_bytes"].items() if not k.endswith("files-archive")} == alone
-    assert served["requests"]["search"] == 3  # each shard crawled the selection (one page) itself
+    assert served["requests"]["search"] == 1  # one crawl (one page) for the three shards: the others read it
 
     status = run([sys.executable, "-m", "asyncdl", "status", str(dest), "--format", "json"])
     assert status.returncode == 0, status.stderr
@@ -259,3 +259,39 @@ def test_a_shard_with_the_whole_budget_takes_more_than_its_share(start_emulator:
     peak = emu.stats.agent_peaks["asyncdl-tests/shard-1"]
     print(f"one shard at share 1: {peak} requests in its busiest window (a third would be {SHARE_BOUND})")
     assert peak > 1.5 * SHARE_BOUND
+
+
+def stored_pages(dest: Path) -> int:
+    """Search pages the shared crawl store holds (0 while it is being created)."""
+    found = list((dest / ".asyncdl").glob("crawl-*.sqlite"))
+    if not found:
+        return 0
+    try:
+        with sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM pages").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_the_crawl_is_taken_over_after_the_crawling_shard_is_killed(start_emulator: Start, tmp_path: Path) -> None:
+    """Shard 1 crawls (one page at a time, slowly) and is SIGKILLed after two pages; shard 2 takes the lease
+    over, replays the stored pages instead of asking again and crawls the rest; shard 1, run again, reads
+    the finished crawl. Searches: the pages needed, and at most the one in flight at the kill again."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(latency=0.3)), dataset=many(150))
+    dest = tmp_path / "mirror"
+    slow = ("--page-concurrency", "1")
+    crawler = start(command(emu, dest, "--shard", "1/2", *slow))
+    deadline = time.monotonic() + 60
+    while stored_pages(dest) < 2 and time.monotonic() < deadline and crawler.poll() is None:
+        time.sleep(0.05)
+    crawler.send_signal(signal.SIGKILL)
+    crawler.wait()
+    pages_needed = 6  # 150 records, 25 a page without a token
+    assert 2 <= emu.stats.requests["search"] < pages_needed  # killed mid-crawl
+    code, stderr = finish(start(command(emu, dest, "--shard", "2/2", "--progress", "plain", "-v", *slow)))
+    assert code == 0, stderr
+    assert "taking over the shared crawl" in stderr
+    code, stderr = finish(start(command(emu, dest, "--shard", "1/2", *slow)))
+    assert code == 0, stderr
+    assert pages_needed <= emu.stats.requests["search"] <= pages_needed + 1
+    assert on_disk(dest) == expected(emu)

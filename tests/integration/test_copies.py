@@ -169,3 +169,19 @@ def test_a_copy_is_made_when_hard_links_are_refused(tmp_path: Path) -> None:
         patch.setattr(os, "link", refuse)
         assert copies.make_copy(origin, tmp_path / "part3", entry, None) is None  # another md5
     assert not (tmp_path / "part3").exists()
+
+
+async def test_a_part_that_is_a_hard_link_is_never_written_into(start_emulator: Start, tmp_path: Path) -> None:
+    """A link killed before its commit leaves a part that is another file's hard link. The next run must not
+    resume or truncate it (that would change the other file): the part is removed and the file fetched."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=Dataset([
+        record(11, files={"a.bin": SHARED}, owners=("9",)),
+        record(21, files={"a.bin": b"shorter\n"}, owners=("9",))]))  # a longer part is cut to zero and resumed
+    config = Config(base_url=emu.url)
+    await mirror(Selection(identifiers=("11",)), tmp_path, config, NEVER)
+    (tmp_path / "21").mkdir()
+    os.link(tmp_path / "11" / "a.bin", tmp_path / "21" / "a.bin.asyncdl-part")
+    summary = await mirror(Selection(identifiers=("21",)), tmp_path, config, NEVER)
+    assert [r.path for r in summary.ok] == ["21/a.bin"]
+    assert (tmp_path / "11" / "a.bin").read_bytes() == SHARED  # untouched
+    assert (tmp_path / "21" / "a.bin").read_bytes() == b"shorter\n"
