@@ -140,7 +140,7 @@ class Client:
                         raise error
                     yield Response(raw)
                     return
-            waited = RateLimitedError.from_status(429, url=redact(url))
+            waited = RateLimitedError.from_status(raw.status, url=redact(url))
             self.fault(waited)
             self.brake.problem(str(waited))
             waits += 1

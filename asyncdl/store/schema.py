@@ -64,6 +64,9 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     for step in range(version + 1, SCHEMA_VERSION + 1):
         db.execute("BEGIN IMMEDIATE")
         try:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= step:  # another process took this step
+                db.execute("COMMIT")
+                continue
             for statement in filter(str.strip, MIGRATIONS[step].split(";")):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {step}")

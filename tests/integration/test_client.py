@@ -166,7 +166,7 @@ async def test_each_429_is_one_fault_and_the_waits_are_bounded(server: str) -> N
     async with Client(Config(base_url=server, max_rate_limit_waits=2), sink=events) as client:
         assert await client.get_json(f"{server}/limited?once=1") == {"ok": True}
         assert [e.kind for e in events.events if isinstance(e, FaultMet)] == ["429"]
-        with pytest.raises(RateLimitedError, match="still rate limited after 3 waits"):
+        with anyio.fail_after(20), pytest.raises(RateLimitedError, match="still rate limited after 3 waits"):
             async with client.stream(f"{server}/limited"):
                 pass
     assert sum(isinstance(e, RequestSent) for e in events.events) == 2 + 3  # waits 1 and 2, then refused

@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,4 +110,27 @@ def test_a_migration_that_fails_leaves_the_journal_as_it_was(tmp_path: Path,
     assert not db.in_transaction
     assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
     assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    db.close()
+
+
+def test_a_journal_migrated_by_another_process_meanwhile_is_not_migrated_twice(tmp_path: Path) -> None:
+    """Shards read each other's journals, so two processes may find one journal unmigrated at once. Here
+    another connection migrates it between this one's reading of the version and its first step: each step
+    is then seen as taken (before, the second ALTER TABLE failed with 'duplicate column name')."""
+    path = tmp_path / "journal-1-of-2.sqlite"
+
+    class Raced(sqlite3.Connection):
+        raced = False
+
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            if sql == "BEGIN IMMEDIATE" and not Raced.raced:
+                Raced.raced = True
+                other = sqlite3.connect(path, isolation_level=None)
+                schema.migrate(other, path)
+                other.close()
+            return super().execute(sql, *args)
+
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, factory=Raced)
+    schema.migrate(db, path)
+    assert Raced.raced and db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     db.close()
