@@ -72,7 +72,7 @@ GROUPS = (
           ("record_total", "ArchiveChoice.worth_it", "ArchiveChoice.refused"),
           ("tests/unit/test_archive_choice.py", "tests/integration/test_archive.py")),
     Group("copies", "asyncdl/transfer/copies.py", ("identities", "Copies.source_of", "Copies.emit", "make_copy"),
-          ("tests/integration/test_copies.py",)),
+          ("tests/unit/test_copies_rules.py", "tests/integration/test_copies.py")),
     Group("writer", "asyncdl/transfer/writer.py",
           ("DiskWriter._run", "DiskWriter._wait", "DiskWriter.submit", "DiskWriter.flush", "DiskWriter.__aexit__"),
           TRANSFER),
