@@ -48,9 +48,9 @@ from asyncdl.options import RunOptions
 from asyncdl.plan import Layout, PlannedFile
 from asyncdl.redact import redact
 from asyncdl.shared_crawl import SharedCrawl
-from asyncdl.store.journal import FinishedCopies, Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
+from asyncdl.store.journal import Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
 from asyncdl.store.lock import RunLock
-from asyncdl.store.merged import close_out
+from asyncdl.store.merged import FinishedCopies, close_out
 from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
 from asyncdl.transfer import Committer, PlannedRecord, Transfer

@@ -60,7 +60,8 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
 @click.option("--large-file", "large_files", multiple=True, callback=lambda c, p, v: tuple(parse_size(x) for x in v),
               help="Add one file of this size (e.g. 5GB) to a record; repeatable. Never stored: streamed.")
 @click.option("--max-versions", default=3, show_default=True, help="Most versions a concept may have.")
-@click.option("--min-versions", default=2, show_default=True, help="Fewest versions of a concept with several.")
+@click.option("--min-versions", default=2, show_default=True, type=click.IntRange(min=2),
+              help="Fewest versions of a concept with several.")
 @click.option("--version-keeps", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of a version's files the next version keeps: the same stored files (same file id, "
                    "same bytes), as Zenodo's new versions do.")

@@ -28,7 +28,7 @@ from asyncdl.errors import DiskFullError, JournalError, LocalError, translate_os
 from asyncdl.events import Event, FileFinished, FileStarted
 from asyncdl.models import Record
 from asyncdl.shard import from_journal_name
-from asyncdl.store.names import PART_SUFFIX, STATE_DIR
+from asyncdl.store.names import PART_SUFFIX
 from asyncdl.store.records import record_from_json
 from asyncdl.store.schema import ROW_COLUMNS, migrate
 from asyncdl.streams import batches
@@ -333,38 +333,6 @@ class Journal:
                 part = dest / (row.path + PART_SUFFIX)
                 size = part.stat().st_size if part.exists() else 0
                 self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?", (size, row.path))
-
-
-class FinishedCopies:
-    """Finished files of every journal of DEST by stored file: the run's own journal first, then the others
-    (other shards', a whole run's) read as they are now."""
-
-    def __init__(self, journal: Journal, dest: Path) -> None:
-        self._others: list[sqlite3.Connection] = []
-        self.unreadable: list[str] = []  # other journals that could not be read (their copies are not used)
-        for path in sorted((dest / STATE_DIR).glob("journal*.sqlite")):
-            if path != journal.path:
-                try:
-                    self._others.append(connect(path))
-                except JournalError as exc:
-                    self.unreadable.append(str(exc))
-        self._all = [journal.reader, *self._others]
-
-    def find(self, path: str, md5: str | None, size: int | None, file_id: str | None) -> tuple[str, float] | None:
-        """(path, mtime) of a finished copy of the stored file planned at ``path``, if a journal has one
-        (a journal another run damages meanwhile is left out)."""
-        for db in self._all:
-            try:
-                found = copy_in(db, path, md5, size, file_id)
-            except sqlite3.DatabaseError:
-                continue
-            if found is not None:
-                return found
-        return None
-
-    def close(self) -> None:
-        for db in self._others:
-            db.close()
 
 
 class JournalRecorder:

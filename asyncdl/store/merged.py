@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from asyncdl.errors import JournalError, UsageError
-from asyncdl.store.journal import FileRow, connect, writing
+from asyncdl.store.journal import FileRow, Journal, connect, copy_in, writing
 from asyncdl.store.lock import serialized
 from asyncdl.store.names import MANIFEST, MANIFEST_LOCK, PART_SUFFIX, STATE_DIR, sidecar_of
 from asyncdl.store.schema import FILE_COLUMNS, ROW_COLUMNS, files_table
@@ -37,6 +37,38 @@ def journal_paths(dest: Path) -> list[Path]:
     if not found:
         raise UsageError(f"{dest} has no asyncdl journal (expected {dest / STATE_DIR}/journal.sqlite)")
     return found
+
+
+class FinishedCopies:
+    """Finished files of every journal of DEST by stored file: the run's own journal first, then the others
+    (other shards', a whole run's) read as they are now."""
+
+    def __init__(self, journal: Journal, dest: Path) -> None:
+        self._others: list[sqlite3.Connection] = []
+        self.unreadable: list[str] = []  # other journals that could not be read (their copies are not used)
+        for path in journal_paths(dest):  # the run's own journal exists: never empty
+            if path != journal.path:
+                try:
+                    self._others.append(connect(path))
+                except JournalError as exc:
+                    self.unreadable.append(str(exc))
+        self._all = [journal.reader, *self._others]
+
+    def find(self, path: str, md5: str | None, size: int | None, file_id: str | None) -> tuple[str, float] | None:
+        """(path, mtime) of a finished copy of the stored file planned at ``path``, if a journal has one
+        (a journal another run damages meanwhile is left out)."""
+        for db in self._all:
+            try:
+                found = copy_in(db, path, md5, size, file_id)
+            except sqlite3.DatabaseError:
+                continue
+            if found is not None:
+                return found
+        return None
+
+    def close(self) -> None:
+        for db in self._others:
+            db.close()
 
 
 @contextmanager

@@ -92,8 +92,7 @@ class Transfer:
         entry = planned.entry
         try:
             final = self.targets.target(planned.path)
-            if not checked and present(planned, final) and await anyio.to_thread.run_sync(already_there, planned,
-                                                                                             final):
+            if not checked and await self._found_there(planned, final):
                 return self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
             return await self._fetch(planned, final, RequestCeiling.for_file(entry.size, self.config))
         except anyio.get_cancelled_exc_class():
@@ -112,7 +111,7 @@ class Transfer:
         entry = planned.entry
         try:
             final = self.targets.target(planned.path)
-            if present(planned, final) and await anyio.to_thread.run_sync(already_there, planned, final):
+            if await self._found_there(planned, final):
                 self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
                 return True
             part = part_of(final)
@@ -131,6 +130,11 @@ class Transfer:
         self._report(finished(planned, "linked", f"{how} of {source.path}", verified=entry.md5 is not None,
                               source=source.path))
         return True
+
+    @staticmethod
+    async def _found_there(planned: PlannedFile, final: Path) -> bool:
+        """The record's file is at ``final`` already (a stat, then the md5 in a thread)."""
+        return present(planned, final) and await anyio.to_thread.run_sync(already_there, planned, final)
 
     def via_archive(self, record: Record, wanted: list[PlannedFile]) -> bool:
         """Whether the record's files still to fetch should come through its files-archive."""
