@@ -36,6 +36,7 @@ from asyncdl.errors import (
     RequestCeilingError,
     ServerError,
     ShortBodyError,
+    ShortCrawlError,
     StalledError,
     TransportError,
     UnsafePathError,
@@ -44,6 +45,7 @@ from asyncdl.errors import (
 from asyncdl.events import (
     ArchiveUsed,
     CrawlDone,
+    CrawlShort,
     Display,
     Event,
     Fanout,
@@ -78,12 +80,12 @@ def list_records(selection: Selection, config: Config | None = None) -> list[Rec
 
 __all__ = [
     "AccessDeniedError", "Accounting", "ArchiveUsed", "AsyncdlError", "AuthenticationError", "BadResponseError",
-    "BlockedError", "Checksum", "Config", "ConfigError", "CrawlDone", "DiskFullError", "Display", "Event", "Fanout",
-    "FaultMet", "FileAdvanced", "FileEntry", "FileFiltered", "FileFinished", "FileQueued", "FileStarted",
-    "FormatError", "GoneError", "IntegrityError", "JournalError", "ListSink", "LocalError", "LockedError",
-    "NoProgressError", "NotFoundError", "Notice", "NullSink", "PageFetched", "PathNote", "ProgressSink",
+    "BlockedError", "Checksum", "Config", "ConfigError", "CrawlDone", "CrawlShort", "DiskFullError", "Display",
+    "Event", "Fanout", "FaultMet", "FileAdvanced", "FileEntry", "FileFiltered", "FileFinished", "FileQueued",
+    "FileStarted", "FormatError", "GoneError", "IntegrityError", "JournalError", "ListSink", "LocalError",
+    "LockedError", "NoProgressError", "NotFoundError", "Notice", "NullSink", "PageFetched", "PathNote", "ProgressSink",
     "RateLimitPaused", "RateLimitedError", "Record", "RecordInaccessible", "RecordPlanned", "RecordStats",
     "RemoteError", "RequestCeilingError", "RequestSent", "RunOptions", "RunSummary", "Selection", "ServerError",
-    "Shard", "ShortBodyError", "StalledError", "TransportError", "UnsafePathError", "UsageError", "__version__",
-    "crawl_records", "list_records", "mirror", "mirror_sync",
+    "Shard", "ShortBodyError", "ShortCrawlError", "StalledError", "TransportError", "UnsafePathError", "UsageError",
+    "__version__", "crawl_records", "list_records", "mirror", "mirror_sync",
 ]

@@ -18,6 +18,7 @@ from asyncdl.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from asyncdl.events import (
     ArchiveUsed,
     CrawlDone,
+    CrawlShort,
     Event,
     FaultMet,
     FileAdvanced,
@@ -46,6 +47,7 @@ class RunSummary:
     # long lists stay out of repr(): asyncio formats a finished task's result, and these hold thousands
     results: list[FileFinished] = field(default_factory=list, repr=False)
     inaccessible: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    shortfalls: list[CrawlShort] = field(default_factory=list)  # parts of the selection the server fell short of
     notes: list[str] = field(default_factory=list, repr=False)
     planned_bytes: int = 0
     bytes_received: int = 0
@@ -88,10 +90,11 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """130 when interrupted, 1 when a file failed or a selected record's files could not be had, else 0."""
+        """130 when interrupted; 1 when a file failed, a selected record's files could not be had or the
+        server's answers fell short of what it stated; else 0."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if self.counts["failed"] or self.inaccessible else EXIT_OK
+        return EXIT_FAILED if self.counts["failed"] or self.inaccessible or self.shortfalls else EXIT_OK
 
 
 class Accounting:
@@ -122,6 +125,8 @@ class Accounting:
                 self.records_found += records
             case CrawlDone(records, _):
                 self.crawl_done, self.records_found = True, records
+            case CrawlShort():
+                s.shortfalls.append(event)
             case ArchiveUsed(_, members, _):
                 s.archives += members > 0
                 s.archive_files += members

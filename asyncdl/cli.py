@@ -34,12 +34,14 @@ from asyncdl.errors import (
     AsyncdlError,
     ConfigError,
     LocalError,
+    ShortCrawlError,
     UsageError,
     describe_faults,
     unwrap,
 )
 from asyncdl.events import Event, Notice, PageFetched
 from asyncdl.invenio import Selection
+from asyncdl.models import Record
 from asyncdl.pipeline import Run
 from asyncdl.plan import PlannedFile, check_template
 from asyncdl.progress import describe_archives, make_sink, summary_record, summary_table
@@ -173,7 +175,7 @@ def list_command(**options: Any) -> None:
     selection = build_selection(options)
     config = config_of(layers)
     pattern = export.compile_extract(options["extract_pattern"]) if options["extract_pattern"] else None
-    records = run(functools.partial(crawl_records, selection, config, sink=StatusSink(stderr)))
+    records, short = run(functools.partial(crawl_keeping_short, selection, config))
     rows = [export.record_row(r) for r in records]
     try:
         if pattern is not None:
@@ -197,6 +199,16 @@ def list_command(**options: Any) -> None:
         else:
             output.write_text(text, encoding="utf-8")
     stderr.print(f"{len(rows)} rows" + (f" written to {output}" if output else ""), highlight=False)
+    if short is not None:
+        fail(short)
+
+
+async def crawl_keeping_short(selection: Selection, config: Config) -> tuple[list[Record], ShortCrawlError | None]:
+    """The records of a listing, and the shortfall, if any, that must fail the command once they are written."""
+    try:
+        return await crawl_records(selection, config, sink=StatusSink(stderr)), None
+    except ShortCrawlError as short:
+        return short.records, short
 
 
 def write_table(rows: list[export.Row], columns: list[str], output: Path | None) -> None:
@@ -288,6 +300,8 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for record_id, reason in summary.inaccessible:
         stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False, markup=False)
+    for short in summary.shortfalls:
+        stderr.print(f"incomplete selection: {short.message}", highlight=False, markup=False)
     if summary.interrupted:
         stderr.print("interrupted: run the same command again to continue where it stopped", highlight=False)
     sys.exit(summary.exit_code)

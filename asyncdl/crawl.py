@@ -10,10 +10,10 @@ Records are deduplicated; a record whose hit lacks its file list gets one ``/fil
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -22,14 +22,23 @@ from anyio.abc import ObjectSendStream
 
 from asyncdl import invenio
 from asyncdl.config import Config
-from asyncdl.errors import AccessDeniedError, BadResponseError, NotFoundError, UsageError, unwrap
-from asyncdl.events import CrawlDone, Notice, NullSink, PageFetched, ProgressSink
+from asyncdl.errors import (
+    AccessDeniedError,
+    BadResponseError,
+    NotFoundError,
+    RemoteError,
+    ShortCrawlError,
+    UsageError,
+    unwrap,
+)
+from asyncdl.events import CrawlDone, CrawlShort, Notice, NullSink, PageFetched, ProgressSink
 from asyncdl.http import Client, with_params
 from asyncdl.invenio import Selection, TimeSlice
 from asyncdl.models import Record
 from asyncdl.redact import redact
 
 STABLE_SORT = "oldest"
+REFUSED_QUERY = (400, 404, 422)  # statuses with which a server refuses a query it cannot read
 T = TypeVar("T")
 
 
@@ -59,6 +68,7 @@ class Crawler:
         self.pages_done = 0
         self.pages_planned = 0
         self.sent_ids: list[str] = []
+        self.shortfalls: list[CrawlShort] = []  # the parts whose pages gave fewer records than stated
 
     async def run(self, selection: Selection, send: ObjectSendStream[Record]) -> None:
         """Crawl ``selection``; ``send`` is closed when done."""
@@ -86,7 +96,8 @@ class Crawler:
         record = parsed(url, invenio.parse_record, data, base_url=base)
         if all_versions:
             await self._follow(invenio.record_url(base, record.id) + "/versions",
-                               {"page": "1", "size": str(self.size), "sort": "version"}, bucket="default")
+                               {"page": "1", "size": str(self.size), "sort": "version"}, bucket="default",
+                               part=f"the versions of record {record.id}")
         else:
             await self._emit([record])
 
@@ -104,28 +115,64 @@ class Crawler:
             if first.next_url:
                 await self._follow(first.next_url, None, bucket="search")
             return
+        tally = Tally(describe_search(query, community), first.total)
+        tally.add(first.records)
+        await self._emit(first.records)
         if invenio.fits_window(first.total, size=self.size):
             self.pages_planned += invenio.last_reachable_page(total=first.total, size=self.size)
-            await self._emit(first.records)
-            await self._rest(url, query, first.total, all_versions=all_versions)
-            return
-        self.sink.emit(Notice(f"{first.total} hits exceed the 10,000-hit window: splitting by creation date",
-                              level="info"))
-        span = await self._created_span(url, query, first, all_versions=all_versions)
-        await self._slice(url, query, span, all_versions=all_versions)
+            await self._rest(url, query, first.total, all_versions=all_versions, tally=tally)
+        else:
+            self.sink.emit(Notice(f"{first.total} hits exceed the 10,000-hit window: splitting by creation date",
+                                  level="info"))
+            span = await self._created_span(url, query, first, all_versions=all_versions)
+            if await self._slice(url, query, span, all_versions=all_versions, tally=tally, top=True) is None:
+                await self._unsliced(url, query, first.total, all_versions=all_versions, tally=tally)
+        await self._reconcile(url, query, tally, all_versions=all_versions)
 
-    async def _rest(self, url: str, query: str, total: int, *, all_versions: bool) -> None:
-        """Pages 2..last of a search that fits the window, concurrently."""
+    async def _rest(self, url: str, query: str, total: int, *, all_versions: bool, tally: Tally,
+                    sort: str = STABLE_SORT, first: int = 2) -> None:
+        """Pages ``first``..last of a search that fits the window, concurrently."""
         last = invenio.last_reachable_page(total=total, size=self.size)
 
         async def fetch(page: int) -> None:
             async with self._pages:  # held until the records are handed on: parsed pages never pile up
-                result = await self._page(url, query, page=page, all_versions=all_versions, limited=False)
+                result = await self._page(url, query, page=page, all_versions=all_versions, limited=False,
+                                          sort=sort)
+                tally.add(result.records)
                 await self._emit(result.records)
 
         async with anyio.create_task_group() as group:
-            for page in range(2, last + 1):
+            for page in range(first, last + 1):
                 group.start_soon(fetch, page)
+
+    async def _unsliced(self, url: str, query: str, total: int, *, all_versions: bool, tally: Tally) -> None:
+        """The fallback when date slices cannot be trusted: the search paged oldest first, then newest first
+        for the hits past the window (together up to twice the window)."""
+        size = self.size
+        oldest = invenio.last_reachable_page(total=total, size=size)
+        beyond = max(0, total - oldest * size)
+        self.sink.emit(Notice(f"paging the search without date slices instead: oldest first, then newest first "
+                              f"({'every one of' if beyond <= oldest * size else 'at most 20,000 of'} "
+                              f"its {total} hits can be reached)"))
+        self.pages_planned += oldest - 1 + (invenio.last_reachable_page(total=beyond, size=size) if beyond else 0)
+        await self._rest(url, query, total, all_versions=all_versions, tally=tally)
+        if beyond:
+            await self._rest(url, query, beyond, all_versions=all_versions, tally=tally, sort="newest", first=1)
+
+    async def _reconcile(self, url: str, query: str, tally: Tally, *, all_versions: bool) -> None:
+        """Compare what the search stated with what its pages gave; ask the total again when they differ, so
+        records deleted meanwhile are told apart from records the pages never reached."""
+        if tally.reached >= tally.stated:
+            return
+        again = await self._page(url, query, page=1, size=1, all_versions=all_versions, count=False)
+        vanished = max(0, tally.stated - (again.total or 0))
+        if tally.stated - tally.reached <= vanished:
+            self.sink.emit(Notice(f"{tally.part}: {tally.stated - tally.reached} records left the search while it "
+                                  f"was crawled ({tally.stated} then, {again.total} now)", level="info"))
+            return
+        short = CrawlShort(tally.part, tally.stated, tally.reached, again.total, "; ".join(tally.where))
+        self.shortfalls.append(short)
+        self.sink.emit(short)
 
     async def _created_span(self, url: str, query: str, first: invenio.SearchPage, *,
                             all_versions: bool) -> TimeSlice:
@@ -138,35 +185,72 @@ class Crawler:
         end = datetime.combine(max(moments).date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         return TimeSlice(start, end)
 
-    async def _slice(self, url: str, query: str, piece: TimeSlice, *, all_versions: bool) -> None:
-        """Crawl one created-range slice, splitting it again while it holds more than the window."""
+    async def _slice(self, url: str, query: str, piece: TimeSlice, *, all_versions: bool, tally: Tally,
+                     top: bool = False) -> int | None:
+        """Crawl one created-range slice, splitting it again while it holds more than the window; the total
+        it stated. ``top`` (the slice covering every hit): None when it answers 0 hits or an error although
+        the search has hits, so the date slices cannot be trusted."""
         sliced = invenio.combine_query(query, invenio.created_clause(piece))
-        first = await self._page(url, sliced, page=1, all_versions=all_versions)
+        try:
+            first = await self._page(url, sliced, page=1, all_versions=all_versions)
+        except RemoteError as exc:
+            if not top or exc.status not in REFUSED_QUERY:
+                raise
+            self.sink.emit(Notice(f"{tally.part}: the date-sliced search {sliced!r} was refused ({exc})"))
+            return None
         total = first.total or 0
+        if top and total == 0:
+            self.sink.emit(Notice(f"{tally.part}: the date-sliced search {sliced!r} matched nothing although the "
+                                  f"search stated {tally.stated} hits: this server does not read the date range"))
+            return None
+        tally.add(first.records)
         if invenio.fits_window(total, size=self.size) or piece.duration <= timedelta(seconds=1):
             if not invenio.fits_window(total, size=self.size):
+                tally.where.append(f"{total} records created within one second at {piece.start.isoformat()}: "
+                                   "only the first 10,000 can be reached")
                 self.sink.emit(Notice(f"{total} records were created within one second at "
                                       f"{piece.start.isoformat()}: only the first 10,000 can be reached"))
             self.pages_planned += invenio.last_reachable_page(total=total, size=self.size)
             await self._emit(first.records)
-            await self._rest(url, sliced, total, all_versions=all_versions)
-            return
-        async with anyio.create_task_group() as group:
-            for half in invenio.split_slice(piece):
-                group.start_soon(functools.partial(self._slice, url, query, half, all_versions=all_versions))
+            await self._rest(url, sliced, total, all_versions=all_versions, tally=tally)
+            return total
+        halves = invenio.split_slice(piece)
+        stated = [0, 0]
 
-    async def _follow(self, url: str, params: dict[str, str] | None, *, bucket: str) -> None:
-        """Follow ``links.next`` one page after another (for listings whose total is not used)."""
+        async def crawl_half(index: int) -> None:
+            stated[index] = await self._slice(url, query, halves[index], all_versions=all_versions,
+                                              tally=tally) or 0
+
+        async with anyio.create_task_group() as group:
+            for index in (0, 1):
+                group.start_soon(crawl_half, index)
+        if sum(stated) < total:
+            tally.where.append(f"created {describe_slice(piece)} stated {total} hits, its two halves "
+                               f"{sum(stated)}")
+        return total
+
+    async def _follow(self, url: str, params: dict[str, str] | None, *, bucket: str, part: str = "") -> None:
+        """Follow ``links.next`` one page after another; the total the first page states is checked at the end
+        against the records the pages gave."""
         next_url: str | None = url
+        tally: Tally | None = None
         while next_url:
             data = await self._get(next_url, params, bucket=bucket)
             result = parsed(with_params(next_url, params), invenio.parse_search_page, data,
                             base_url=self.config.base_url)
             params = None
             self.pages_done += 1
+            if tally is None and result.total is not None:
+                tally = Tally(part or f"the listing {redact(url)}", result.total)
+            if tally is not None:
+                tally.add(result.records)
             await self._emit(result.records)
             self.sink.emit(PageFetched(len(result.records), self.pages_done, self.pages_planned, result.total))
             next_url = result.next_url
+        if tally is not None and tally.reached < tally.stated:
+            short = CrawlShort(tally.part, tally.stated, tally.reached, detail="its links.next ended early")
+            self.shortfalls.append(short)
+            self.sink.emit(short)
 
     async def _page(self, url: str, query: str, *, page: int, all_versions: bool, size: int | None = None,
                     sort: str = STABLE_SORT, count: bool = True, limited: bool = True) -> invenio.SearchPage:
@@ -223,6 +307,33 @@ class Crawler:
         return dataclasses.replace(record, files=files, files_listed=True)
 
 
+@dataclass(slots=True)
+class Tally:
+    """What one search stated and the records its pages gave (ids, so a page seen twice counts once)."""
+
+    part: str
+    stated: int
+    ids: set[str] = dataclasses.field(default_factory=set)
+    where: list[str] = dataclasses.field(default_factory=list)  # where it fell short, as far as is known
+
+    def add(self, records: tuple[Record, ...]) -> None:
+        self.ids.update(record.id for record in records)
+
+    @property
+    def reached(self) -> int:
+        return len(self.ids)
+
+
+def describe_search(query: str, community: str | None) -> str:
+    """``community 'x', query 'y'`` as the user would recognise it."""
+    parts = ([f"community {community!r}"] if community else []) + ([f"query {query!r}"] if query else [])
+    return "the search of " + ", ".join(parts) if parts else "the search of every record"
+
+
+def describe_slice(piece: TimeSlice) -> str:
+    return f"[{piece.start.isoformat()}, {piece.end.isoformat()})"
+
+
 def parsed(url: str, parse: Callable[..., T], data: object, **options: Any) -> T:
     """``parse(data, **options)``; a document of the wrong shape is an error naming the URL it came from."""
     try:
@@ -236,7 +347,8 @@ def parsed(url: str, parse: Callable[..., T], data: object, **options: Any) -> T
 
 async def crawl_records(selection: Selection, config: Config, *, sink: ProgressSink | None = None,
                         client: Client | None = None) -> list[Record]:
-    """Every record of ``selection``, in the order found (the Python API behind ``asyncdl list``)."""
+    """Every record of ``selection``, in the order found (the Python API behind ``asyncdl list``). Raises
+    ShortCrawlError, holding the records found, when the server's pages gave fewer than it stated."""
     if client is None:
         async with Client(config) as owned:
             return await crawl_records(selection, config, sink=sink, client=owned)
@@ -251,4 +363,6 @@ async def crawl_records(selection: Selection, config: Config, *, sink: ProgressS
                     records.append(record)
     except BaseExceptionGroup as group_error:
         raise unwrap(group_error) from None
+    if crawler.shortfalls:
+        raise ShortCrawlError("; ".join(short.message for short in crawler.shortfalls), records=records)
     return records

@@ -27,6 +27,7 @@ what an error means:
     │   └── ShortBodyError      a body that ended cleanly before the file's size (retryable)
     ├── IntegrityError          size or md5 of a download does not match the record (retryable from zero)
     ├── RequestCeilingError     a file cost the most requests it may (reported as failed)
+    ├── ShortCrawlError         the server's pages gave fewer records than it stated (what was found is kept)
     ├── NoProgressError         many requests brought nothing: the run stops (fatal)
     ├── FormatError             a sidecar of a newer version (the file fails; nothing is guessed)
     ├── UnsafePathError         a file key or layout would leave the destination
@@ -41,7 +42,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -183,6 +184,14 @@ class IntegrityError(AsyncdlError):
 
 class RequestCeilingError(AsyncdlError):
     """One file cost the most requests it may (its ceiling, from its size, segments and retries)."""
+
+
+class ShortCrawlError(AsyncdlError):
+    """A listing fell short of the total the server stated; ``records`` holds every record it did give."""
+
+    def __init__(self, message: str, *, records: list[Any]) -> None:
+        super().__init__(message)
+        self.records = records
 
 
 class NoProgressError(AsyncdlError):

@@ -25,6 +25,24 @@ class CrawlDone:
 
 
 @dataclass(frozen=True, slots=True)
+class CrawlShort:
+    """Part of the selection fell short: the server stated ``stated`` records (``now`` when asked again at
+    the end) and its pages gave ``reached``; ``part`` names which search, ``detail`` where it fell short."""
+
+    part: str
+    stated: int
+    reached: int
+    now: int | None = None
+    detail: str = ""
+
+    @property
+    def message(self) -> str:
+        again = f" ({self.now} when asked again)" if self.now is not None and self.now != self.stated else ""
+        where = f": {self.detail}" if self.detail else ""
+        return f"{self.part}: the server stated {self.stated} records{again}, its pages gave {self.reached}{where}"
+
+
+@dataclass(frozen=True, slots=True)
 class RateLimitPaused:
     """The server said 429: requests to ``host`` (``bucket``) wait ``seconds``."""
 
@@ -147,7 +165,7 @@ class ArchiveUsed:
         return self.members - self.requests
 
 
-Event = (PageFetched | CrawlDone | RateLimitPaused | Notice | FileQueued | FileStarted | FileAdvanced
+Event = (PageFetched | CrawlDone | CrawlShort | RateLimitPaused | Notice | FileQueued | FileStarted | FileAdvanced
          | FileFinished | FileFiltered | PathNote | RecordPlanned | RecordInaccessible | RequestSent | FaultMet
          | ArchiveUsed)
 

@@ -251,7 +251,8 @@ class Run:
         if stored is None:
             crawler = Crawler(client, self.config, sink=self.events)
             await crawler.run(self.selection, send)
-            self._remember(crawler.sent_ids)  # only reached when the crawl completed
+            if not crawler.shortfalls:  # a short crawl is not trusted as the selection's list next time
+                self._remember(crawler.sent_ids)  # only reached when the crawl completed
             return
         self._records_from_journal = not self.since_last
         if not self.since_last:
@@ -274,10 +275,11 @@ class Run:
                                        query=invenio.combine_query(query, f'updated:["{stamp}" TO *]'))
         fresh_send, fresh_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
         updated: dict[str, Record] = {}
+        crawler = Crawler(client, self.config, sink=self.events)
         async with send:
             async with anyio.create_task_group() as group:
                 if self.selection.community or query:
-                    group.start_soon(Crawler(client, self.config, sink=self.events).run, narrowed, fresh_send)
+                    group.start_soon(crawler.run, narrowed, fresh_send)
                 else:
                     fresh_send.close()
                 async with fresh_receive:
@@ -287,7 +289,8 @@ class Run:
             for record in stored:
                 if record.id not in updated:
                     await send.send(record)
-        self._remember([*updated, *(r.id for r in stored if r.id not in updated)])
+        if not crawler.shortfalls:
+            self._remember([*updated, *(r.id for r in stored if r.id not in updated)])
         self.events.emit(Notice(f"--since-last: {len(updated)} records updated since the last crawl", level="info"))
 
     def _remember(self, ids: list[str]) -> None:

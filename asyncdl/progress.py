@@ -221,6 +221,8 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
             "linked": counts["linked"], "filtered": counts["filtered"], "failed": counts["failed"],
             "failures": [{"path": r.path, "reason": r.reason} for r in summary.failed],
             "inaccessible": [{"record": rid, "reason": why} for rid, why in summary.inaccessible],
+            "shortfalls": [{"part": s.part, "stated": s.stated, "reached": s.reached, "now": s.now,
+                            "detail": s.detail} for s in summary.shortfalls],
             "records": summary.records, "bytes_received": summary.bytes_received,
             "seconds": round(summary.elapsed, 3), "requests": summary.requests,
             "rate_limited": summary.rate_limited, "faults": dict(summary.faults),

@@ -46,8 +46,11 @@ class Script:
 class ScriptedServer:
     """``async with ScriptedServer({1: Script(...)}) as server``: ``server.base``, ``server.served``."""
 
-    def __init__(self, scripts: dict[int, Script]) -> None:
+    def __init__(self, scripts: dict[int, Script], *, hidden: frozenset[int] = frozenset(),
+                 vanish: bool = False) -> None:
         self.scripts = scripts
+        self.hidden = hidden  # records the search counts in its total but never serves on a page
+        self.vanish = vanish  # a one-hit request (a recount) no longer counts the hidden records
         self.served: Counter[str] = Counter()  # request path -> requests
         self.base = ""
 
@@ -78,8 +81,10 @@ class ScriptedServer:
         self.served["search"] += 1
         page, size = int(request.query.get("page", "1")), int(request.query.get("size", "25"))
         ids = sorted(self.scripts)
-        hits = [self.hit(rid) for rid in ids[(page - 1) * size: page * size]]
-        return web.json_response({"hits": {"hits": hits, "total": len(ids)}, "links": {}})
+        served = [rid for rid in ids if rid not in self.hidden]
+        hits = [self.hit(rid) for rid in served[(page - 1) * size: page * size]]
+        total = len(served) if self.vanish and size == 1 else len(ids)
+        return web.json_response({"hits": {"hits": hits, "total": total}, "links": {}})
 
     async def _archive(self, request: web.Request) -> web.StreamResponse:
         self.served[request.path] += 1
