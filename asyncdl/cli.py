@@ -112,6 +112,7 @@ def layered_settings(options: dict[str, Any]) -> dict[str, Any]:
         layers.update(settings.given_flags(options))
         layers["token"] = options.get("token") or settings.resolve_token(
             {"token_env": settings.value(layers, "token_env"), **layers}, os.environ)
+        layers["host_token_values"] = settings.resolve_host_tokens(layers, os.environ)
     except ConfigError as exc:
         fail(exc)
     return layers

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from asyncdl._version import __version__
 
 DEFAULT_BASE_URL = "https://zenodo.org"
+DEFAULT_DOI_RESOLVER = "https://doi.org"
 DEFAULT_USER_AGENT = f"asyncdl/{__version__} (+https://github.com/asyncdl/asyncdl)"
 MIN_CHUNK_SIZE = 1024  # smaller reads cost a system call per few bytes (and 0 would read nothing, forever)
 GUEST_PAGE_SIZE = 25
@@ -18,7 +19,9 @@ class Config:
     """Settings of a run. Sizes in bytes, times in seconds. The token never appears in repr()."""
 
     base_url: str = DEFAULT_BASE_URL
-    token: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)  # sent to base_url's host only
+    host_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (host, token): other instances'
+    doi_resolver: str = DEFAULT_DOI_RESOLVER  # where a DOI that is not Zenodo's is looked up
     user_agent: str = DEFAULT_USER_AGENT
     # crawl
     page_size: int = 0  # 0: the largest the server allows (100 with a token, 25 without)

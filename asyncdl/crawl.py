@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urljoin
 
 import anyio
 from anyio.abc import ObjectSendStream
@@ -33,6 +34,7 @@ from asyncdl.errors import (
 )
 from asyncdl.events import CrawlDone, CrawlShort, Notice, NullSink, PageFetched, ProgressSink
 from asyncdl.http import Client, with_params
+from asyncdl.http.client import MAX_REDIRECTS
 from asyncdl.invenio import Selection, TimeSlice
 from asyncdl.models import Record
 from asyncdl.redact import redact
@@ -82,12 +84,11 @@ class Crawler:
                 await self._search(query, community=selection.community, all_versions=selection.all_versions)
         self.sink.emit(CrawlDone(records=len(self.sent_ids), pages=self.pages_done))
 
-    # -- identifiers --------------------------------------------------------------------------------------
+    # -- identifiers ---------------------------------------------------------------------------------------
     async def _identifier(self, ident: invenio.Identifier, *, all_versions: bool) -> None:
-        base = self.config.base_url
         if ident.kind == "doi":
-            await self._search(f'doi:"{ident.value}"', community=None, all_versions=True)
-            return
+            ident = await self._resolve(ident)
+        base = ident.base_url or self.config.base_url
         url = invenio.record_url(base, ident.value)
         try:
             data = await self.client.get_json(url)
@@ -96,10 +97,39 @@ class Crawler:
         record = parsed(url, invenio.parse_record, data, base_url=base)
         if all_versions:
             await self._follow(invenio.record_url(base, record.id) + "/versions",
-                               {"page": "1", "size": str(self.size), "sort": "version"}, bucket="default",
-                               part=f"the versions of record {record.id}")
+                               {"page": "1", "size": str(self._size_at(base)), "sort": "version"},
+                               bucket="default", part=f"the versions of record {record.id}", base_url=base)
         else:
             await self._emit([record])
+
+    async def _resolve(self, ident: invenio.Identifier) -> invenio.Identifier:
+        """The record a DOI leads to: its resolver's redirects are followed, one hop at a time, to the first
+        record URL (``/records/<id>``) or a landing page whose Signposting linkset names the record. Nothing
+        is sent beyond where the DOI leads."""
+        resolver = f"{ident.base_url}/doi" if ident.base_url else self.config.doi_resolver
+        url = invenio.doi_url(resolver, ident.value)
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                hop = await self.client.hop(url)
+            except NotFoundError as exc:
+                raise UsageError(f"DOI {ident.value} is unknown to {redact(resolver)} (404)") from exc
+            if hop.location is None:
+                found = invenio.linkset_record(hop.link, page_url=url)
+                if found is None:
+                    raise UsageError(f"DOI {ident.value} leads to {redact(url)}, which is no InvenioRDM record "
+                                     "(no /records/<id> address, no Signposting linkset)")
+                return found
+            url = urljoin(url, hop.location)
+            if (found := invenio.record_at(url)) is not None:
+                return found
+        raise UsageError(f"DOI {ident.value}: more than {MAX_REDIRECTS} redirects from {redact(resolver)}")
+
+    def _size_at(self, base: str) -> int:
+        """The page size to ask an instance for: the configured one, else the cap for a guest or a token."""
+        if base == self.config.base_url:
+            return self.size
+        token = self.client.token_for(base)
+        return dataclasses.replace(self.config, token=token).effective_page_size
 
     # -- searches -----------------------------------------------------------------------------------------
     async def _search(self, query: str, *, community: str | None, all_versions: bool) -> None:
@@ -229,7 +259,8 @@ class Crawler:
                                f"{sum(stated)}")
         return total
 
-    async def _follow(self, url: str, params: dict[str, str] | None, *, bucket: str, part: str = "") -> None:
+    async def _follow(self, url: str, params: dict[str, str] | None, *, bucket: str, part: str = "",
+                      base_url: str | None = None) -> None:
         """Follow ``links.next`` one page after another; the total the first page states is checked at the end
         against the records the pages gave."""
         next_url: str | None = url
@@ -237,7 +268,7 @@ class Crawler:
         while next_url:
             data = await self._get(next_url, params, bucket=bucket)
             result = parsed(with_params(next_url, params), invenio.parse_search_page, data,
-                            base_url=self.config.base_url)
+                            base_url=base_url or self.config.base_url)
             params = None
             self.pages_done += 1
             if tally is None and result.total is not None:
@@ -294,16 +325,17 @@ class Crawler:
 
     async def _with_files(self, record: Record) -> Record:
         """Fetch the file list the search hit left out (one request; none when a guest would get 403)."""
-        if record.access_right in ("restricted", "embargoed") and not self.config.token:
+        base = invenio.base_of(record.api_url) or self.config.base_url
+        if record.access_right in ("restricted", "embargoed") and not self.client.token_for(base):
             self.sink.emit(Notice(f"record {record.id}: files are {record.access_right}", level="info"))
             return record
-        url = invenio.files_url(self.config.base_url, record.id)
+        url = invenio.files_url(base, record.id)
         try:
             data = await self.client.get_json(url)
         except AccessDeniedError:
             self.sink.emit(Notice(f"record {record.id}: files are restricted or embargoed (403)", level="info"))
             return record
-        files = parsed(url, invenio.parse_files_listing, data, base_url=self.config.base_url, record_id=record.id)
+        files = parsed(url, invenio.parse_files_listing, data, base_url=base, record_id=record.id)
         return dataclasses.replace(record, files=files, files_listed=True)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from asyncdl.errors import BadResponseError, UsageError
 from asyncdl.models import Checksum, FileEntry, Record, RecordStats
@@ -368,17 +368,19 @@ def parse_search_page(data: object, *, base_url: str) -> SearchPage:
 
 @dataclass(frozen=True, slots=True)
 class Identifier:
-    """A record named by the user: a record id, or a DOI that is not a Zenodo one."""
+    """A record named by the user: a record id, or a DOI that is not a Zenodo one. ``base_url``: the instance
+    a URL named (its scheme and host), None for a bare id or DOI (the configured instance, the resolver)."""
 
     kind: Literal["recid", "doi"]
     value: str
+    base_url: str | None = None
 
 
 ACCEPTED_IDENTIFIERS = (
-    "accepted forms: a record id (123); a record URL (https://zenodo.org/records/123, "
-    "https://zenodo.org/records/123/files/x?download=1, /record/123, /api/records/123, "
-    "https://zenodo.org/doi/10.5281/zenodo.123); a DOI (10.5281/zenodo.123, doi:10.1234/abc, "
-    "https://doi.org/10.1234/abc)"
+    "accepted forms: a record id (123, abcde-12345); a record URL on any InvenioRDM instance "
+    "(https://zenodo.org/records/123, https://zenodo.org/records/123/files/x?download=1, /record/123, "
+    "/api/records/123, https://zenodo.org/doi/10.5281/zenodo.123); a DOI (10.5281/zenodo.123, "
+    "doi:10.1234/abc, https://doi.org/10.1234/abc)"
 )
 
 _RECID = re.compile(r"\d+|[0-9a-z]{5}-[0-9a-z]{5}")
@@ -388,16 +390,17 @@ _ZENODO_DOI = re.compile(r"10\.(?:5281|5072)/zenodo\.(\d+)", re.IGNORECASE)
 _RECORD_PATH = re.compile(r"/(?:api/)?records?/([^/]+)(?:/.*)?")
 _DOI_HOSTS = frozenset({"doi.org", "dx.doi.org", "www.doi.org"})
 _BARE_HOST = re.compile(r"[\w.-]+(?::\d+)?/")
+_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
 
 
-def _doi_identifier(text: str) -> Identifier | None:
+def _doi_identifier(text: str, base_url: str | None = None) -> Identifier | None:
     doi = _DOI.fullmatch(text)
     if doi is None:
         return None
     zenodo = _ZENODO_DOI.fullmatch(text)
     if zenodo is not None:
-        return Identifier("recid", zenodo[1])
-    return Identifier("doi", f"{doi[1].lower()}/{doi[2]}")
+        return Identifier("recid", zenodo[1], base_url)
+    return Identifier("doi", f"{doi[1].lower()}/{doi[2]}", base_url)
 
 
 def _bare_identifier(text: str) -> Identifier | None:
@@ -418,21 +421,50 @@ def _url_identifier(text: str) -> Identifier | None:
         return None
     if (parts.hostname or "") in _DOI_HOSTS:
         return _doi_identifier(unquote(parts.path).lstrip("/"))
+    base = f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
     if parts.path.startswith("/doi/"):
-        return _doi_identifier(unquote(parts.path[len("/doi/") :]))
+        return _doi_identifier(unquote(parts.path[len("/doi/") :]), base)
     record = _RECORD_PATH.fullmatch(parts.path)
     if record is not None and _RECID.fullmatch(record[1]):
-        return Identifier("recid", record[1])
+        return Identifier("recid", record[1], base)
     return None
 
 
 def parse_identifier(text: str) -> Identifier:
-    """Read a record id, record URL or DOI; a Zenodo DOI becomes its record id."""
+    """Read a record id, record URL or DOI; a Zenodo DOI becomes its record id; a URL keeps its instance."""
     cleaned = text.strip()
     found = (_bare_identifier(cleaned) or _url_identifier(cleaned)) if cleaned else None
     if found is None:
         raise UsageError(f"not a record id, record URL or DOI: {redact(text)!r}; {ACCEPTED_IDENTIFIERS}")
     return found
+
+
+def record_at(url: str) -> Identifier | None:
+    """The record an absolute URL is the page (or API document) of, on the URL's own instance, else None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    record = _RECORD_PATH.fullmatch(parts.path)
+    if record is None or not _RECID.fullmatch(record[1]):
+        return None
+    return Identifier("recid", record[1], f"{parts.scheme}://{parts.netloc}")
+
+
+def linkset_record(link_header: str, *, page_url: str) -> Identifier | None:
+    """The record a Signposting ``Link: <.../api/records/ID>; rel="linkset"`` header names (InvenioRDM
+    landing pages and downloads carry one), else None."""
+    for target, params in _LINK.findall(link_header):
+        rels = re.search(r'rel\s*=\s*"?([^";]+)"?', params)
+        if rels and "linkset" in rels[1].split():
+            found = record_at(urljoin(page_url, target))
+            if found is not None:
+                return found
+    return None
+
+
+def doi_url(resolver: str, doi: str) -> str:
+    """Where a resolver (``https://doi.org``, or an instance's ``{base}/doi``) answers for a DOI."""
+    return f"{resolver.rstrip('/')}/{quote(doi, safe='/')}"
 
 
 # --------------------------------------------------------------------------- selections and search
@@ -463,11 +495,16 @@ def combine_query(base_query: str, clause: str) -> str:
     return f"({base}) AND {clause}" if base else clause
 
 
+OWNER_FIELD = "parent.access.owned_by.user"
+"""The native field of a record's owner: every InvenioRDM instance reads it (Zenodo rewrites its legacy
+``owners:`` to it; stock instances know no ``owners:`` and would match nothing)."""
+
+
 def selection_query(selection: Selection) -> str:
     """The ``q`` for ``/api/records``: the user's query, restricted to the owner if one is given."""
     query = (selection.query or "").strip()
     owner = (selection.owner or "").strip()
-    return combine_query(query, f"owners:{owner}") if owner else query
+    return combine_query(query, f"{OWNER_FIELD}:{owner}") if owner else query
 
 
 def search_params(*, query: str, page: int, size: int, sort: str, all_versions: bool) -> dict[str, str]:

@@ -214,6 +214,8 @@ SETTINGS: tuple[Setting, ...] = (
             "100 records instead of 25.", target="cli", default="ZENODO_TOKEN"),
     Setting("connection", "token_file", TEXT, "A file holding the token (instead of token_env).", target="cli",
             default="~/.config/asyncdl/token", example=False),
+    Setting("connection", "doi_resolver", TEXT, "Where a DOI that is not Zenodo's (10.5281/zenodo.N) is looked "
+            "up: its redirects lead to the instance that holds the record, and only there are requests sent."),
     Setting("connection", "user_agent", TEXT, "The User-Agent sent with every request. Zenodo asks for a "
             "descriptive one and has blocked generic ones."),
     # [crawl]
@@ -314,8 +316,31 @@ def user_config_path() -> Path:
     return base / "asyncdl" / "config.toml"
 
 
+HOSTS_SECTION = "hosts"
+HOST_KEYS = ("token_env", "token_file")
+
+
+def _host_tokens(path: Path, values: Any) -> dict[str, dict[str, str]]:
+    """``[hosts."data.caltech.edu"]`` tables: where each other instance's token comes from (checked)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{HOSTS_SECTION}] in {path} must hold tables such as [hosts.\"data.caltech.edu\"]")
+    hosts: dict[str, dict[str, str]] = {}
+    for host, table in values.items():
+        if not isinstance(table, dict) or not table:
+            raise ConfigError(f"[hosts.\"{host}\"] in {path} must be a table with token_env or token_file")
+        for key, value in table.items():
+            if key not in HOST_KEYS:
+                raise ConfigError(f"unknown setting hosts.\"{host}\".{key} in {path}; a host takes "
+                                  f"{', '.join(HOST_KEYS)}")
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"hosts.\"{host}\".{key} in {path} must be a non-empty string, not {value!r}")
+        hosts[host] = dict(table)
+    return hosts
+
+
 def read_file(path: Path) -> dict[str, Any]:
-    """The settings in one config file (field -> value), each checked."""
+    """The settings in one config file (field -> value), each checked; ``[hosts."NAME"]`` tables go to
+    ``host_tokens`` (host -> where its token comes from)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -324,8 +349,12 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     settings: dict[str, Any] = {}
     for section, values in data.items():
+        if section == HOSTS_SECTION:
+            settings["host_tokens"] = _host_tokens(path, values)
+            continue
         if section not in BY_SECTION:
-            raise ConfigError(f"unknown section [{section}] in {path}; sections: {', '.join(BY_SECTION)}")
+            raise ConfigError(f"unknown section [{section}] in {path}; sections: "
+                              f"{', '.join([*BY_SECTION, HOSTS_SECTION])}")
         if not isinstance(values, dict):
             raise ConfigError(f"[{section}] in {path} must be a table of settings")
         for key, value in values.items():
@@ -379,6 +408,16 @@ def resolve_token(settings: Mapping[str, Any], environ: Mapping[str, str]) -> st
     return None
 
 
+def resolve_host_tokens(settings: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """(host, token) for every ``[hosts."NAME"]`` table whose variable or file gives a token."""
+    found = []
+    for host, where in (settings.get("host_tokens") or {}).items():
+        token = resolve_token({"token_env": where.get("token_env"), "token_file": where.get("token_file")}, environ)
+        if token:
+            found.append((host, token))
+    return tuple(found)
+
+
 def value(settings: Mapping[str, Any], name: str) -> Any:
     """A setting's value: as the layers set it, else its default."""
     return settings[name] if name in settings else BY_FIELD[name].default_value
@@ -388,6 +427,8 @@ def _values(settings: Mapping[str, Any], target: str, fields: Mapping[str, Any])
     """The settings that go to ``target`` ("config" or "options"), ``fields`` over them; a 0 that means "no
     limit" (max_rate, max_file_size) becomes None."""
     values = {s.field: settings[s.field] for s in SETTINGS if s.target == target and s.field in settings}
+    if target == "config" and "host_token_values" in settings:
+        values["host_tokens"] = settings["host_token_values"]
     values.update(fields)
     for unlimited in ("max_rate", "max_file_size"):
         if unlimited in values:
@@ -483,6 +524,16 @@ def _wrapped(text: str, width: int = 106) -> Iterable[str]:
     yield line
 
 
+HOSTS_EXAMPLE = """
+# [hosts."NAME"]: the token of another InvenioRDM instance (the token above is base_url's). A record URL or
+# a DOI that leads to NAME is fetched from NAME with this token; no token goes to any other host.
+# NAME is a host (https, port 443), host:port, or a URL.
+# [hosts."data.caltech.edu"]
+# token_env = "CALTECHDATA_TOKEN"
+# token_file = "~/.config/asyncdl/caltechdata-token"
+"""
+
+
 def example() -> str:
     """config.example.toml: every setting with its default and what it does (a test keeps the file equal)."""
     lines = [line.rstrip() for line in EXAMPLE_HEADER.strip("\n").splitlines()]
@@ -496,6 +547,7 @@ def example() -> str:
                 shown = _toml(default)
             lines += list(_wrapped(setting.help))
             lines.append(f"{'' if setting.example else '# '}{setting.key} = {shown}")
+    lines += ["", *HOSTS_EXAMPLE.strip("\n").splitlines()]
     return "\n".join(lines) + "\n"
 
 

@@ -9,10 +9,10 @@
 """
 
 from asyncdl.http import retry
-from asyncdl.http.client import Client, host_of
+from asyncdl.http.client import Client, Hop, host_key, host_of
 from asyncdl.http.response import Response, is_html, with_params
 from asyncdl.http.retry import Retry, backoff
 from asyncdl.http.statuses import error_for
 
-__all__ = ["Client", "Response", "Retry", "backoff", "error_for", "host_of", "is_html", "retry",
+__all__ = ["Client", "Hop", "Response", "Retry", "backoff", "error_for", "host_key", "host_of", "is_html", "retry",
            "with_params"]

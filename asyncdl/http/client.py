@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
@@ -28,6 +29,7 @@ from asyncdl.http.statuses import error_for
 from asyncdl.redact import redact
 
 MAX_REDIRECTS = 10
+REDIRECTS = (301, 302, 303, 307, 308)
 INITIAL_CONCURRENCY = 4  # requests of a bucket in flight before its limit is known (Zenodo's smallest is 30/min)
 
 
@@ -35,6 +37,22 @@ def host_of(url: str | URL) -> str:
     """``host:port`` of a URL, lower-cased: the key of its governor and of where the token may go."""
     parsed = url if isinstance(url, URL) else URL(url)
     return f"{(parsed.host or '').lower()}:{parsed.port}"
+
+
+def host_key(spec: str) -> str:
+    """The ``host:port`` a configured host names: ``data.caltech.edu`` (https, 443), ``127.0.0.1:8080``, or
+    a URL (``http://example.org``)."""
+    return host_of(spec if "://" in spec else f"https://{spec}")
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One answer, its redirect not followed: the status, where it points and its ``Link`` header."""
+
+    url: str
+    status: int
+    location: str | None
+    link: str
 
 
 class Client:
@@ -46,7 +64,9 @@ class Client:
         self.sink = sink or NullSink()
         self.brake = Brake(requests=config.no_progress_requests, seconds=config.no_progress_seconds)
         self._governors: dict[str, Governor] = {}
-        self._base_host = host_of(config.base_url)
+        self._tokens = {host_key(host): token for host, token in config.host_tokens if token}
+        if config.token:
+            self._tokens[host_of(config.base_url)] = config.token
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Client:
@@ -84,17 +104,23 @@ class Client:
         """A new retry budget (see :class:`Retry`) for a request or a download starting at byte ``start``."""
         return Retry(self.config, start=start, on_fault=self.fault, brake=self.brake)
 
+    def token_for(self, url: str | URL) -> str | None:
+        """The token configured for the URL's host (``--token`` is base_url's), else None."""
+        return self._tokens.get(host_of(url))
+
     def _headers(self, url: URL, extra: Mapping[str, str] | None) -> dict[str, str]:
-        """The request's headers; the token goes only to the configured host (never across a redirect)."""
+        """The request's headers; a token goes only to the host it is configured for (checked at every hop of
+        a redirect, so it never crosses to another host)."""
         headers = dict(extra or {})
-        if self.config.token and host_of(url) == self._base_host:
-            headers["Authorization"] = f"Bearer {self.config.token}"
+        if token := self.token_for(url):
+            headers["Authorization"] = f"Bearer {token}"
         return headers
 
     @asynccontextmanager
-    async def _send(self, url: str, *, headers: Mapping[str, str] | None,
-                    bucket: str) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One governed GET, following redirects hop by hop; transport errors become TransportError."""
+    async def _send(self, url: str, *, headers: Mapping[str, str] | None, bucket: str,
+                    follow: bool = True) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One governed GET, following redirects hop by hop (unless ``follow`` is False); transport errors
+        become TransportError."""
         assert self._session is not None, "use the client inside 'async with'"
         for _ in range(MAX_REDIRECTS + 1):
             target = URL(url, encoded=True)
@@ -107,7 +133,7 @@ class Client:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     raise transport_error(exc, "for", url) from exc  # Retry.after names it to the brake
                 ticket.observe(response.status, response.headers)
-            if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
+            if follow and response.status in REDIRECTS and "Location" in response.headers:
                 url = urljoin(url, response.headers["Location"])
                 response.release()
                 continue
@@ -152,6 +178,26 @@ class Client:
         A retryable one is named to the brake by Retry.after, where every retried error is."""
         if not error.retryable:
             self.brake.progress()
+
+    async def hop(self, url: str) -> Hop:
+        """GET ``url`` without following its redirect (retrying what can be retried); error statuses raise."""
+        retry = self.retry()
+        while True:
+            try:
+                async with self._send(url, headers={"Accept": "text/html,application/json"}, bucket="default",
+                                      follow=False) as raw:
+                    if raw.status >= 400:
+                        body = await raw.content.read(65536)
+                        error = (RateLimitedError.from_status(raw.status, url=redact(url)) if raw.status == 429
+                                 else error_for(raw.status, url=redact(url),
+                                                content_type=raw.headers.get("Content-Type", ""), body=body))
+                        self._judge(error)
+                        raise error
+                    location = raw.headers.get("Location") if raw.status in REDIRECTS else None
+                    self.brake.progress()
+                    return Hop(url, raw.status, location, raw.headers.get("Link", ""))
+            except AsyncdlError as exc:
+                await retry.after(exc)
 
     async def get_json(self, url: str, *, params: Mapping[str, str] | None = None, bucket: str = "default",
                        accept: str = "application/json") -> Any:

@@ -31,12 +31,14 @@ from asyncdl.invenio import (
     files_url,
     fits_window,
     last_reachable_page,
+    linkset_record,
     parse_datetime,
     parse_files_listing,
     parse_identifier,
     parse_record,
     parse_search_page,
     quote_key,
+    record_at,
     record_url,
     search_params,
     search_url,
@@ -587,21 +589,21 @@ def test_quoted_key_never_breaks_the_url(key: str) -> None:
     [
         ("123", Identifier("recid", "123")),
         ("  123\n", Identifier("recid", "123")),
-        ("https://zenodo.org/records/123", Identifier("recid", "123")),
-        ("https://zenodo.org/records/123/", Identifier("recid", "123")),
-        ("https://zenodo.org/records/123?preview=1#files", Identifier("recid", "123")),
-        ("https://zenodo.org/record/123", Identifier("recid", "123")),
+        ("https://zenodo.org/records/123", Identifier("recid", "123", "https://zenodo.org")),
+        ("https://zenodo.org/records/123/", Identifier("recid", "123", "https://zenodo.org")),
+        ("https://zenodo.org/records/123?preview=1#files", Identifier("recid", "123", "https://zenodo.org")),
+        ("https://zenodo.org/record/123", Identifier("recid", "123", "https://zenodo.org")),
         ("/record/123", Identifier("recid", "123")),
         ("/records/123", Identifier("recid", "123")),
         ("/api/records/123", Identifier("recid", "123")),
-        ("https://zenodo.org/api/records/123", Identifier("recid", "123")),
-        ("https://zenodo.org/records/123/files/x?download=1", Identifier("recid", "123")),
-        ("https://zenodo.org/records/123/files/a%20b.zip/content", Identifier("recid", "123")),
-        ("zenodo.org/records/123", Identifier("recid", "123")),
-        ("https://sandbox.zenodo.org/records/77", Identifier("recid", "77")),
-        ("http://127.0.0.1:8080/records/5", Identifier("recid", "5")),
-        ("https://rdm.example.org/records/abcde-12345", Identifier("recid", "abcde-12345")),
-        ("https://zenodo.org/doi/10.5281/zenodo.123", Identifier("recid", "123")),
+        ("https://zenodo.org/api/records/123", Identifier("recid", "123", "https://zenodo.org")),
+        ("https://zenodo.org/records/123/files/x?download=1", Identifier("recid", "123", "https://zenodo.org")),
+        ("https://zenodo.org/records/123/files/a%20b.zip/content", Identifier("recid", "123", "https://zenodo.org")),
+        ("zenodo.org/records/123", Identifier("recid", "123", "https://zenodo.org")),
+        ("https://sandbox.zenodo.org/records/77", Identifier("recid", "77", "https://sandbox.zenodo.org")),
+        ("http://127.0.0.1:8080/records/5", Identifier("recid", "5", "http://127.0.0.1:8080")),
+        ("https://rdm.example.org/records/abcde-12345", Identifier("recid", "abcde-12345", "https://rdm.example.org")),
+        ("https://zenodo.org/doi/10.5281/zenodo.123", Identifier("recid", "123", "https://zenodo.org")),
         ("https://doi.org/10.5281/zenodo.123", Identifier("recid", "123")),
         ("http://dx.doi.org/10.5281/ZENODO.123", Identifier("recid", "123")),
         ("doi:10.5281/zenodo.123", Identifier("recid", "123")),
@@ -612,7 +614,7 @@ def test_quoted_key_never_breaks_the_url(key: str) -> None:
         ("doi:10.1234/abc.def", Identifier("doi", "10.1234/abc.def")),
         ("https://doi.org/10.1234/ABC", Identifier("doi", "10.1234/ABC")),
         ("https://doi.org/10.1234%2Fabc", Identifier("doi", "10.1234/abc")),
-        ("https://zenodo.org/doi/10.1234/xyz", Identifier("doi", "10.1234/xyz")),
+        ("https://zenodo.org/doi/10.1234/xyz", Identifier("doi", "10.1234/xyz", "https://zenodo.org")),
         ("10.5281/zenodo.123.abc", Identifier("doi", "10.5281/zenodo.123.abc")),
     ],
 )
@@ -651,8 +653,9 @@ def test_parse_identifier_rejects(text: str) -> None:
 
 @given(st.integers(min_value=0, max_value=10**12))
 def test_any_record_number_round_trips(number: int) -> None:
-    for text in (str(number), f"{BASE}/records/{number}", f"10.5281/zenodo.{number}"):
+    for text in (str(number), f"10.5281/zenodo.{number}"):
         assert parse_identifier(text) == Identifier("recid", str(number))
+    assert parse_identifier(f"{BASE}/records/{number}") == Identifier("recid", str(number), BASE)
 
 
 # --------------------------------------------------------------------------- selections and search URLs
@@ -663,9 +666,9 @@ def test_any_record_number_round_trips(number: int) -> None:
     [
         (Selection(), ""),
         (Selection(query="  "), ""),
-        (Selection(owner="88403"), "owners:88403"),
+        (Selection(owner="88403"), "parent.access.owned_by.user:88403"),
         (Selection(query="title:x"), "title:x"),
-        (Selection(query="title:x OR y", owner="88403"), "(title:x OR y) AND owners:88403"),
+        (Selection(query="title:x OR y", owner="88403"), "(title:x OR y) AND parent.access.owned_by.user:88403"),
     ],
 )
 def test_selection_query(selection: Selection, query: str) -> None:
@@ -864,3 +867,25 @@ def test_statistics_that_are_not_finite_numbers_count_as_zero() -> None:
     """JSON may say Infinity or NaN (Python's json reads both): a count of 0, not a crash."""
     stats = RecordStats.from_json(json.loads('{"downloads": Infinity, "views": NaN, "unique_views": 3.0}'))
     assert (stats.downloads, stats.views, stats.unique_views) == (0, 0, 3)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('<https://rogue-scholar.org/api/records/23y6y-vh985>; rel="linkset"; type="application/linkset+json"',
+         Identifier("recid", "23y6y-vh985", "https://rogue-scholar.org")),
+        ('<https://x.org/a>; rel="cite-as", </api/records/7>; rel="linkset"; type="application/linkset+json"',
+         Identifier("recid", "7", "https://host.example")),
+        ('<https://x.org/api/records/7>; rel="cite-as"', None),
+        ("", None),
+    ],
+)
+def test_linkset_header_names_the_record(header: str, expected: Identifier | None) -> None:
+    assert linkset_record(header, page_url="https://host.example/landing") == expected
+
+
+def test_record_at_keeps_the_instance_and_refuses_other_paths() -> None:
+    assert record_at("http://127.0.0.1:9/records/abcde-12345") == Identifier("recid", "abcde-12345",
+                                                                             "http://127.0.0.1:9")
+    assert record_at("https://data.caltech.edu/search?q=x") is None
+    assert record_at("/records/1") is None

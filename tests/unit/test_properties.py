@@ -103,7 +103,7 @@ def test_any_text_is_an_identifier_or_a_clear_error(text: str) -> None:
        st.sampled_from(["/records/{n}", "/record/{n}", "/api/records/{n}", "/records/{n}/files/a.csv?download=1",
                         "/doi/10.5281/zenodo.{n}"]))
 def test_every_record_url_form_names_its_record(number: int, base: str, form: str) -> None:
-    assert parse_identifier(base + form.format(n=number)) == Identifier("recid", str(number))
+    assert parse_identifier(base + form.format(n=number)) == Identifier("recid", str(number), base)
 
 
 @given(st.integers(0, 10**12), st.integers(100, 599), st.sampled_from(["", "identity", "gzip", "br", " GZIP "]),
