@@ -37,6 +37,7 @@ from asyncdl.errors import (
     ServerError,
     ShortBodyError,
     ShortCrawlError,
+    SignedLinkError,
     StalledError,
     TransportError,
     UnsafePathError,
@@ -86,6 +87,6 @@ __all__ = [
     "LockedError", "NoProgressError", "NotFoundError", "Notice", "NullSink", "PageFetched", "PathNote", "ProgressSink",
     "RateLimitPaused", "RateLimitedError", "Record", "RecordInaccessible", "RecordPlanned", "RecordStats",
     "RemoteError", "RequestCeilingError", "RequestSent", "RunOptions", "RunSummary", "Selection", "ServerError",
-    "Shard", "ShortBodyError", "ShortCrawlError", "StalledError", "TransportError", "UnsafePathError", "UsageError",
-    "__version__", "crawl_records", "list_records", "mirror", "mirror_sync",
+    "Shard", "ShortBodyError", "ShortCrawlError", "SignedLinkError", "StalledError", "TransportError",
+    "UnsafePathError", "UsageError", "__version__", "crawl_records", "list_records", "mirror", "mirror_sync",
 ]

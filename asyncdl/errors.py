@@ -21,6 +21,8 @@ what an error means:
     │   ├── GoneError           410: the record was deleted
     │   ├── RateLimitedError    429, still, after max_rate_limit_waits waits
     │   ├── ServerError         5xx (retryable)
+    │   ├── SignedLinkError     400/403 from the host a download was redirected to: a presigned URL that
+    │   │                       expired (retryable: the record's URL is asked again for a fresh one)
     │   └── BadResponseError    HTML or malformed JSON where JSON was expected
     ├── TransportError          connection reset, refused or ended early (retryable)
     │   ├── StalledError        no byte within the read timeout (retryable)
@@ -146,6 +148,16 @@ class ServerError(RemoteError):
     status_text = "server error {status} at {url}"
 
 
+class SignedLinkError(RemoteError):
+    """A download redirected to another host (a presigned object-store URL) was refused there: the signature
+    expired (403 "Request has expired") or was not accepted. Asking the record's own URL again gives a
+    fresh signature, so it is retried."""
+
+    retryable = True
+    fault = "signed"
+    status_text = "the signed download address was refused (HTTP {status}) at {url}{detail}"
+
+
 class BadResponseError(RemoteError):
     """HTML, truncated or malformed JSON where a JSON document was expected."""
 
@@ -230,7 +242,8 @@ class LockedError(LocalError):
 
 FAULT_LABELS = {"connection": "connections lost", "short": "bodies ended early",
                 "timeout": "stalls (read timeout)", "5xx": "server errors (5xx)", "429": "rate limited (429)",
-                "blocked": "blocked (403 page)", "corrupt": "corrupt downloads (size or md5)"}
+                "blocked": "blocked (403 page)",
+                "signed": "signed links refused or expired", "corrupt": "corrupt downloads (size or md5)"}
 
 
 def fault_kind(error: BaseException) -> str:

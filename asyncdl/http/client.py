@@ -161,7 +161,8 @@ class Client:
                     if raw.status >= 400:
                         body = await raw.content.read(65536)
                         error = error_for(raw.status, url=redact(str(raw.url)),
-                                          content_type=raw.headers.get("Content-Type", ""), body=body)
+                                          content_type=raw.headers.get("Content-Type", ""), body=body,
+                                          redirected=host_of(raw.url) != host_of(url))
                         self._judge(error)
                         raise error
                     yield Response(raw)

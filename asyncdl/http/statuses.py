@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from asyncdl.errors import (
     AccessDeniedError,
@@ -12,6 +13,7 @@ from asyncdl.errors import (
     NotFoundError,
     RemoteError,
     ServerError,
+    SignedLinkError,
 )
 from asyncdl.http.response import is_html
 
@@ -34,9 +36,19 @@ def server_message(body: bytes) -> str:
     return ""
 
 
-def error_for(status: int, *, url: str, content_type: str, body: bytes) -> RemoteError:
+def s3_message(body: bytes) -> str:
+    """An object store's own words: ``<Error><Code>..</Code><Message>..</Message></Error>``."""
+    found = re.search(rb"<Message>([^<]{1,300})</Message>", body)
+    return found[1].decode("utf-8", "replace") if found else ""
+
+
+def error_for(status: int, *, url: str, content_type: str, body: bytes, redirected: bool = False) -> RemoteError:
     """The asyncdl error for an HTTP error status (returned, not raised). A 403 with an HTML page is the
-    "unusual traffic" block, any other 403 a restricted record."""
+    "unusual traffic" block, any other 403 a restricted record; a 400 or 403 from the host a redirect led
+    to (``redirected``) is a presigned URL refused."""
+    if redirected and status in (400, 403):
+        return SignedLinkError.from_status(status, url=url.split("?", 1)[0],
+                                           detail=s3_message(body) or server_message(body))
     kind = BY_STATUS.get(status, ServerError if status >= 500 else RemoteError)
     if status == 403 and is_html(content_type, body):
         kind = BlockedError
