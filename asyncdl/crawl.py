@@ -71,6 +71,7 @@ class Crawler:
         self.pages_planned = 0
         self.sent_ids: list[str] = []
         self.shortfalls: list[CrawlShort] = []  # the parts whose pages gave fewer records than stated
+        self._stock = False  # the searched instance has shown it is a stock InvenioRDM (no Zenodo page caps)
 
     async def run(self, selection: Selection, send: ObjectSendStream[Record]) -> None:
         """Crawl ``selection``; ``send`` is closed when done."""
@@ -148,16 +149,28 @@ class Crawler:
         tally = Tally(describe_search(query, community), first.total)
         tally.add(first.records)
         await self._emit(first.records)
+        grown = first.total > len(first.records) and self._grow_pages()
         if invenio.fits_window(first.total, size=self.size):
             self.pages_planned += invenio.last_reachable_page(total=first.total, size=self.size)
-            await self._rest(url, query, first.total, all_versions=all_versions, tally=tally)
+            await self._rest(url, query, first.total, all_versions=all_versions, tally=tally, first=1 if grown else 2)
         else:
             self.sink.emit(Notice(f"{first.total} hits exceed the 10,000-hit window: splitting by creation date",
                                   level="info"))
             span = await self._created_span(url, query, first, all_versions=all_versions)
             if await self._slice(url, query, span, all_versions=all_versions, tally=tally, top=True) is None:
-                await self._unsliced(url, query, first.total, all_versions=all_versions, tally=tally)
+                await self._unsliced(url, query, first.total, all_versions=all_versions, tally=tally,
+                                     first=1 if grown else 2)
         await self._reconcile(url, query, tally, all_versions=all_versions)
+
+    def _grow_pages(self) -> bool:
+        """Once the instance has shown it is a stock InvenioRDM (no 25/100 caps), ask it for larger pages
+        (unless a page size was configured); True when the size changed."""
+        if not self._stock or self.config.page_size or self.size >= invenio.STOCK_PAGE_SIZE:
+            return False
+        self.sink.emit(Notice(f"{self.config.base_url} is a stock InvenioRDM instance: pages of "
+                              f"{invenio.STOCK_PAGE_SIZE} records", level="info"))
+        self.size = invenio.STOCK_PAGE_SIZE
+        return True
 
     async def _rest(self, url: str, query: str, total: int, *, all_versions: bool, tally: Tally,
                     sort: str = STABLE_SORT, first: int = 2) -> None:
@@ -175,7 +188,8 @@ class Crawler:
             for page in range(first, last + 1):
                 group.start_soon(fetch, page)
 
-    async def _unsliced(self, url: str, query: str, total: int, *, all_versions: bool, tally: Tally) -> None:
+    async def _unsliced(self, url: str, query: str, total: int, *, all_versions: bool, tally: Tally,
+                        first: int = 2) -> None:
         """The fallback when date slices cannot be trusted: the search paged oldest first, then newest first
         for the hits past the window (together up to twice the window)."""
         size = self.size
@@ -185,7 +199,7 @@ class Crawler:
                               f"({'every one of' if beyond <= oldest * size else 'at most 20,000 of'} "
                               f"its {total} hits can be reached)"))
         self.pages_planned += oldest - 1 + (invenio.last_reachable_page(total=beyond, size=size) if beyond else 0)
-        await self._rest(url, query, total, all_versions=all_versions, tally=tally)
+        await self._rest(url, query, total, all_versions=all_versions, tally=tally, first=first)
         if beyond:
             await self._rest(url, query, beyond, all_versions=all_versions, tally=tally, sort="newest", first=1)
 
@@ -294,6 +308,7 @@ class Crawler:
         else:
             data = await self._get(url, params, bucket="search")
         result = parsed(with_params(url, params), invenio.parse_search_page, data, base_url=self.config.base_url)
+        self._stock = self._stock or invenio.is_stock_search(data)
         if count:
             self.pages_done += 1
             self.sink.emit(PageFetched(len(result.records), self.pages_done, self.pages_planned, result.total))

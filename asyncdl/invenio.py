@@ -348,6 +348,16 @@ def _total(raw: object) -> int | None:
     return None
 
 
+STOCK_PAGE_SIZE = 100
+"""Records per page asked of a stock InvenioRDM instance, which caps pages only by the 10,000-hit window."""
+
+
+def is_stock_search(data: object) -> bool:
+    """Whether a search answer comes from a stock InvenioRDM instance rather than Zenodo: stock answers carry
+    ``sortBy`` (the sort applied); Zenodo's default serializer leaves it out (recorded in both)."""
+    return isinstance(data, Mapping) and "sortBy" in data
+
+
 def parse_search_page(data: object, *, base_url: str) -> SearchPage:
     """Read the body of a search (``/api/records`` or a community's records)."""
     if not isinstance(data, Mapping):
