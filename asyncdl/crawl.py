@@ -351,6 +351,11 @@ class Crawler:
             self.sink.emit(Notice(f"record {record.id}: files are restricted or embargoed (403)", level="info"))
             return record
         files = parsed(url, invenio.parse_files_listing, data, base_url=base, record_id=record.id)
+        if record.files_stated is not None and len(files) < record.files_stated:
+            short = CrawlShort(f"record {record.id}", record.files_stated, len(files), unit="files",
+                               detail=f"{redact(url)} lists fewer")
+            self.shortfalls.append(short)
+            self.sink.emit(short)
         return dataclasses.replace(record, files=files, files_listed=True)
 
 

@@ -34,12 +34,14 @@ class CrawlShort:
     reached: int
     now: int | None = None
     detail: str = ""
+    unit: str = "records"  # or "files": a record whose file listing gave fewer files than it stated
 
     @property
     def message(self) -> str:
         again = f" ({self.now} when asked again)" if self.now is not None and self.now != self.stated else ""
         where = f": {self.detail}" if self.detail else ""
-        return f"{self.part}: the server stated {self.stated} records{again}, its pages gave {self.reached}{where}"
+        gave = "its pages gave" if self.unit == "records" else "its listing gave"
+        return f"{self.part}: the server stated {self.stated} {self.unit}{again}, {gave} {self.reached}{where}"
 
 
 @dataclass(frozen=True, slots=True)

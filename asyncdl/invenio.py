@@ -215,6 +215,12 @@ def _record_files(
     raise _bad_file(record_id, None, "'files' is neither a list nor an object", base_url=base_url)
 
 
+def _files_count(files: object) -> int | None:
+    """The ``count`` a native files object states, if any."""
+    count = files.get("count") if isinstance(files, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+
+
 def parse_files_listing(data: object, *, base_url: str, record_id: str) -> tuple[FileEntry, ...]:
     """Read the body of ``GET /api/records/{id}/files``; disabled or absent entries give ()."""
     if not isinstance(data, Mapping):
@@ -320,6 +326,7 @@ def parse_record(data: Mapping[str, Any], *, base_url: str) -> Record:
         api_url=record_url(base_url, record_id),
         files=files,
         files_listed=listed,
+        files_stated=_files_count(data.get("files")),
         stats=_stats(data.get("stats")),
         owners=_owners(data, parent),
         communities=_communities(metadata, parent),

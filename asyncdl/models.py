@@ -109,6 +109,7 @@ class Record:
     api_url: str = ""
     files: tuple[FileEntry, ...] = ()
     files_listed: bool = True
+    files_stated: int | None = None  # the number of files the record says it has (native ``files.count``)
     stats: RecordStats = field(default_factory=RecordStats)
     owners: tuple[str, ...] = ()
     communities: tuple[str, ...] = ()

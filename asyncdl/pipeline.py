@@ -246,7 +246,8 @@ class Run:
             shared = SharedCrawl(client, self.config, self.dest / STATE_DIR, self.selection_key, sink=self.events,
                                  description=self.describe())
             await shared.run(self.selection, send)
-            self._remember(shared.delivered)
+            if not shared.shortfalls:
+                self._remember(shared.delivered)
             return
         if stored is None:
             crawler = Crawler(client, self.config, sink=self.events)

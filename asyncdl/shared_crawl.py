@@ -23,7 +23,7 @@ from anyio.abc import ObjectSendStream
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.errors import LockedError
-from asyncdl.events import CrawlDone, Event, Notice, ProgressSink
+from asyncdl.events import CrawlDone, CrawlShort, Event, Notice, ProgressSink
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
@@ -75,6 +75,7 @@ class SharedCrawl:
         self._read_to = 0  # the store position read so far
         self._generation: int | None = None  # of the crawl being read
         self.crawled = False  # whether this shard searched (all of the crawl or the rest of it)
+        self.shortfalls: list[CrawlShort] = []  # where the server fell short of its totals (told once each)
 
     async def run(self, selection: Selection, send: ObjectSendStream[Record]) -> None:
         store = await anyio.to_thread.run_sync(CrawlStore, self.store_path)
@@ -99,7 +100,7 @@ class SharedCrawl:
                 self.sink.emit(Notice("the file system refuses locks: this shard crawls the selection alone"))
                 crawler = Crawler(self.client, self.config, sink=self._crawl_sink)
                 await crawler.run(selection, send)
-                self.delivered = crawler.sent_ids
+                self.delivered, self.shortfalls = crawler.sent_ids, crawler.shortfalls
                 return True
             _, started, finished = await anyio.to_thread.run_sync(store.state)
             if finished is not None and time.time() - finished < FRESH:
@@ -111,7 +112,7 @@ class SharedCrawl:
                 self.sink.emit(Notice("taking over the shared crawl of this selection from the pages stored",
                                       level="info"))
             await self._crawl(store, selection, send)
-            await anyio.to_thread.run_sync(store.finish)
+            await anyio.to_thread.run_sync(store.finish, self.shortfalls)
             return True
         finally:
             self.lease.release()
@@ -125,7 +126,13 @@ class SharedCrawl:
             for number, record in rows:
                 self._read_to = number
                 await self._deliver(record, send)
-        return finished is not None and time.time() - finished < FRESH
+        done = finished is not None and time.time() - finished < FRESH
+        if done:  # the crawling shard's shortfalls are this shard's too: its part may lack those records
+            for short in await anyio.to_thread.run_sync(store.shortfalls):
+                if short not in self.shortfalls:
+                    self.shortfalls.append(short)
+                    self.sink.emit(short)
+        return done
 
     async def _crawl(self, store: CrawlStore, selection: Selection, send: ObjectSendStream[Record]) -> None:
         """Crawl (replaying stored pages), storing each record before it is planned."""
@@ -139,6 +146,7 @@ class SharedCrawl:
                 await anyio.to_thread.run_sync(store.add_records, batch)
                 for record in batch:
                     await self._deliver(record, send)
+        self.shortfalls.extend(short for short in crawler.shortfalls if short not in self.shortfalls)
 
     async def _deliver(self, record: Record, send: ObjectSendStream[Record]) -> None:
         if record.id not in self._seen:

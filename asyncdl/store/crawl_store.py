@@ -9,6 +9,7 @@ at a time (the lease holder). Every method blocks (call it from a worker thread)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncdl.errors import JournalError
+from asyncdl.events import CrawlShort
 from asyncdl.models import Record
 from asyncdl.store.records import record_from_json, record_to_json
 
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value REAL);
 CREATE TABLE IF NOT EXISTS pages (url TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
                                     data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shortfalls (data TEXT NOT NULL);
 """
 
 
@@ -64,15 +67,19 @@ class CrawlStore:
             generation = int(self._get("generation") or 0) + 1
             self._db.execute("DELETE FROM pages")
             self._db.execute("DELETE FROM records")
+            self._db.execute("DELETE FROM shortfalls")
             self._db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)",
                                  [("generation", generation), ("started", time.time()), ("finished", None)])
             return generation
 
-    def finish(self) -> None:
-        """The crawl is complete: its pages are no longer needed (only a takeover replays them)."""
+    def finish(self, shortfalls: list[CrawlShort] | None = None) -> None:
+        """The crawl is complete: its pages are no longer needed (only a takeover replays them); the parts
+        where the server's pages fell short of its totals are kept for the shards that read the crawl."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM pages")
+            self._db.executemany("INSERT INTO shortfalls VALUES (?)",
+                                 [(json.dumps(dataclasses.asdict(short)),) for short in shortfalls or ()])
             self._db.execute("INSERT OR REPLACE INTO state VALUES ('finished', ?)", (time.time(),))
 
     # -- pages ------------------------------------------------------------------------------------------------
@@ -93,6 +100,12 @@ class CrawlStore:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR IGNORE INTO records (id, data) VALUES (?, ?)",
                                  [(r.id, json.dumps(record_to_json(r))) for r in records])
+
+    def shortfalls(self) -> list[CrawlShort]:
+        """The shortfalls the finished crawl met."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM shortfalls").fetchall()
+        return [CrawlShort(**json.loads(data)) for (data,) in rows]
 
     def records_after(self, seq: int, limit: int = 500) -> list[tuple[int, Record]]:
         """The next records found after position ``seq``, in the order found."""

@@ -85,3 +85,43 @@ def test_list_writes_the_rows_it_has_and_exits_1(tmp_path: Path) -> None:
     assert "37 rows written" in result.stderr
     assert "stated 40 records" in result.stderr and "gave 37" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_file_listing_short_of_the_stated_count_is_reported() -> None:
+    from aiohttp import web
+
+    from tests.http_helpers import serve
+
+    def entry(key: str) -> dict[str, object]:
+        return {"key": key, "size": 1, "checksum": "md5:0cc175b9c0f1b6a831c399e269772661", "status": "completed"}
+
+    async def record(request: web.Request) -> web.Response:
+        return web.json_response({"id": "abcde-12345", "created": "2024-01-01T00:00:00+00:00",
+                                  "metadata": {"title": "Three files"}, "access": {"record": "public",
+                                                                                    "files": "public"},
+                                  "files": {"enabled": True, "count": 3, "entries": {"a": entry("a")}}})
+
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response({"enabled": True, "entries": [entry("a"), entry("b")]})
+
+    app = web.Application()
+    app.router.add_get("/api/records/abcde-12345", record)
+    app.router.add_get("/api/records/abcde-12345/files", listing)
+    async with serve(app) as base:
+        with pytest.raises(ShortCrawlError, match="record abcde-12345: the server stated 3 files, its listing gave 2"):
+            await crawl_records(Selection(identifiers=("abcde-12345",)), config_for(base))
+
+
+async def test_every_shard_of_a_short_shared_crawl_is_told(tmp_path: Path) -> None:
+    from asyncdl import Shard
+
+    async with ScriptedServer(scripts(), hidden=HIDDEN).running() as server:
+        first = await mirror(Selection(query="title:Record"), tmp_path, config_for(server.base),
+                             options=RunOptions(archive="never", shard=Shard(1, 2)))
+        searches = server.served["search"]
+        second = await mirror(Selection(query="title:Record"), tmp_path, config_for(server.base),
+                              options=RunOptions(archive="never", shard=Shard(2, 2)))
+    assert server.served["search"] == searches  # the second shard read the shared crawl
+    for summary in (first, second):
+        assert summary.exit_code == 1 and [(s.stated, s.reached) for s in summary.shortfalls] == [(40, 37)]
+    assert first.counts["ok"] + second.counts["ok"] == 37
