@@ -82,6 +82,7 @@ class EmulatorStats:
         self.attempts: Counter[str] = Counter()
         self.file_bytes: Counter[str] = Counter()
         self.bodies_in_flight = 0  # file bodies being sent right now
+        self.bodies_cut = 0  # file bodies the client left before their end
         self.agent_peaks: Counter[str] = Counter()  # User-Agent -> most of its requests in any one "minute"
         self._agent_windows: dict[str, deque[float]] = {}
 
@@ -468,11 +469,14 @@ class EmulatorApp:
         await response.prepare(request)
         if request.method != "HEAD":
             self.stats.bodies_in_flight += 1
+            finished = False
             try:
                 with contextlib.suppress(ConnectionError, ClientConnectionResetError):  # the client went away
                     await self._stream_body(request, response, spec, start, end, label=f"{record.id}/{spec.key}")
+                    finished = True
             finally:
                 self.stats.bodies_in_flight -= 1
+                self.stats.bodies_cut += not finished
         return response
 
     async def _stream_body(self, request: web.Request, response: web.StreamResponse, spec: FileSpec,
