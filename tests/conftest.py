@@ -13,6 +13,7 @@ import yaml
 from asyncdl.emulator import EmulatorConfig, EmulatorThread, RunningEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zenodo-recorded"
+INVENIO_FIXTURES = Path(__file__).parent / "fixtures" / "invenio-recorded"  # rogue-scholar.org, a stock instance
 
 
 @pytest.fixture
@@ -35,9 +36,9 @@ def start_emulator() -> Iterator[Callable[..., RunningEmulator]]:
         thread.stop()
 
 
-def load_cassette(name: str) -> list[dict[str, Any]]:
+def load_cassette(name: str, folder: Path = FIXTURES) -> list[dict[str, Any]]:
     """The interactions of a recorded vcrpy cassette."""
-    data = yaml.safe_load((FIXTURES / name).read_text(encoding="utf-8"))
+    data = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
     return list(data["interactions"])
 
 

@@ -43,12 +43,17 @@ Examples:
   asyncdl emulate                                  # 60 records on http://127.0.0.1:8765
   asyncdl emulate --records 12000 --minute 2       # a 10k-window crawl with limits 30x faster
   asyncdl emulate --large-file 5GB --range both    # one 5 GB file, Range on every URL
+  asyncdl emulate --flavor invenio                 # a stock InvenioRDM instance instead of zenodo.org
   asyncdl emulate --fault-reset 0.1 --fault-5xx 0.05 --fault-corrupt 0.02 --latency 0.05
 Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/reset).
 """
 
 
 @click.command(epilog=EPILOG)
+@click.option("--flavor", type=click.Choice(["zenodo", "invenio"]), default="zenodo", show_default=True,
+              help="Which server to play: zenodo.org, or a stock InvenioRDM instance (native JSON, 10-character "
+                   "ids, relative parent redirects, native query fields, no page or archive caps, 500/1000 "
+                   "requests a minute).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, help="Port to listen on (0 picks a free one).")
 @click.option("--public-url", help="Base URL written into links (default: http://HOST:PORT).")
@@ -84,12 +89,14 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
 @click.option("--token", "tokens", multiple=True, metavar="TOKEN[:USER]",
               help="Accept this access token (as user USER, default 88403); repeatable. "
                    "Default: emulator-token.")
-@click.option("--guest-page-size", default=25, show_default=True, help="Largest page size without a token.")
-@click.option("--auth-page-size", default=100, show_default=True, help="Largest page size with a token.")
+@click.option("--guest-page-size", default=25, show_default=True,
+              help="Largest page size without a token (zenodo flavor).")
+@click.option("--auth-page-size", default=100, show_default=True,
+              help="Largest page size with a token (zenodo flavor).")
 @click.option("--max-result-window", default=10000, show_default=True,
               help="Hits reachable by paging; page*size beyond it answers 400.")
 @click.option("--archive-limit", default="300000000", callback=_size, show_default=True,
-              help="Largest record total for /files-archive (bytes); larger answers 400.")
+              help="Largest record total for /files-archive (bytes); larger answers 400 (zenodo flavor).")
 @click.option("--search-files-limit", default=100, show_default=True,
               help="Search hits of records with more files than this omit 'files' (fetch /files).")
 @click.option("--range", "range_mode", type=click.Choice(["api", "ui", "both", "none"]), default="ui",
@@ -98,11 +105,16 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
 @click.option("--no-rate-limits", is_flag=True, help="Serve without rate limits.")
 @click.option("--minute", default=60.0, show_default=True,
               help="Length in seconds of a rate-limit 'minute' (an hour is 60 of them); shrink to scale time.")
-@click.option("--search-per-minute", default=30, show_default=True, help="Search requests per minute.")
-@click.option("--guest-per-minute", default=133, show_default=True, help="Other requests per minute, guests.")
-@click.option("--guest-per-hour", default=8000, show_default=True, help="Other requests per hour, guests.")
-@click.option("--auth-per-minute", default=100, show_default=True, help="Other requests per minute, with token.")
-@click.option("--auth-per-hour", default=5000, show_default=True, help="Other requests per hour, with token.")
+@click.option("--search-per-minute", default=30, show_default=True,
+              help="Search requests per minute (zenodo flavor; a stock instance counts searches with the rest).")
+@click.option("--guest-per-minute", default=133, show_default=True,
+              help="Other requests per minute, guests (invenio flavor: 500).")
+@click.option("--guest-per-hour", default=8000, show_default=True,
+              help="Other requests per hour, guests (invenio flavor: 5000).")
+@click.option("--auth-per-minute", default=100, show_default=True,
+              help="Other requests per minute, with token (invenio flavor: 1000).")
+@click.option("--auth-per-hour", default=5000, show_default=True,
+              help="Other requests per hour, with token (invenio flavor: 25000).")
 @click.option("--html-429", is_flag=True, help="Answer 429 with the older HTML body instead of JSON.")
 @click.option("--block-generic-user-agents", is_flag=True,
               help="Answer 403 with an HTML 'unusual traffic' page to python-requests, aria2, wget... .")
@@ -125,6 +137,9 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
               help="Rate of file bodies that stop sending and hang.")
 @click.option("--fault-truncate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Rate of file bodies closed early (short of Content-Length).")
+@click.option("--broken-date-ranges", is_flag=True,
+              help="Searches with a created: range match nothing (a back end that reads such queries "
+                   "otherwise), though the unsliced search states its hits.")
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of fault decisions.")
 @click.option("--fault-first-attempts", default=0, show_default=True,
               help="Inject faults only into the first N requests of each URL (0 = all).")
@@ -140,7 +155,8 @@ def emulate(**options: object) -> None:
 
     It answers like zenodo.org: the legacy and native JSON shapes, page-size caps, the 10,000-hit
     window, rate limits with their headers and 429s, Range quirks, restricted, deleted and
-    embargoed records, and injected faults. File bytes are generated from the seed, so files of
+    embargoed records, and injected faults; or, with --flavor invenio, like a stock InvenioRDM
+    instance. File bytes are generated from the seed, so files of
     any size cost no disk.
     """
     config = build_config(options)
@@ -197,12 +213,17 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         corrupt=o.float("fault_corrupt"),
         stall=o.float("fault_stall"), truncate=o.float("fault_truncate"),
         first_attempts=o.int("fault_first_attempts"), stall_seconds=o.float("stall_seconds"),
-        burst_every=o.float("fault_429_burst_every"), burst_seconds=o.float("fault_429_burst_seconds"))
+        burst_every=o.float("fault_429_burst_every"), burst_seconds=o.float("fault_429_burst_seconds"),
+        broken_date_ranges=o.flag("broken_date_ranges"))
     dataset_file = o.text("dataset_file")
     range_mode = o.text("range_mode") or "ui"
     if range_mode not in ("api", "ui", "both", "none"):
         raise click.BadParameter(f"unknown range mode {range_mode!r}")
+    flavor = o.text("flavor") or "zenodo"
+    if flavor not in ("zenodo", "invenio"):
+        raise click.BadParameter(f"unknown flavor {flavor!r}")
     return EmulatorConfig(
+        flavor=flavor,  # type: ignore[arg-type]
         host=o.text("host") or "127.0.0.1", port=o.int("port"), public_url=o.text("public_url"),
         dataset=dataset, dataset_file=Path(dataset_file) if dataset_file else None,
         tokens=tokens or EmulatorConfig().tokens,
@@ -234,7 +255,8 @@ async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None
     console.print(f"asyncdl emulator: {len(emulator.dataset)} records, {files} files "
                   f"({format_size(size)}) at [bold]{running.url}[/bold]"
                   + (f" (listening on {listening})" if running.url != listening else ""))
-    console.print(f"  tokens: {', '.join(t for t, _ in config.tokens)}   range: {config.range_mode}   "
+    console.print(f"  flavor: {config.flavor}   tokens: {', '.join(t for t, _ in config.tokens)}   "
+                  f"range: {config.range_mode}   "
                   f"rate limits: {'on' if config.rate_limits else 'off'} (minute = {config.minute:g} s)")
     console.print(f"  try: asyncdl list --base-url {running.url} --owner 88403     (Ctrl-C to stop)")
     try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
 from asyncdl.emulator.dataset import DatasetSpec
 from asyncdl.emulator.faults import FaultConfig
+from asyncdl.emulator.flavor import BY_NAME, INVENIO_LIMITS, Flavor, FlavorName
 
 RangeMode = Literal["api", "ui", "both", "none"]
 GENERIC_USER_AGENTS = ("python-requests", "aria2", "wget", "python-urllib", "go-http-client",
@@ -16,8 +17,13 @@ GENERIC_USER_AGENTS = ("python-requests", "aria2", "wget", "python-urllib", "go-
 
 @dataclass(frozen=True)
 class EmulatorConfig:
-    """The emulator's knobs. Times are in seconds; ``minute`` rescales every rate window."""
+    """The emulator's knobs. Times are in seconds; ``minute`` rescales every rate window.
 
+    ``flavor="invenio"`` plays a stock InvenioRDM instance: its rate limits replace Zenodo's wherever the
+    caller left them at Zenodo's values, and the server's ways follow :class:`~asyncdl.emulator.flavor.Flavor`.
+    """
+
+    flavor: FlavorName = "zenodo"
     host: str = "127.0.0.1"
     port: int = 0
     public_url: str | None = None
@@ -45,6 +51,20 @@ class EmulatorConfig:
     chunk_size: int = 256 * 1024
     access_log: bool = False
     md5_cache: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.flavor not in BY_NAME:
+            raise ValueError(f"unknown emulator flavor {self.flavor!r} (known: {', '.join(BY_NAME)})")
+        if self.flavor == "invenio":
+            zenodo = {f.name: f.default for f in fields(self)}
+            for name, value in INVENIO_LIMITS.items():
+                if getattr(self, name) == zenodo[name]:
+                    object.__setattr__(self, name, value)
+
+    @property
+    def profile(self) -> Flavor:
+        """The server's ways (ids, DOIs, page caps, JSON shape) for this flavor."""
+        return BY_NAME[self.flavor]
 
     def user_for_token(self, token: str) -> str | None:
         return dict(self.tokens).get(token)

@@ -29,6 +29,7 @@ class FaultConfig:
     stall_seconds: float = 3600.0
     burst_every: float = 0.0  # seconds between 429 bursts (0 = none): a server-wide refusal, for everyone
     burst_seconds: float = 1.0  # how long each burst lasts
+    broken_date_ranges: bool = False  # searches with a created: range match nothing (another back end's reading)
 
     @property
     def any_body_fault(self) -> bool:

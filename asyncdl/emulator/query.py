@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from asyncdl.emulator.dataset import RecordSpec
+from asyncdl.emulator.flavor import ZENODO, Flavor
 
-DOI_PREFIX = "10.5281/zenodo."
 FIELD_ALIASES = {
     "metadata.title": "title", "pids.doi.identifier": "doi", "parent.pids.doi.identifier": "conceptdoi",
     "id": "recid", "parent.id": "conceptrecid", "parent.access.owned_by.user": "owners",
     "metadata.publication_date": "publication_date", "metadata.description": "description",
     "metadata.subjects.subject": "keywords", "keywords": "keywords",
 }
+NATIVE_FIELDS = {**{k: v for k, v in FIELD_ALIASES.items() if "." in k or k == "id"},
+                 "created": "created", "updated": "updated",
+                 "doi": "doi"}  # what a stock instance reads (doi: is recorded at rogue-scholar.org)
 TEXT_FIELDS = ("title", "description", "keywords")
 _TOKEN = re.compile(
     r'\s*(?:(\()|(\))|("(?:[^"\\]|\\.)*")|([\[{][^\]}]*[\]}])|([\w.\-]+:(?=[\[{"]))|([^\s()"]+))'
@@ -48,12 +51,12 @@ class Query:
         return sum(text.count(term) for term in self.terms)
 
 
-def parse_query(text: str) -> Query:
-    """Parse ``text``; an empty query matches everything."""
+def parse_query(text: str, flavor: Flavor = ZENODO) -> Query:
+    """Parse ``text`` as ``flavor``'s server reads it; an empty query matches everything."""
     tokens = _tokenize(text)
     if not tokens:
         return Query(lambda r: True, ())
-    parser = _Parser(tokens)
+    parser = _Parser(tokens, flavor)
     predicate = parser.parse_or()
     if parser.position != len(tokens):
         raise QueryError(f"unexpected {tokens[parser.position]!r}")
@@ -73,8 +76,9 @@ def _tokenize(text: str) -> list[str]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[str]) -> None:
+    def __init__(self, tokens: list[str], flavor: Flavor) -> None:
         self.tokens = tokens
+        self.flavor = flavor
         self.position = 0
         self.terms: list[str] = []
 
@@ -127,8 +131,14 @@ class _Parser:
         if sep and name and not name.startswith('"') and re.fullmatch(r"[\w.\-]+", name):
             if not value:  # field:"phrase" or field:[range] come as the next token
                 value = self.take()
-            return _field_predicate(FIELD_ALIASES.get(name, name), value)
+            return _field_predicate(self._field(name), value, self.flavor)
         return self._free_text(token)
+
+    def _field(self, name: str) -> str:
+        """The field a name stands for; on a stock instance, Zenodo's legacy names stand for none."""
+        if self.flavor.legacy_query_fields:
+            return FIELD_ALIASES.get(name, name)
+        return NATIVE_FIELDS.get(name, "")
 
     def _free_text(self, token: str) -> Predicate:
         phrase = _unquote(token).lower()
@@ -148,7 +158,7 @@ def _text(record: RecordSpec) -> str:
     return " ".join((record.title, record.description, " ".join(record.keywords))).lower()
 
 
-def _field_predicate(name: str, raw: str) -> Predicate:
+def _field_predicate(name: str, raw: str, flavor: Flavor) -> Predicate:
     if raw[:1] in "[{":
         return _range_predicate(name, raw)
     value = _unquote(raw)
@@ -165,13 +175,13 @@ def _field_predicate(name: str, raw: str) -> Predicate:
     if name == "communities":
         return lambda r: value in r.communities
     if name == "recid":
-        return lambda r: str(r.id) == value
+        return lambda r: flavor.public_id(r.id) == value
     if name == "conceptrecid":
-        return lambda r: str(r.conceptrecid) == value
+        return lambda r: flavor.public_id(r.conceptrecid) == value
     if name == "doi":
-        return lambda r: f"{DOI_PREFIX}{r.id}" == lowered
+        return lambda r: flavor.doi(r.id) == lowered
     if name == "conceptdoi":
-        return lambda r: f"{DOI_PREFIX}{r.conceptrecid}" == lowered
+        return lambda r: flavor.doi(r.conceptrecid) == lowered
     if name in ("created", "updated", "publication_date"):
         return _range_predicate(name, f"[{raw} TO {raw}]")
     return lambda r: False  # unknown fields match nothing, as in Elasticsearch

@@ -6,8 +6,8 @@ from typing import Any
 from urllib.parse import quote
 
 from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
+from asyncdl.emulator.flavor import ZENODO, Flavor
 
-DOI_PREFIX = "10.5281/zenodo."
 NATIVE_MEDIA_TYPE = "application/vnd.inveniordm.v1+json"
 STAT_NAMES = ("downloads", "unique_downloads", "views", "unique_views", "version_downloads",
               "version_unique_downloads", "version_unique_views", "version_views")
@@ -23,10 +23,10 @@ def iso(record_time: Any) -> str:
     return str(record_time.isoformat())
 
 
-def record_links(base: str, record: RecordSpec) -> dict[str, str]:
+def record_links(base: str, record: RecordSpec, flavor: Flavor = ZENODO) -> dict[str, str]:
     """The ``links`` object of a record, absolute, as recorded in 2026."""
-    api, rid, parent = f"{base}/api/records/{record.id}", record.id, record.conceptrecid
-    doi, parent_doi = f"{DOI_PREFIX}{rid}", f"{DOI_PREFIX}{parent}"
+    rid, parent = flavor.public_id(record.id), flavor.public_id(record.conceptrecid)
+    api, doi, parent_doi = f"{base}/api/records/{rid}", flavor.doi(record.id), flavor.doi(record.conceptrecid)
     return {
         "self": api, "self_html": f"{base}/records/{rid}", "preview_html": f"{base}/records/{rid}?preview=1",
         "doi": f"https://doi.org/{doi}", "self_doi": f"https://doi.org/{doi}",
@@ -44,11 +44,12 @@ def record_links(base: str, record: RecordSpec) -> dict[str, str]:
         "communities-suggestions": f"{api}/communities-suggestions",
         "request_deletion": f"{api}/request-deletion", "file_modification": f"{api}/file-modification",
         "requests": f"{api}/requests",
-    }
+    } | ({"access_groups": f"{api}/access/groups", "quota_increase": f"{api}/quota-increase"}
+         if flavor.name == "invenio" else {})  # recorded at rogue-scholar.org, not at zenodo.org
 
 
-def file_content_url(base: str, record: RecordSpec, spec: FileSpec) -> str:
-    return f"{base}/api/records/{record.id}/files/{quote_key(spec.key)}/content"
+def file_content_url(base: str, record: RecordSpec, spec: FileSpec, flavor: Flavor = ZENODO) -> str:
+    return f"{base}/api/records/{flavor.public_id(record.id)}/files/{quote_key(spec.key)}/content"
 
 
 def access_right(record: RecordSpec) -> str:
@@ -57,7 +58,7 @@ def access_right(record: RecordSpec) -> str:
 
 def legacy_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files: bool = True) -> dict[str, Any]:
     """Zenodo's default (legacy-compatible) record JSON."""
-    doi, parent_doi = f"{DOI_PREFIX}{record.id}", f"{DOI_PREFIX}{record.conceptrecid}"
+    doi, parent_doi = ZENODO.doi(record.id), ZENODO.doi(record.conceptrecid)
     metadata: dict[str, Any] = {
         "title": record.title, "doi": doi, "publication_date": record.publication_date,
         "description": record.description, "access_right": access_right(record),
@@ -90,9 +91,10 @@ def legacy_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files
     return body
 
 
-def file_entry(dataset: Dataset, base: str, record: RecordSpec, spec: FileSpec) -> dict[str, Any]:
+def file_entry(dataset: Dataset, base: str, record: RecordSpec, spec: FileSpec,
+               flavor: Flavor = ZENODO) -> dict[str, Any]:
     """One entry of GET /api/records/{id}/files (native shape)."""
-    api = f"{base}/api/records/{record.id}/files/{quote_key(spec.key)}"
+    api = f"{base}/api/records/{flavor.public_id(record.id)}/files/{quote_key(spec.key)}"
     stamp = iso(record.created)
     return {
         "key": spec.key, "created": stamp, "updated": stamp, "checksum": f"md5:{dataset.file_md5(spec)}",
@@ -103,20 +105,21 @@ def file_entry(dataset: Dataset, base: str, record: RecordSpec, spec: FileSpec) 
     }
 
 
-def files_listing(dataset: Dataset, base: str, record: RecordSpec) -> dict[str, Any]:
+def files_listing(dataset: Dataset, base: str, record: RecordSpec, flavor: Flavor = ZENODO) -> dict[str, Any]:
     """GET /api/records/{id}/files."""
-    api = f"{base}/api/records/{record.id}"
+    api = f"{base}/api/records/{flavor.public_id(record.id)}"
     return {"enabled": True, "links": {"self": f"{api}/files", "archive": f"{api}/files-archive"},
-            "entries": [file_entry(dataset, base, record, f) for f in record.files],
+            "entries": [file_entry(dataset, base, record, f, flavor) for f in record.files],
             "default_preview": None, "order": []}
 
 
-def native_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files: bool = True) -> dict[str, Any]:
+def native_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files: bool = True,
+                  flavor: Flavor = ZENODO) -> dict[str, Any]:
     """The native InvenioRDM record JSON (Accept: application/vnd.inveniordm.v1+json)."""
     files: dict[str, Any] = {"enabled": True, "order": [], "count": len(record.files),
                              "total_bytes": record.total_bytes}
     if with_files and record.files_public:
-        files["entries"] = {f.key: file_entry(dataset, base, record, f) for f in record.files}
+        files["entries"] = {f.key: file_entry(dataset, base, record, f, flavor) for f in record.files}
     stats = record.stats
     version_stats = {"views": stats.get("version_views", 0), "unique_views": stats.get("version_unique_views", 0),
                      "downloads": stats.get("version_downloads", 0),
@@ -125,11 +128,11 @@ def native_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files
                  "downloads": stats.get("downloads", 0), "unique_downloads": stats.get("unique_downloads", 0),
                  "data_volume": 0}
     return {
-        "id": str(record.id), "created": iso(record.created), "updated": iso(record.updated),
-        "links": record_links(base, record), "revision_id": 4, "is_published": True, "status": "published",
-        "pids": {"doi": {"identifier": f"{DOI_PREFIX}{record.id}", "provider": "datacite"}},
-        "parent": {"id": str(record.conceptrecid),
-                   "pids": {"doi": {"identifier": f"{DOI_PREFIX}{record.conceptrecid}", "provider": "datacite"}},
+        "id": flavor.public_id(record.id), "created": iso(record.created), "updated": iso(record.updated),
+        "links": record_links(base, record, flavor), "revision_id": 4, "is_published": True, "status": "published",
+        "pids": {"doi": {"identifier": flavor.doi(record.id), "provider": "datacite"}},
+        "parent": {"id": flavor.public_id(record.conceptrecid),
+                   "pids": {"doi": {"identifier": flavor.doi(record.conceptrecid), "provider": "datacite"}},
                    "access": {"owned_by": {"user": record.owners[0] if record.owners else None}},
                    "communities": {"ids": list(record.communities)}},
         "versions": {"is_latest": record.is_latest, "index": record.version_index + 1},
@@ -140,7 +143,9 @@ def native_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files
         "access": {"record": "restricted" if record.access == "restricted" else "public",
                    "files": "public" if record.files_public else "restricted",
                    "embargo": {"active": record.access == "embargoed", "until": record.embargo_date}},
-        "files": files,
+        "files": files, "custom_fields": {}, "is_draft": False,
+        "media_files": {"enabled": False, "order": [], "count": 0, "total_bytes": 0, "entries": {}},
+        "deletion_status": {"is_deleted": False, "status": "P"},
         "stats": {"this_version": version_stats, "all_versions": all_stats},
     }
 

@@ -11,6 +11,7 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,12 +49,18 @@ COMMON_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Type, ETag, Link, X-RateLimit-Limit, X-RateLimit-Remaining, "
                                      "X-RateLimit-Reset",
-    "Server": "nginx",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "sameorigin",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CREATED_RANGE = re.compile(r"\bcreated:\s*[\[{]")
+REDIRECT_PAGE = """<!doctype html>
+<html lang=en>
+<title>Redirecting...</title>
+<h1>Redirecting...</h1>
+<p>You should be redirected automatically to the target URL: <a href="{path}">{path}</a>. If not, click the link.
+"""
 
 
 def _request_key(name: str) -> Any:
@@ -126,6 +133,7 @@ class EmulatorApp:
         self.faults = FaultPlan(config.faults)
         self.began = time.monotonic()  # the clock of 429 bursts
         self.base_url = ""
+        self.flavor = config.profile
         self._search_cache: OrderedDict[tuple[Any, ...], tuple[list[RecordSpec], dict[str, Any]]] = OrderedDict()
 
     # -- application ---------------------------------------------------------------------------------------
@@ -218,7 +226,7 @@ class EmulatorApp:
 
     def _limits(self, kind: str, authenticated: bool) -> list[Limit]:
         minute, hour = self.config.minute, self.config.minute * 60
-        if kind in SEARCH_KINDS:
+        if kind in SEARCH_KINDS and self.flavor.search_budget:
             return [Limit.per(self.config.search_per_minute, "minute", unit_seconds=minute)]
         if authenticated:
             return [Limit.per(self.config.auth_per_hour, "hour", unit_seconds=hour),
@@ -244,17 +252,22 @@ class EmulatorApp:
     async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
         for name, value in COMMON_HEADERS.items():
             response.headers[name] = value
+        response.headers["Server"] = self.flavor.server_header
         for name, value in request.get(RATE_HEADERS, {}).items():
             response.headers[name] = value
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _native(self, request: web.Request) -> bool:
+        return self.flavor.native_by_default or serialize.NATIVE_MEDIA_TYPE in request.headers.get("Accept", "")
+
+    def _asked_native(self, request: web.Request) -> bool:
         return serialize.NATIVE_MEDIA_TYPE in request.headers.get("Accept", "")
 
     def _serialize(self, request: web.Request, record: RecordSpec, *, in_search: bool = False) -> dict[str, Any]:
         with_files = not in_search or len(record.files) <= self.config.search_files_limit
         if self._native(request):
-            return serialize.native_record(self.dataset, self.base_url, record, with_files=with_files)
+            return serialize.native_record(self.dataset, self.base_url, record, with_files=with_files,
+                                           flavor=self.flavor)
         return serialize.legacy_record(self.dataset, self.base_url, record, with_files=with_files)
 
     async def _ensure_md5(self, files: list[FileSpec]) -> None:
@@ -268,8 +281,8 @@ class EmulatorApp:
 
     def _lookup(self, request: web.Request) -> RecordSpec | web.Response:
         """The record named in the path, or the error response Zenodo would give."""
-        raw = request.match_info["id"]
-        record = self.dataset.records.get(int(raw)) if raw.isdigit() else None
+        number = self.flavor.number_of(request.match_info["id"])
+        record = self.dataset.records.get(number) if number is not None else None
         if record is None:
             return error(404, "The persistent identifier does not exist.")
         if record.deleted:
@@ -285,21 +298,26 @@ class EmulatorApp:
 
     # -- search --------------------------------------------------------------------------------------------
     async def search(self, request: web.Request) -> web.StreamResponse:
-        known = [c for c in request.query.getall("communities", []) if c in self.dataset.communities]
+        asked = request.query.getall("communities", []) if self.flavor.legacy_query_fields else []
+        known = [c for c in asked if c in self.dataset.communities]
         return await self._search(request, community=None, communities=known)
 
+    def _community_slug(self, request: web.Request) -> str | None:
+        """The community a path names, by its slug or its id (a UUID)."""
+        named = request.match_info["slug"]
+        return next((c for c in self.dataset.communities if named in (c, community_id(c))), None)
+
     async def community_search(self, request: web.Request) -> web.StreamResponse:
-        slug = request.match_info["slug"]
-        if slug not in self.dataset.communities:
+        slug = self._community_slug(request)
+        if slug is None:
             return error(404, "The persistent identifier does not exist.")
         return await self._search(request, community=slug, communities=[slug])
 
     async def community(self, request: web.Request) -> web.StreamResponse:
-        slug = request.match_info["slug"]
-        if slug not in self.dataset.communities:
+        slug = self._community_slug(request)
+        if slug is None:
             return error(404, "The persistent identifier does not exist.")
-        return json_response({"id": f"{abs(hash(slug)):032x}"[:32], "slug": slug,
-                              "metadata": {"title": slug.upper()},
+        return json_response({"id": community_id(slug), "slug": slug, "metadata": {"title": slug.upper()},
                               "links": {"records": f"{self.base_url}/api/communities/{slug}/records"}})
 
     async def versions(self, request: web.Request) -> web.StreamResponse:
@@ -318,7 +336,7 @@ class EmulatorApp:
             size = int(args.get("size", str(self.config.default_page_size)))
         except ValueError:
             return error(400, "Invalid querystring parameters.")
-        if size > cap:
+        if size > cap and self.flavor.page_caps:
             message = f"Page size cannot be greater than {cap}."
             if not user:
                 message = (f"Page size cannot be greater than {cap}. Please use authenticated requests to "
@@ -339,12 +357,14 @@ class EmulatorApp:
             return error(400, "Invalid query string syntax.")
         page_hits = hits[(page - 1) * size : page * size]
         await self._ensure_md5([f for r in page_hits for f in r.files if r.files_public])
-        body = {"hits": {"hits": [self._serialize(request, r, in_search=True) for r in page_hits],
-                         "total": len(hits)},
-                "aggregations": aggs,
-                "links": self._page_links(request, page=page, size=size, sort=sort, total=len(hits))}
+        body: dict[str, Any] = {"hits": {"hits": [self._serialize(request, r, in_search=True) for r in page_hits],
+                                         "total": len(hits)},
+                                "aggregations": aggs}
+        if self.flavor.sort_by_in_search:
+            body["sortBy"] = sort
+        body["links"] = self._page_links(request, page=page, size=size, sort=sort, total=len(hits))
         return json_response(body, headers={"X-Source": "api"},
-                             content_type="application/vnd.inveniordm.v1+json" if self._native(request)
+                             content_type="application/vnd.inveniordm.v1+json" if self._asked_native(request)
                              else "application/json")
 
     def _matches(self, q: str, sort: str, communities: tuple[str, ...], all_versions: bool,
@@ -355,9 +375,11 @@ class EmulatorApp:
         if cached is not None:
             self._search_cache.move_to_end(key)
             return cached
-        query: Query = parse_query(q)
+        query: Query = parse_query(q, self.flavor)
         pool = (self.dataset.concepts.get(concept, []) if concept is not None
                 else self.dataset.records.values())
+        if self.config.faults.broken_date_ranges and CREATED_RANGE.search(q):
+            pool = []  # a back end that reads the sliced searches otherwise: they match nothing
         hits = [r for r in pool
                 if (all_versions or r.is_latest) and self._visible(r, user) and not r.deleted
                 and (not communities or any(c in r.communities for c in communities)) and query.match(r)]
@@ -390,27 +412,38 @@ class EmulatorApp:
 
     # -- records and files ---------------------------------------------------------------------------------
     async def record(self, request: web.Request) -> web.StreamResponse:
-        raw = request.match_info["id"]
-        if raw.isdigit() and int(raw) in self.dataset.concepts and int(raw) not in self.dataset.records:
-            latest = self.dataset.latest(int(raw))
+        number = self.flavor.number_of(request.match_info["id"])
+        if number is not None and number in self.dataset.concepts and number not in self.dataset.records:
+            latest = self.dataset.latest(number)
             if latest is None:
                 return error(410, "The record has been deleted.")
-            return web.Response(status=302, headers={"Location": f"{self.base_url}/api/records/{latest.id}"})
+            return self._to_latest(latest)
         found = self._lookup(request)
         if isinstance(found, web.Response):
             return found
         await self._ensure_md5(found.files)
-        return json_response(self._serialize(request, found), headers={"ETag": 'W/"4"'})
+        return json_response(self._serialize(request, found),
+                             headers={"ETag": '"4"' if self.flavor.name == "invenio" else 'W/"4"',
+                                      "Link": self._linkset(found)})
+
+    def _to_latest(self, latest: RecordSpec) -> web.Response:
+        """A parent id's 302 to its latest version: absolute on Zenodo; relative with an HTML body on a stock
+        instance (recorded at rogue-scholar.org)."""
+        path = f"/api/records/{self.flavor.public_id(latest.id)}"
+        if self.flavor.relative_redirects:
+            return web.Response(status=302, headers={"Location": path}, text=REDIRECT_PAGE.format(path=path),
+                                content_type="text/html")
+        return web.Response(status=302, headers={"Location": f"{self.base_url}{path}"})
 
     async def versions_latest(self, request: web.Request) -> web.StreamResponse:
-        raw = request.match_info["id"]
-        concept = int(raw) if raw.isdigit() else -1
+        concept = self.flavor.number_of(request.match_info["id"])
         if concept in self.dataset.records:
             concept = self.dataset.records[concept].conceptrecid
-        latest = self.dataset.latest(concept)
+        latest = self.dataset.latest(concept) if concept is not None else None
         if latest is None:
             return error(404, "The persistent identifier does not exist.")
-        return web.Response(status=301, headers={"Location": f"{self.base_url}/api/records/{latest.id}"})
+        location = f"{self.base_url}/api/records/{self.flavor.public_id(latest.id)}"
+        return web.Response(status=301, headers={"Location": location})
 
     async def files(self, request: web.Request) -> web.StreamResponse:
         found = self._lookup(request)
@@ -419,7 +452,7 @@ class EmulatorApp:
         if not self._files_allowed(found, request.get(USER)):
             return error(403, "Permission denied.")
         await self._ensure_md5(found.files)
-        return json_response(serialize.files_listing(self.dataset, self.base_url, found))
+        return json_response(serialize.files_listing(self.dataset, self.base_url, found, self.flavor))
 
     def _file(self, request: web.Request) -> tuple[RecordSpec, FileSpec] | web.Response:
         found = self._lookup(request)
@@ -438,7 +471,7 @@ class EmulatorApp:
         if isinstance(found, web.Response):
             return found
         await self._ensure_md5([found[1]])
-        return json_response(serialize.file_entry(self.dataset, self.base_url, *found))
+        return json_response(serialize.file_entry(self.dataset, self.base_url, *found, self.flavor))
 
     async def api_content(self, request: web.Request) -> web.StreamResponse:
         return await self._content(request, ranges=self.config.range_mode in ("api", "both"))
@@ -539,10 +572,11 @@ class EmulatorApp:
             return found
         if not self._files_allowed(found, request.get(USER)):
             return error(403, "Permission denied.")
-        if found.total_bytes > self.config.archive_limit:
+        if self.flavor.archive_cap and found.total_bytes > self.config.archive_limit:
             return error(400, "Archive download is only available for records with total file size up to "
                               f"{self.config.archive_limit} bytes.")
-        response = web.StreamResponse(headers={"Content-Disposition": f"attachment; filename={found.id}.zip"})
+        response = web.StreamResponse(headers={"Content-Disposition":
+                                                f"attachment; filename={self.flavor.public_id(found.id)}.zip"})
         response.content_type = "application/zip"
         response.enable_chunked_encoding()
         await response.prepare(request)
@@ -574,13 +608,19 @@ class EmulatorApp:
         found = self._lookup(request)
         if isinstance(found, web.Response):
             return found
-        return web.Response(text=f"<html><body><h1>{found.title}</h1></body></html>", content_type="text/html")
+        return web.Response(text=f"<html><body><h1>{found.title}</h1></body></html>", content_type="text/html",
+                            headers={"Link": self._linkset(found)})
+
+    def _linkset(self, record: RecordSpec) -> str:
+        """The Signposting header of a record's answers and landing page, as both servers send it."""
+        target = f"{self.base_url}/api/records/{self.flavor.public_id(record.id)}"
+        return f'<{target}> ; rel="linkset" ; type="application/linkset+json"'
 
     async def doi_redirect(self, request: web.Request) -> web.StreamResponse:
-        doi = request.match_info["doi"].lower()
-        if doi.startswith(serialize.DOI_PREFIX) and doi[len(serialize.DOI_PREFIX):].isdigit():
-            return web.Response(status=302,
-                                headers={"Location": f"{self.base_url}/records/{doi[len(serialize.DOI_PREFIX):]}"})
+        number = self.flavor.number_of_doi(request.match_info["doi"])
+        if number is not None and number in self.dataset.records:
+            location = f"{self.base_url}/records/{self.flavor.public_id(number)}"
+            return web.Response(status=302, headers={"Location": location})
         return web.Response(status=404, text="<html><body>Not found</body></html>", content_type="text/html")
 
     async def stats_view(self, request: web.Request) -> web.StreamResponse:
@@ -589,6 +629,11 @@ class EmulatorApp:
     async def stats_reset(self, request: web.Request) -> web.StreamResponse:
         self.stats.reset()
         return json_response({"reset": True})
+
+
+def community_id(slug: str) -> str:
+    """A community's id: a UUID, the same for a slug in every run."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"community:{slug}"))
 
 
 def _disposition(key: str, request: web.Request) -> str:

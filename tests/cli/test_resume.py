@@ -56,9 +56,10 @@ def interrupted(emu: RunningEmulator, dest: Path, *signals: int) -> tuple[int, s
 
 def test_sigkill_at_random_moments_then_resume(start_emulator: Start, tmp_path: Path) -> None:
     """Killed six times mid-run, the mirror still ends complete and verified, the journal intact, and the
-    server sent no more than the data plus one chunk (the default 1 MiB) for each file body a kill cut
-    short (counted by the server, which sees each body it could not finish). Measured: 0.14 to 0.38 chunks per interrupted body (with 256 KiB chunks: 0.6 to 1.06, as
-    most of what a kill loses is the socket's and the read buffer's fixed-size contents)."""
+    server sent no more than the data plus two chunks (of the default 1 MiB) for each file body a kill cut
+    short (counted by the server, which sees each body it could not finish): the chunk the client held
+    unwritten, and what the sockets' buffers held. Measured here: 0.3 to 0.65 chunks per cut body; CI once
+    saw 1.3 (counted then by sampling the bodies in flight before each kill, which misses some)."""
     emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both",
                                         faults=FaultConfig(bandwidth=40_000_000)), dataset=dataset())
     dest = tmp_path / "mirror"
@@ -81,7 +82,7 @@ def test_sigkill_at_random_moments_then_resume(start_emulator: Start, tmp_path: 
     waste = served - data
     print(f"served {served} for {data} bytes of data: {waste} extra over {interrupted_files} bodies cut short")
     assert interrupted_files >= 3
-    assert 0 <= waste <= interrupted_files * CHUNK
+    assert 0 <= waste <= interrupted_files * 2 * CHUNK
 
 
 def test_second_run_of_a_finished_mirror_downloads_nothing(start_emulator: Start, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import io
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,7 +140,8 @@ async def test_a_cap_learned_from_a_400_is_not_asked_again(start_emulator: Start
 @pytest.mark.parametrize("fault", ["reset", "truncate", "corrupt"])
 async def test_an_archive_that_breaks_once_is_asked_for_once_more(start_emulator: Start, tmp_path: Path,
                                                                    fault: str) -> None:
-    faults = FaultConfig(seed=3, first_attempts=1, **{fault: 1.0})  # the first answer at each URL is broken
+    rates: dict[str, Any] = {fault: 1.0}
+    faults = FaultConfig(seed=3, first_attempts=1, **rates)  # the first answer at each URL is broken
     files = {f"f{i}.bin": bytes([i]) * 4000 for i in range(4)}
     emu = start_emulator(EmulatorConfig(rate_limits=False, faults=faults),
                          dataset=Dataset([record(11, files=dict[str, bytes | int](files))]))

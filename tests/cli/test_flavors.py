@@ -1,0 +1,102 @@
+"""The commands end to end, as a user runs them (subprocesses), against both of the emulator's flavors: Zenodo
+and a stock InvenioRDM (native JSON, 10-character ids, relative parent redirects, native query fields, no page
+caps). asyncdl is never told which it talks to."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.emulator.flavor import BY_NAME, FLAVORS, FlavorName
+from tests.datasets import record
+
+Start = Callable[..., RunningEmulator]
+
+
+def dataset() -> Dataset:
+    return Dataset([
+        record(11, concept=10, title="IODP Expedition 374 Alkalinity and pH", created="2019-08-10",
+               files={"a.txt": b"alpha\n", "dir/b c.csv": b"x,y\n1,2\n"}, owners=("88403",), communities=("iodp",)),
+        record(21, concept=20, title="Microscopy images v1", created="2021-03-01", owners=("5",),
+               communities=("nfdi4bioimage",), files={"img.tif": b"v1 image"}),
+        record(22, concept=20, title="Microscopy images v2", created="2021-06-01", version=1, owners=("5",),
+               communities=("nfdi4bioimage",), files={"img.tif": b"v2 image!"}),
+        record(31, concept=30, title="Closed record", access="restricted", owners=("88403",)),
+        record(41, concept=40, title="Files closed", access="files-restricted", owners=("88403",)),
+    ])
+
+
+@pytest.fixture(params=FLAVORS)
+def flavor(request: pytest.FixtureRequest) -> FlavorName:
+    return cast(FlavorName, request.param)
+
+
+def start(start_emulator: Start, flavor: FlavorName) -> RunningEmulator:
+    return start_emulator(EmulatorConfig(flavor=flavor, rate_limits=False), dataset=dataset())
+
+
+def pid(flavor: FlavorName, number: int) -> str:
+    """The id the instance shows for the dataset's record ``number``."""
+    return BY_NAME[flavor].public_id(number)
+
+
+def asyncdl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "asyncdl", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_get_by_id_url_and_concept(start_emulator: Start, flavor: FlavorName, tmp_path: Path) -> None:
+    emu = start(start_emulator, flavor)
+    result = asyncdl("get", "--base-url", emu.url, pid(flavor, 11), f"{emu.url}/records/{pid(flavor, 21)}",
+                     pid(flavor, 20), "-o", str(tmp_path), "--archive", "never")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / pid(flavor, 11) / "a.txt").read_bytes() == b"alpha\n"
+    assert (tmp_path / pid(flavor, 11) / "dir" / "b c.csv").read_bytes() == b"x,y\n1,2\n"
+    assert (tmp_path / pid(flavor, 21) / "img.tif").read_bytes() == b"v1 image"
+    assert (tmp_path / pid(flavor, 22) / "img.tif").read_bytes() == b"v2 image!"  # the concept's latest
+
+
+def test_mirror_owner_community_and_versions(start_emulator: Start, flavor: FlavorName, tmp_path: Path) -> None:
+    emu = start(start_emulator, flavor)
+    owner = asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", str(tmp_path / "o"), "--archive", "never")
+    assert owner.returncode == 1, owner.stderr  # record 41's files are restricted: told, and exit 1
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if p.is_dir() and p.name[0] != ".") == [pid(flavor, 11)]
+    assert f"not downloaded: record {pid(flavor, 41)}" in owner.stderr
+    community = asyncdl("mirror", "--base-url", emu.url, "--community", "nfdi4bioimage", "--all-versions",
+                        str(tmp_path / "c"), "--archive", "never")
+    assert community.returncode == 0, community.stderr
+    assert (tmp_path / "c" / pid(flavor, 21) / "img.tif").read_bytes() == b"v1 image"
+    assert (tmp_path / "c" / pid(flavor, 22) / "img.tif").read_bytes() == b"v2 image!"
+
+
+def test_list_a_query_as_csv(start_emulator: Start, flavor: FlavorName) -> None:
+    emu = start(start_emulator, flavor)
+    result = asyncdl("list", "--base-url", emu.url, "--query", "metadata.title:Microscopy", "--all-versions",
+                     "--columns", "id,title,doi", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted(r["id"] for r in rows) == sorted([pid(flavor, 21), pid(flavor, 22)])
+    assert all(r["doi"] for r in rows)
+
+
+def test_status_and_verify_after_a_mirror(start_emulator: Start, flavor: FlavorName, tmp_path: Path) -> None:
+    emu = start(start_emulator, flavor)
+    assert asyncdl("mirror", "--base-url", emu.url, pid(flavor, 11), str(tmp_path)).returncode == 0
+    status = asyncdl("status", str(tmp_path), "--format", "json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["states"]["done"]["files"] == 2
+    assert asyncdl("verify", str(tmp_path)).returncode == 0
+    (tmp_path / pid(flavor, 11) / "a.txt").write_bytes(b"ALPHA\n")
+    bad = asyncdl("verify", str(tmp_path))
+    assert bad.returncode == 1 and "a.txt" in bad.stdout + bad.stderr
+    repaired = asyncdl("verify", "--repair", "--base-url", emu.url, str(tmp_path))
+    assert repaired.returncode == 0, repaired.stderr
+    assert (tmp_path / pid(flavor, 11) / "a.txt").read_bytes() == b"alpha\n"
