@@ -39,7 +39,7 @@ from asyncdl.errors import (
     describe_faults,
     unwrap,
 )
-from asyncdl.events import Event, Notice, PageFetched
+from asyncdl.events import Display, Event, Notice, NullSink, PageFetched
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
 from asyncdl.pipeline import Run
@@ -267,8 +267,9 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
     config = config_of(layers)
     mode = "none" if options["quiet"] else settings.value(layers, "progress_mode")
     accounting = Accounting()
-    sink = make_sink(mode, accounting, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
-                     interval=settings.value(layers, "progress_interval"))
+    sink: Display = NullSink() if options["quiet"] else make_sink(
+        mode, accounting, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
+        interval=settings.value(layers, "progress_interval"))
     try:
         job = Run(selection, dest, config, run_options, sink=sink, accounting=accounting,
                   on_plan=print_planned if run_options.dry_run else None)

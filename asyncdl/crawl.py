@@ -196,8 +196,8 @@ class Crawler:
         oldest = invenio.last_reachable_page(total=total, size=size)
         beyond = max(0, total - oldest * size)
         self.sink.emit(Notice(f"paging the search without date slices instead: oldest first, then newest first "
-                              f"({'every one of' if beyond <= oldest * size else 'at most 20,000 of'} "
-                              f"its {total} hits can be reached)"))
+                              f"({'every one of' if beyond <= oldest * size else f'at most {2 * oldest * size:,} of'} "
+                              f"its {total:,} hits can be reached)"))
         self.pages_planned += oldest - 1 + (invenio.last_reachable_page(total=beyond, size=size) if beyond else 0)
         await self._rest(url, query, total, all_versions=all_versions, tally=tally, first=first)
         if beyond:
@@ -245,7 +245,7 @@ class Crawler:
         total = first.total or 0
         if top and total == 0:
             self.sink.emit(Notice(f"{tally.part}: the date-sliced search {sliced!r} matched nothing although the "
-                                  f"search stated {tally.stated} hits: this server does not read the date range"))
+                                  f"search stated {tally.stated:,} hits: this server does not read the date range"))
             return None
         tally.add(first.records)
         if invenio.fits_window(total, size=self.size) or piece.duration <= timedelta(seconds=1):

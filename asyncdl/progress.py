@@ -4,7 +4,7 @@ and the events that need saying. Each is a context manager: it starts showing on
 - RichProgress: live bars on a terminal (overall, crawl state, the active files), notices above them.
 - LogProgress: plain timestamped lines at a steady interval, for servers and log files; no control codes.
 - JsonProgress: one JSON object per event, for scripts.
-- NullSink (events.py): nothing.
+- NoticesOnly (`--progress none`): warnings only. NullSink (events.py, for `-q`): nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from asyncdl.events import (
     FileFinished,
     FileStarted,
     Notice,
-    NullSink,
     PathNote,
     RateLimitPaused,
 )
@@ -61,6 +60,17 @@ def status_line(acc: Accounting) -> str:
             f"skipped {acc.outcomes['skipped']}, {linked}failed {acc.outcomes['failed']}) | "
             f"{format_size(acc.done_bytes)}/{format_size(acc.queued_bytes)} at {format_size(acc.speed())}/s"
             f"{'' if eta is None else f', ETA {eta:.0f} s'} | crawl {crawl}, {acc.records_found} records")
+
+
+class NoticesOnly(Display):
+    """``--progress none``: no progress, but warnings (a fallback, a shortfall, a lock refused) still shown."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Notice) and event.level != "info":
+            self.console.print(f"{event.level}: {event.message}", highlight=False, markup=False)
 
 
 class LogProgress(Display):
@@ -170,7 +180,7 @@ def make_sink(mode: str, accounting: Accounting, *, console: Console, json_strea
         return LogProgress(console.file, accounting, interval=interval, verbose=verbose)
     if mode == "json":
         return JsonProgress(json_stream)
-    return NullSink()
+    return NoticesOnly(console)
 
 
 def summary_table(summary: RunSummary) -> Table:
