@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import pytest
 
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.emulator.flavor import BY_NAME, FLAVORS, FlavorName
-from tests.datasets import record
+from tests.datasets import many, record
 
 Start = Callable[..., RunningEmulator]
 
@@ -100,3 +101,25 @@ def test_status_and_verify_after_a_mirror(start_emulator: Start, flavor: FlavorN
     repaired = asyncdl("verify", "--repair", "--base-url", emu.url, str(tmp_path))
     assert repaired.returncode == 0, repaired.stderr
     assert (tmp_path / pid(flavor, 11) / "a.txt").read_bytes() == b"alpha\n"
+
+
+def test_get_by_doi_through_a_resolver(start_emulator: Start, flavor: FlavorName, tmp_path: Path) -> None:
+    """A Zenodo DOI names its record directly; another instance's DOI is followed from the resolver (here the
+    emulator's own /doi route) to the landing page, whose Signposting linkset names the record."""
+    emu = start(start_emulator, flavor)
+    doi = BY_NAME[flavor].doi(11)
+    env = {**os.environ, "ASYNCDL_DOI_RESOLVER": f"{emu.url}/doi"}
+    result = subprocess.run([sys.executable, "-m", "asyncdl", "get", "--base-url", emu.url, doi, "-o", str(tmp_path),
+                             "--archive", "never"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / pid(flavor, 11) / "a.txt").read_bytes() == b"alpha\n"
+    assert emu.stats.requests["record"] >= 1
+
+
+def test_a_stock_instance_is_paged_by_100_without_a_flag(start_emulator: Start, flavor: FlavorName) -> None:
+    emu = start_emulator(EmulatorConfig(flavor=flavor, rate_limits=False), dataset=many(450))
+    result = asyncdl("list", "--base-url", emu.url, "--query", "*", "--columns", "id", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 451
+    pages = emu.stats.requests["search"]
+    assert pages == (1 + 5 if flavor == "invenio" else 18)  # zenodo: 25 a page; stock: 25, then 100s once it shows
