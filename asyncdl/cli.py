@@ -493,7 +493,10 @@ def shards_table(status: Status) -> Table:
               help="The instance the token is for; files the journal says came from another are repaired "
                    "without it.")
 def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -> None:
-    """Re-hash every finished file in DEST against the md5 in the journal and report mismatches.
+    """Re-hash every finished file in DEST against the checksum in the journal and report mismatches.
+
+    md5, sha256 and the other hashlib algorithms and S3 multipart checksums are verified; a file whose record
+    gives no checksum asyncdl can compute has its size checked only, and is listed as such.
 
     Without --repair, bad files are marked failed in the journal, so the next mirror run fetches them.
     """
@@ -508,14 +511,18 @@ def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -
                                        on_file=lambda _path, size: progress.advance(task, size),
                                        on_total=lambda total: progress.update(task, total=total)))
     for path in report.mismatched:
-        stderr.print(f"md5 mismatch: {path}", highlight=False, markup=False)
+        how = report.problems.get(path)
+        stderr.print(f"mismatch: {path}" + (f": {how}" if how else ""), highlight=False, markup=False)
+    for path, reason in report.size_only:
+        stderr.print(f"{reason}: {path}", highlight=False, markup=False)
     for path in report.missing:
         stderr.print(f"missing: {path}", highlight=False, markup=False)
     for path in report.repaired:
         stderr.print(f"repaired: {path}", highlight=False, markup=False)
     for path, reason in report.still_bad:
         stderr.print(f"could not repair: {path}: {reason}", highlight=False, markup=False)
-    stderr.print(f"verified {report.checked} files: {report.ok} ok, {len(report.mismatched)} mismatched, "
+    size_only = f" ({len(report.size_only)} by size only)" if report.size_only else ""
+    stderr.print(f"verified {report.checked} files: {report.ok} ok{size_only}, {len(report.mismatched)} mismatched, "
                  f"{len(report.missing)} missing" + (f", {len(report.repaired)} repaired" if repair else ""),
                  highlight=False)
     bad = len(report.still_bad) if repair else len(report.mismatched) + len(report.missing)

@@ -27,6 +27,7 @@ from asyncdl import invenio
 from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
+from asyncdl.digests import Check
 from asyncdl.errors import JournalError, LocalError, UnsafePathError, UsageError, unwrap
 from asyncdl.events import (
     CrawlDone,
@@ -351,10 +352,13 @@ class Run:
         journal = self.journal
         assert journal is not None, "a dry run has no journal and never asks"
         row, entry = journal.file(item.path), item.entry
-        if row is not None and row.state == "done" and row.size == entry.size and row.md5 == entry.md5:
-            self.events.emit(finished(item, "skipped", "done in an earlier run", verified=entry.md5 is not None))
+        stated = str(entry.checksum) if entry.checksum is not None else None
+        if row is not None and row.state == "done" and row.size == entry.size and row.checksum == stated:
+            self.events.emit(finished(item, "skipped", "done in an earlier run",
+                                      verified=Check(entry.checksum).verifiable))
             return True
-        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url, entry.file_id))
+        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url, entry.file_id,
+                             stated))
         return False
 
     def _finished_copy(self, item: PlannedFile) -> Source | None:
