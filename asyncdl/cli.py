@@ -301,6 +301,8 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for record_id, reason in summary.inaccessible:
         stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False, markup=False)
+    for unavailable in summary.unavailable:
+        stderr.print(f"not downloaded: {unavailable.path}: {unavailable.reason}", highlight=False, markup=False)
     for short in summary.shortfalls:
         stderr.print(f"incomplete selection: {short.message}", highlight=False, markup=False)
     if summary.interrupted:

@@ -77,7 +77,7 @@ class Check:
         """What a match proves, for a file's reason: "md5 verified", "sha256 verified"..."""
         if self._multipart is not None:
             _, parts, size = self._multipart
-            counted = f"{parts} parts" if parts is not None else "parts"
+            counted = "parts" if parts is None else f"{parts} part" + ("s" if parts != 1 else "")
             return f"multipart checksum verified ({counted} of {size} bytes)"
         return f"{self.kind} verified"
 

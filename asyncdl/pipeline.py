@@ -34,6 +34,7 @@ from asyncdl.events import (
     Fanout,
     FileFiltered,
     FileQueued,
+    FileUnavailable,
     Notice,
     NullSink,
     PathNote,
@@ -56,7 +57,7 @@ from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
 from asyncdl.transfer import Committer, PlannedRecord, Transfer
 from asyncdl.transfer.copies import Copies, LinkedFile, Source
-from asyncdl.transfer.result import finished
+from asyncdl.transfer.result import finished, unavailable_reason
 
 Job = PlannedFile | PlannedRecord | LinkedFile
 LINKS_WAITING = 1000  # files waiting for their source at once (the plan waits beyond)
@@ -326,6 +327,10 @@ class Run:
                 todo: list[PlannedFile] = []
                 links: list[LinkedFile] = []
                 for item in planned:
+                    if not item.entry.available:
+                        self.events.emit(FileUnavailable(item.path, record.id, item.entry.key,
+                                                         unavailable_reason(item.entry.status)))
+                        continue
                     for note in item.notes:
                         self.events.emit(PathNote(item.path, note))
                     self.events.emit(FileQueued(item.path, item.entry.size))

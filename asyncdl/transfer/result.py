@@ -33,3 +33,8 @@ def adopted(planned: PlannedFile) -> FileFinished:
 def failure_reason(error: AsyncdlError, planned: PlannedFile) -> str:
     """A short reason for the summary: restricted, embargoed, deleted, blocked, not found..."""
     return error.reason(access="embargoed" if planned.record.access_right == "embargoed" else "restricted")
+
+
+def unavailable_reason(status: str | None) -> str:
+    """Why a file the server lists is not downloaded: its ``status`` is not ``completed``."""
+    return f'skipped: the server says the file is "{status}", not completed'
