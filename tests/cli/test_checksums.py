@@ -119,3 +119,34 @@ def test_a_segmented_download_of_a_multipart_file_verifies(start_emulator: Start
     assert (finished["11/big.bin"]["outcome"], finished["11/big.bin"]["verified"]) == ("ok", True)
     assert finished["11/big.bin"]["reason"] == "multipart checksum verified (4 parts of 1048576 bytes)"
     assert emu.stats.requests["content"] > 1  # in segments, not one stream
+
+
+def test_bodies_cut_short_resume_and_still_verify(start_emulator: Start, tmp_path: Path) -> None:
+    # every first request of a file ends early: the resume hashes the bytes kept, then the rest, in order
+    dataset = one_record(spec(11, "sha.bin", 300_000, "sha256"), spec(11, "parts.bin", 350_000, "multipart",
+                                                                       part_size=PART))
+    faults = FaultConfig(truncate=1.0, first_attempts=1)
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=faults), dataset=dataset)
+    result = asyncdl("get", "--base-url", emu.url, "11", "-o", str(tmp_path), "--progress", "json")
+    assert result.returncode == 0, result.stderr
+    finished, _ = events(result)
+    assert {path: (e["outcome"], e["verified"]) for path, e in finished.items()} == {
+        "11/sha.bin": ("ok", True), "11/parts.bin": ("ok", True)}
+    assert emu.stats.faults["truncate"] >= 2
+
+
+def test_a_part_left_by_an_earlier_run_is_rehashed_and_resumed(start_emulator: Start, tmp_path: Path) -> None:
+    dataset = one_record(spec(11, "sha.bin", 300_000, "sha256"), spec(11, "parts.bin", 350_000, "multipart",
+                                                                       part_size=PART))
+    emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both"), dataset=dataset)
+    kept = 123_457  # not on a part boundary
+    for file in emu.dataset.records[11].files:
+        part = tmp_path / "11" / f"{file.key}.asyncdl-part"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(b"".join(emu.dataset.iter_file(file, 0, kept, 1 << 20)))
+    result = asyncdl("get", "--base-url", emu.url, "11", "-o", str(tmp_path), "--progress", "json")
+    assert result.returncode == 0, result.stderr
+    finished, _ = events(result)
+    assert {path: (e["outcome"], e["verified"]) for path, e in finished.items()} == {
+        "11/sha.bin": ("ok", True), "11/parts.bin": ("ok", True)}
+    assert sorted(emu.stats.file_bytes.values()) == [300_000 - kept, 350_000 - kept]
