@@ -140,7 +140,7 @@ class StatusSink:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="asyncdl")
 def main() -> None:
-    """Mirror files from Zenodo and other InvenioRDM repositories: fast, resumable, md5-verified."""
+    """Mirror files from Zenodo and other InvenioRDM repositories: fast, resumable, checksum-verified."""
 
 
 LIST_EPILOG = """\b
@@ -384,7 +384,7 @@ Examples:
               help="Mirror only shard K of N (1..N): the records whose id hashes to it, with a journal of its own "
                    "in DEST [default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set; 1/1 is all].")
 def mirror_command(**options: Any) -> None:
-    """Download every file of a selection into DEST: resumable, md5-verified, rate-limit aware.
+    """Download every file of a selection into DEST: resumable, checksum-verified, rate-limit aware.
 
     The selection is RECORD ids/URLs/DOIs, --community, --owner and/or --query (see 'asyncdl list').
     Run the same command again to continue after an interruption. Under a Slurm job array or a Kubernetes
