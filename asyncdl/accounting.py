@@ -26,6 +26,7 @@ from asyncdl.events import (
     FileFinished,
     FileQueued,
     FileStarted,
+    FileUnavailable,
     PageFetched,
     PathNote,
     RateLimitPaused,
@@ -47,6 +48,7 @@ class RunSummary:
     # long lists stay out of repr(): asyncio formats a finished task's result, and these hold thousands
     results: list[FileFinished] = field(default_factory=list, repr=False)
     inaccessible: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    unavailable: list[FileUnavailable] = field(default_factory=list, repr=False)  # the server's file is not complete
     shortfalls: list[CrawlShort] = field(default_factory=list)  # parts of the selection the server fell short of
     notes: list[str] = field(default_factory=list, repr=False)
     planned_bytes: int = 0
@@ -90,11 +92,12 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """130 when interrupted; 1 when a file failed, a selected record's files could not be had or the
-        server's answers fell short of what it stated; else 0."""
+        """130 when interrupted; 1 when a file failed, a selected record's files (or a file the server has
+        not completed) could not be had or the server's answers fell short of what it stated; else 0."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if self.counts["failed"] or self.inaccessible or self.shortfalls else EXIT_OK
+        short = self.inaccessible or self.unavailable or self.shortfalls
+        return EXIT_FAILED if self.counts["failed"] or short else EXIT_OK
 
 
 class Accounting:
@@ -135,6 +138,10 @@ class Accounting:
                 s.records += 1
             case RecordInaccessible(record_id, reason):
                 s.inaccessible.append((record_id, reason))
+            case FileUnavailable():
+                s.counts["unavailable"] += 1
+                if len(s.unavailable) < KEEP:
+                    s.unavailable.append(event)
             case FileFiltered():
                 s.counts["filtered"] += 1
             case PathNote(_, note):

@@ -140,7 +140,7 @@ class StatusSink:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="asyncdl")
 def main() -> None:
-    """Mirror files from Zenodo and other InvenioRDM repositories: fast, resumable, md5-verified."""
+    """Mirror files from Zenodo and other InvenioRDM repositories: fast, resumable, checksum-verified."""
 
 
 LIST_EPILOG = """\b
@@ -302,6 +302,8 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for record_id, reason in summary.inaccessible:
         stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False, markup=False)
+    for unavailable in summary.unavailable:
+        stderr.print(f"not downloaded: {unavailable.path}: {unavailable.reason}", highlight=False, markup=False)
     for short in summary.shortfalls:
         stderr.print(f"incomplete selection: {short.message}", highlight=False, markup=False)
     if summary.interrupted:
@@ -383,7 +385,7 @@ Examples:
               help="Mirror only shard K of N (1..N): the records whose id hashes to it, with a journal of its own "
                    "in DEST [default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set; 1/1 is all].")
 def mirror_command(**options: Any) -> None:
-    """Download every file of a selection into DEST: resumable, md5-verified, rate-limit aware.
+    """Download every file of a selection into DEST: resumable, checksum-verified, rate-limit aware.
 
     The selection is RECORD ids/URLs/DOIs, --community, --owner and/or --query (see 'asyncdl list').
     Run the same command again to continue after an interruption. Under a Slurm job array or a Kubernetes
@@ -494,7 +496,10 @@ def shards_table(status: Status) -> Table:
               help="The instance the token is for; files the journal says came from another are repaired "
                    "without it.")
 def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -> None:
-    """Re-hash every finished file in DEST against the md5 in the journal and report mismatches.
+    """Re-hash every finished file in DEST against the checksum in the journal and report mismatches.
+
+    md5, sha256 and the other hashlib algorithms and S3 multipart checksums are verified; a file whose record
+    gives no checksum asyncdl can compute has its size checked only, and is listed as such.
 
     Without --repair, bad files are marked failed in the journal, so the next mirror run fetches them.
     """
@@ -509,14 +514,18 @@ def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -
                                        on_file=lambda _path, size: progress.advance(task, size),
                                        on_total=lambda total: progress.update(task, total=total)))
     for path in report.mismatched:
-        stderr.print(f"md5 mismatch: {path}", highlight=False, markup=False)
+        how = report.problems.get(path)
+        stderr.print(f"mismatch: {path}" + (f": {how}" if how else ""), highlight=False, markup=False)
+    for path, reason in report.size_only:
+        stderr.print(f"{reason}: {path}", highlight=False, markup=False)
     for path in report.missing:
         stderr.print(f"missing: {path}", highlight=False, markup=False)
     for path in report.repaired:
         stderr.print(f"repaired: {path}", highlight=False, markup=False)
     for path, reason in report.still_bad:
         stderr.print(f"could not repair: {path}: {reason}", highlight=False, markup=False)
-    stderr.print(f"verified {report.checked} files: {report.ok} ok, {len(report.mismatched)} mismatched, "
+    size_only = f" ({len(report.size_only)} by size only)" if report.size_only else ""
+    stderr.print(f"verified {report.checked} files: {report.ok} ok{size_only}, {len(report.mismatched)} mismatched, "
                  f"{len(report.missing)} missing" + (f", {len(report.repaired)} repaired" if repair else ""),
                  highlight=False)
     bad = len(report.still_bad) if repair else len(report.mismatched) + len(report.missing)

@@ -92,7 +92,7 @@ class FileAdvanced:
 class FileFinished:
     """A file reached its end state: ``outcome`` is ok, skipped, linked (the same stored file as ``source``,
     another file of DEST, which was fetched instead) or failed, with the reason; how many bytes this run
-    received for it, and whether its md5 was checked. It is also the file's result."""
+    received for it, and whether its checksum was verified. It is also the file's result."""
 
     path: str
     outcome: str
@@ -109,6 +109,17 @@ class FileFinished:
 class FileFiltered:
     """A file of the selection left out by the filters (or a duplicate key), with the reason."""
 
+    record_id: str
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileUnavailable:
+    """A file of the selection that the server does not have complete (its listing's ``status`` is not
+    ``completed``): not downloaded, not a failure, but the run is not complete either."""
+
+    path: str
     record_id: str
     key: str
     reason: str
@@ -168,8 +179,8 @@ class ArchiveUsed:
 
 
 Event = (PageFetched | CrawlDone | CrawlShort | RateLimitPaused | Notice | FileQueued | FileStarted | FileAdvanced
-         | FileFinished | FileFiltered | PathNote | RecordPlanned | RecordInaccessible | RequestSent | FaultMet
-         | ArchiveUsed)
+         | FileFinished | FileFiltered | FileUnavailable | PathNote | RecordPlanned | RecordInaccessible | RequestSent
+         | FaultMet | ArchiveUsed)
 
 
 class ProgressSink(Protocol):

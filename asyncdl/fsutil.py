@@ -1,9 +1,8 @@
-"""File-system helpers: safe targets under DEST, hashing, durable renames, disk-full translation."""
+"""File-system helpers: safe targets under DEST, durable renames, files of asyncdl's own."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -11,8 +10,6 @@ from typing import BinaryIO
 
 from asyncdl.errors import UnsafePathError
 from asyncdl.store.names import RESERVED_AT_TOP, STATE_DIR
-
-HASH_BLOCK = 4 * 1024 * 1024
 
 
 class SafeTargets:
@@ -58,29 +55,6 @@ class SafeTargets:
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
-
-
-def md5_of(path: Path) -> str:
-    """md5 hex of a whole file (blocking)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as stream:
-        while block := stream.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def hash_prefix(path: Path, length: int) -> hashlib._Hash:
-    """An md5 object fed with the first ``length`` bytes of ``path`` (to resume a partial file)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as stream:
-        remaining = length
-        while remaining > 0:
-            block = stream.read(min(HASH_BLOCK, remaining))
-            if not block:
-                raise OSError(f"{path} is shorter than {length} bytes")
-            digest.update(block)
-            remaining -= len(block)
-    return digest
 
 
 def commit(part: Path, final: Path) -> None:

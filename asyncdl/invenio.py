@@ -170,6 +170,7 @@ def _parse_file(entry: object, *, fallback_key: str | None, record_id: str, base
         url=content_url(base_url=base_url, record_id=record_id, key=key),
         file_id=_ident(entry.get("id")) or _ident(entry.get("file_id")),
         mimetype=_text(entry.get("mimetype")),
+        status=_text(entry.get("status")),
     )
 
 

@@ -37,7 +37,8 @@ class Checksum:
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One file of a record: its key (may contain "/"), size, checksum and content URL."""
+    """One file of a record: its key (may contain "/"), size, checksum and content URL; ``status``: the
+    native listing's (``"completed"`` for a file whose bytes are there; None when not stated)."""
 
     key: str
     size: int | None
@@ -45,6 +46,12 @@ class FileEntry:
     url: str
     file_id: str | None = None
     mimetype: str | None = None
+    status: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether the server has the file's bytes: no status stated, or ``completed``."""
+        return self.status is None or self.status == "completed"
 
     @property
     def md5(self) -> str | None:

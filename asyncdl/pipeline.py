@@ -27,12 +27,14 @@ from asyncdl import invenio
 from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
+from asyncdl.digests import Check
 from asyncdl.errors import JournalError, LocalError, UnsafePathError, UsageError, unwrap
 from asyncdl.events import (
     CrawlDone,
     Fanout,
     FileFiltered,
     FileQueued,
+    FileUnavailable,
     Notice,
     NullSink,
     PathNote,
@@ -55,7 +57,7 @@ from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
 from asyncdl.transfer import Committer, PlannedRecord, Transfer
 from asyncdl.transfer.copies import Copies, LinkedFile, Source
-from asyncdl.transfer.result import finished
+from asyncdl.transfer.result import finished, unavailable_reason
 
 Job = PlannedFile | PlannedRecord | LinkedFile
 LINKS_WAITING = 1000  # files waiting for their source at once (the plan waits beyond)
@@ -325,6 +327,10 @@ class Run:
                 todo: list[PlannedFile] = []
                 links: list[LinkedFile] = []
                 for item in planned:
+                    if not item.entry.available:
+                        self.events.emit(FileUnavailable(item.path, record.id, item.entry.key,
+                                                         unavailable_reason(item.entry.status)))
+                        continue
                     for note in item.notes:
                         self.events.emit(PathNote(item.path, note))
                     self.events.emit(FileQueued(item.path, item.entry.size))
@@ -351,10 +357,13 @@ class Run:
         journal = self.journal
         assert journal is not None, "a dry run has no journal and never asks"
         row, entry = journal.file(item.path), item.entry
-        if row is not None and row.state == "done" and row.size == entry.size and row.md5 == entry.md5:
-            self.events.emit(finished(item, "skipped", "done in an earlier run", verified=entry.md5 is not None))
+        stated = str(entry.checksum) if entry.checksum is not None else None
+        if row is not None and row.state == "done" and row.size == entry.size and row.checksum == stated:
+            self.events.emit(finished(item, "skipped", "done in an earlier run",
+                                      verified=Check(entry.checksum).verifiable))
             return True
-        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url, entry.file_id))
+        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url, entry.file_id,
+                             stated))
         return False
 
     def _finished_copy(self, item: PlannedFile) -> Source | None:

@@ -202,6 +202,8 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_row("", f"... and {counts['failed'] - 20} more")
     for record_id, reason in summary.inaccessible[:10]:
         table.add_row("record not accessible", f"{record_id}: {reason}")
+    for unavailable in summary.unavailable[:10]:
+        table.add_row("file not available", f"{unavailable.path}: {unavailable.reason}")
     table.add_row("records", str(summary.records))
     table.add_row("downloaded", f"{format_size(summary.bytes_received)} in {elapsed:.1f} s "
                                 f"({format_size(summary.bytes_received / elapsed)}/s)")
@@ -231,6 +233,8 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
             "linked": counts["linked"], "filtered": counts["filtered"], "failed": counts["failed"],
             "failures": [{"path": r.path, "reason": r.reason} for r in summary.failed],
             "inaccessible": [{"record": rid, "reason": why} for rid, why in summary.inaccessible],
+            "unavailable": [{"path": u.path, "record": u.record_id, "key": u.key, "reason": u.reason}
+                            for u in summary.unavailable],
             "shortfalls": [{"part": s.part, "stated": s.stated, "reached": s.reached, "now": s.now,
                             "detail": s.detail} for s in summary.shortfalls],
             "records": summary.records, "bytes_received": summary.bytes_received,

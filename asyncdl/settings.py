@@ -239,7 +239,7 @@ SETTINGS: tuple[Setting, ...] = (
             "off.", flag="--segments", commands=TRANSFER),
     Setting("transfer", "checkpoint_bytes", SIZE, "A segmented download records its progress durably after "
             "this many bytes (a crash loses at most this much of it)."),
-    Setting("transfer", "max_attempts", POSITIVE, "Downloads of a file from zero after md5 mismatches before it "
+    Setting("transfer", "max_attempts", POSITIVE, "Downloads of a file from zero after checksum mismatches before it "
             "is reported failed.", flag="--max-attempts", commands=TRANSFER),
     # [requests]
     Setting("requests", "retries", COUNT, "Retries of a request after a 5xx, a connection error or a body that "

@@ -12,8 +12,8 @@ import anyio
 
 from asyncdl import invenio
 from asyncdl.config import Config
+from asyncdl.digests import Check
 from asyncdl.events import NullSink, ProgressSink
-from asyncdl.fsutil import md5_of
 from asyncdl.http import Client
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.plan import PlannedFile
@@ -22,7 +22,8 @@ from asyncdl.store.merged import finished_files, journal_paths
 from asyncdl.store.status import ShardState, StateCount, Status, read_status
 from asyncdl.transfer import Transfer
 
-VERIFY_FAILURE = "md5 mismatch or missing at verify"
+VERIFY_FAILURE = "checksum mismatch or missing at verify"
+EARLIER_FAILURES = (VERIFY_FAILURE, "md5 mismatch or missing at verify")  # the latter: before checksums of any kind
 __all__ = ["ShardState", "StateCount", "Status", "VerifyReport", "read_status", "verify"]
 
 
@@ -32,6 +33,8 @@ class VerifyReport:
     ok: int = 0
     mismatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    size_only: list[tuple[str, str]] = field(default_factory=list)  # ok by size: no checksum asyncdl can compute
+    problems: dict[str, str] = field(default_factory=dict)  # path -> how it differs
     repaired: list[str] = field(default_factory=list)
     still_bad: list[tuple[str, str]] = field(default_factory=list)
 
@@ -39,7 +42,8 @@ class VerifyReport:
 async def verify(dest: Path, *, config: Config, repair: bool = False, sink: ProgressSink | None = None,
                  on_file: Callable[[str, int], None] | None = None,
                  on_total: Callable[[int], None] | None = None) -> VerifyReport:
-    """Re-hash every finished file against the journal's md5; with ``repair``, download the bad ones again.
+    """Re-hash every finished file against the checksum in the journal (any kind :mod:`asyncdl.digests`
+    computes; the size alone for the others); with ``repair``, download the bad ones again.
     ``on_total`` is told the bytes to hash before the first file, ``on_file`` each file as it is checked.
 
     Every journal in DEST is read (each path once); a bad file is marked failed, or repaired, in the
@@ -53,7 +57,7 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
             on_total(total)
         for row, number in found:
             if row.state == "failed":
-                if repair and (row.last_error or "").startswith(VERIFY_FAILURE):  # an earlier verify's: too
+                if repair and (row.last_error or "").startswith(EARLIER_FAILURES):  # an earlier verify's: too
                     report.mismatched.append(row.path)
                     bad.setdefault(number, []).append(row)
                 continue
@@ -62,11 +66,15 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
             if not target.is_file():
                 report.missing.append(row.path)
                 bad.setdefault(number, []).append(row)
-            elif row.md5 and await anyio.to_thread.run_sync(md5_of, target) != row.md5:
+            elif (problem := await anyio.to_thread.run_sync(_problem, row, target)) is not None:
                 report.mismatched.append(row.path)
+                report.problems[row.path] = problem
                 bad.setdefault(number, []).append(row)
             else:
                 report.ok += 1
+                check = row_check(row)
+                if not check.verifiable:
+                    report.size_only.append((row.path, check.unverified(row.size)))
             if on_file is not None:
                 on_file(row.path, row.size or 0)
     for number, rows in sorted(bad.items()):
@@ -80,6 +88,24 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
         finally:
             journal.close()
     return report
+
+
+def row_check(row: FileRow) -> Check:
+    """What can be verified of a finished file, from the checksum its journal row keeps."""
+    text = row.checksum or (f"md5:{row.md5}" if row.md5 else None)
+    try:
+        return Check(Checksum.parse(text) if text else None)
+    except ValueError:  # a row edited by hand: nothing to check it against
+        return Check(None)
+
+
+def _problem(row: FileRow, target: Path) -> str | None:
+    """How the file at ``target`` differs from its row (blocking): its size, then its checksum."""
+    size = target.stat().st_size
+    if row.size is not None and size != row.size:
+        return f"size {size} differs from the record's {row.size}"
+    check = row_check(row)
+    return check.of_file(target).problem() if check.verifiable else None
 
 
 async def _repair(dest: Path, config: Config, rows: list[FileRow], journal: Journal, report: VerifyReport,
@@ -107,8 +133,7 @@ async def _repair_from(dest: Path, config: Config, items: list[tuple[FileRow, st
         transfer = Transfer(client, config, dest)
         for row, api_url in items:
             record = Record(id=row.record_id, title="", api_url=api_url)
-            entry = FileEntry(key=row.key, size=row.size, url=row.url,
-                              checksum=Checksum("md5", row.md5) if row.md5 else None)
+            entry = FileEntry(key=row.key, size=row.size, url=row.url, checksum=row_check(row).checksum)
             result = await transfer.fetch(PlannedFile(record, entry, row.path))
             if result.outcome in ("ok", "skipped"):
                 report.repaired.append(row.path)

@@ -89,7 +89,7 @@ GROUPS = (
     Group("token-redaction", "asyncdl/redact.py", ("redact",),
           ("tests/unit/test_redact.py", "tests/integration/test_security.py")),
     Group("path-safety", "asyncdl/fsutil.py",
-          ("SafeTargets.target", "SafeTargets._check_folder", "_within", "md5_of", "hash_prefix", "commit",
+          ("SafeTargets.target", "SafeTargets._check_folder", "_within", "commit",
            "durable_rename", "remove_unowned", "fresh_opener", "open_fresh", "write_fresh"),
           ("tests/unit/test_safe_targets.py", "tests/reliability/test_hostile_input.py", *TRANSFER,
            "tests/integration/test_journal.py")),

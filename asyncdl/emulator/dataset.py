@@ -3,7 +3,8 @@
 A dataset holds concepts (``conceptrecid``) with one or more published versions,
 each version a record with files. File bytes come from :class:`ContentSource`
 unless a file carries literal content; md5s of generated files are computed on
-first use and cached.
+first use and cached. A file may state another checksum kind than md5 (``checksum_kind``:
+sha256, an S3 multipart ETag, or none) and a ``status`` other than ``completed``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from asyncdl.emulator.content import ContentSource
 
@@ -35,9 +36,14 @@ MIMETYPES = {"csv": "text/csv", "zip": "application/zip", "txt": "text/plain", "
 DEFAULT_COMMUNITIES = ("iodp", "nfdi4bioimage", "zenodo", "biosyslit", "eu")
 
 
+ChecksumKind = Literal["md5", "sha256", "multipart", "none"]
+MULTIPART_PART_SIZE = 8 * 1024 * 1024
+
+
 @dataclass
 class FileSpec:
-    """One file of a record: generated (size + offset) or literal content."""
+    """One file of a record: generated (size + offset) or literal content. ``checksum_kind``: the checksum
+    the API states for it (multipart: the S3 ETag of ``part_size`` parts); ``status``: the native listing's."""
 
     key: str
     size: int
@@ -45,7 +51,11 @@ class FileSpec:
     content: bytes | None = None
     mimetype: str = "application/octet-stream"
     file_id: str = ""
+    checksum_kind: ChecksumKind = "md5"
+    status: str = "completed"
+    part_size: int = MULTIPART_PART_SIZE
     _md5: str | None = field(default=None, repr=False)
+    _stated: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -153,6 +163,30 @@ class Dataset:
             if spec._md5 is None:
                 spec._md5 = self._cached_md5(spec)
         return spec._md5
+
+    def stated_checksum(self, spec: FileSpec) -> str | None:
+        """The checksum the API states for a file: ``md5:...`` (Zenodo's), ``sha256:...``,
+        ``multipart:<etag>-<parts>-<part size>`` or None; computed from the served bytes."""
+        if spec.checksum_kind == "md5":
+            return f"md5:{self.file_md5(spec)}"
+        if spec.checksum_kind == "none":
+            return None
+        if spec._stated is None:
+            spec._stated = self._other_checksum(spec)
+        return spec._stated
+
+    def _other_checksum(self, spec: FileSpec) -> str:
+        """sha256 of the bytes, or the S3 ETag: md5 of the parts' binary md5s, then "-<parts>"."""
+        if spec.checksum_kind == "sha256":
+            whole = hashlib.sha256()
+            for chunk in self.iter_file(spec, 0, spec.size, 1 << 20):
+                whole.update(chunk)
+            return f"sha256:{whole.hexdigest()}"
+        digests = b"".join(hashlib.md5(b"".join(self.iter_file(spec, start, min(spec.size, start + spec.part_size),
+                                                                1 << 20))).digest()
+                           for start in range(0, max(spec.size, 1), spec.part_size))
+        parts = len(digests) // 16
+        return f"multipart:{hashlib.md5(digests).hexdigest()}-{parts}-{spec.part_size}"
 
     def _cached_md5(self, spec: FileSpec) -> str:
         """Hash a file, reusing the on-disk cache (``md5_cache``) for generated files when one is set."""

@@ -83,7 +83,7 @@ def legacy_record(dataset: Dataset, base: str, record: RecordSpec, *, with_files
     if with_files:
         files = record.files if record.files_public else []
         body["files"] = [{"id": f.file_id, "key": f.key, "size": f.size,
-                          "checksum": f"md5:{dataset.file_md5(f)}",
+                          "checksum": dataset.stated_checksum(f),
                           "links": {"self": file_content_url(base, record, f)}} for f in files]
     body.update({"swh": None, "owners": [{"id": o} for o in record.owners], "status": "published",
                  "stats": {name: record.stats.get(name, 0) for name in STAT_NAMES}, "state": "done",
@@ -97,8 +97,8 @@ def file_entry(dataset: Dataset, base: str, record: RecordSpec, spec: FileSpec,
     api = f"{base}/api/records/{flavor.public_id(record.id)}/files/{quote_key(spec.key)}"
     stamp = iso(record.created)
     return {
-        "key": spec.key, "created": stamp, "updated": stamp, "checksum": f"md5:{dataset.file_md5(spec)}",
-        "size": spec.size, "mimetype": spec.mimetype, "storage_class": "L", "status": "completed",
+        "key": spec.key, "created": stamp, "updated": stamp, "checksum": dataset.stated_checksum(spec),
+        "size": spec.size, "mimetype": spec.mimetype, "storage_class": "L", "status": spec.status,
         "metadata": {}, "access": {"hidden": False}, "file_id": spec.file_id,
         "version_id": spec.file_id[::-1], "bucket_id": f"{record.id:032x}", "transfer": {"type": "L"},
         "links": {"self": api, "content": f"{api}/content"},

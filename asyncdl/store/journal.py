@@ -3,7 +3,8 @@ for what is done.
 
 Tables: ``runs`` (command, selection, start, end, outcome, counts), ``records`` (id, concept, title,
 updated, raw JSON), ``selections`` (which records a selection gave when it was last crawled), and
-``files`` (record, key, path, size, md5, url, state, bytes done, attempts, last error, mtime).
+``files`` (record, key, path, size, md5, url, state, bytes done, attempts, last error, mtime, the stated
+checksum of any kind).
 File states: pending -> partial -> done, or failed. One writer task applies every change, batched in
 transactions; the rest of the program only sends it changes, as the typed messages below. The schema
 and its migrations are in :mod:`asyncdl.store.schema`. SQLite runs in WAL mode, so ``status``
@@ -47,6 +48,7 @@ class FileRow:
     attempts: int
     last_error: str | None
     mtime: float | None
+    checksum: str | None = None  # as the record states it: "md5:...", "sha256:...", "multipart:..."
 
 
 def journal_error(exc: sqlite3.Error | OSError, path: Path) -> LocalError:
@@ -107,7 +109,7 @@ def copy_in(db: sqlite3.Connection, path: str, md5: str | None, size: int | None
 
 @dataclass(frozen=True, slots=True)
 class Planned:
-    """A file of the selection, planned at ``path`` (a changed size or md5 makes it pending again)."""
+    """A file of the selection, planned at ``path`` (a changed size or checksum makes it pending again)."""
 
     path: str
     record_id: str
@@ -116,6 +118,7 @@ class Planned:
     md5: str | None
     url: str
     file_id: str | None = None
+    checksum: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,13 +268,13 @@ class Journal:
 
     def _planned(self, m: Planned) -> None:
         self.db.execute(
-            "INSERT INTO files (path, record_id, key, size, md5, url, state, updated, run_id, file_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "INSERT INTO files (path, record_id, key, size, md5, url, state, updated, run_id, file_id, checksum) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
             "record_id = excluded.record_id, key = excluded.key, size = excluded.size, md5 = excluded.md5, "
-            "url = excluded.url, run_id = excluded.run_id, file_id = excluded.file_id, "
-            "state = CASE WHEN files.md5 IS NOT excluded.md5 OR files.size IS NOT excluded.size THEN 'pending' "
-            "ELSE files.state END",
-            (m.path, m.record_id, m.key, m.size, m.md5, m.url, time.time(), self.run_id, m.file_id))
+            "url = excluded.url, run_id = excluded.run_id, file_id = excluded.file_id, checksum = excluded.checksum, "
+            "state = CASE WHEN files.md5 IS NOT excluded.md5 OR files.size IS NOT excluded.size "
+            "OR files.checksum IS NOT excluded.checksum THEN 'pending' ELSE files.state END",
+            (m.path, m.record_id, m.key, m.size, m.md5, m.url, time.time(), self.run_id, m.file_id, m.checksum))
 
     def _done(self, path: str, absolute: str, source: str | None = None) -> None:
         try:

@@ -18,14 +18,15 @@ def record_to_json(record: Record) -> dict[str, Any]:
         "files_listed": record.files_listed, "owners": list(record.owners), "communities": list(record.communities),
         "stats": {name: getattr(record.stats, name) for name in RecordStats.__slots__},
         "files": [{"key": f.key, "size": f.size, "checksum": str(f.checksum) if f.checksum else None,
-                   "url": f.url, "file_id": f.file_id, "mimetype": f.mimetype} for f in record.files],
+                   "url": f.url, "file_id": f.file_id, "mimetype": f.mimetype, "status": f.status}
+                  for f in record.files],
         "raw": dict(record.metadata),
     }
 
 
 def record_from_json(data: dict[str, Any]) -> Record:
     files = tuple(FileEntry(key=f["key"], size=f["size"], url=f["url"], file_id=f.get("file_id"),
-                            mimetype=f.get("mimetype"),
+                            mimetype=f.get("mimetype"), status=f.get("status"),
                             checksum=Checksum.parse(f["checksum"]) if f.get("checksum") else None)
                   for f in data["files"])
     return Record(id=data["id"], title=data["title"], conceptrecid=data["conceptrecid"], doi=data["doi"],

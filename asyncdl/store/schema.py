@@ -1,9 +1,12 @@
 """The journal's schema, declared once, with its version and the migrations that bring older journals to it.
 
 ``PRAGMA user_version`` holds the schema version. Release 0.1.0 wrote journals without one (version 0);
-their tables are version 1's, so migrating them only records the version. Version 2 adds each file's
-stored-file id and, for a file linked from another copy in DEST, the path of that copy (``source``). A
-journal of a newer version than this release knows is refused with a clear error, never guessed at.
+their tables are version 1's, so migrating them only records the version. Version 2 adds each file's stored-
+file id and, for a file linked from another copy in DEST, the path of that copy (``source``). Version 3 adds
+``checksum``: the checksum the record states for the file, as ``<kind>:<value>`` (md5, sha256, multipart...;
+see :mod:`asyncdl.digests`), which the file was verified against when asyncdl can compute it; an older
+journal's rows get ``md5:<their md5>``. A journal of a newer version than this release knows is refused with
+a clear error, never guessed at.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from asyncdl.errors import JournalError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The files table: one row per planned path. Also the shape of the merged view over every journal.
 VERSION_1_COLUMNS = (("path", "TEXT PRIMARY KEY"), ("record_id", "TEXT"), ("key", "TEXT"), ("size", "INTEGER"),
@@ -21,8 +24,9 @@ VERSION_1_COLUMNS = (("path", "TEXT PRIMARY KEY"), ("record_id", "TEXT"), ("key"
                      ("bytes_done", "INTEGER DEFAULT 0"), ("attempts", "INTEGER DEFAULT 0"), ("last_error", "TEXT"),
                      ("mtime", "REAL"), ("updated", "REAL"), ("run_id", "INTEGER"))
 ADDED_IN_2 = (("file_id", "TEXT"), ("source", "TEXT"))
-FILE_COLUMNS = VERSION_1_COLUMNS + ADDED_IN_2
-ROW_COLUMNS = ", ".join(name for name, _ in FILE_COLUMNS[:11])  # what a FileRow holds, in order
+ADDED_IN_3 = (("checksum", "TEXT"),)
+FILE_COLUMNS = VERSION_1_COLUMNS + ADDED_IN_2 + ADDED_IN_3
+ROW_COLUMNS = ", ".join([name for name, _ in FILE_COLUMNS[:11]] + ["checksum"])  # what a FileRow holds, in order
 
 
 def files_table(name: str = "files", *, extra: str = "",
@@ -51,8 +55,12 @@ CREATE INDEX IF NOT EXISTS files_copy ON files(md5, size);
 CREATE INDEX IF NOT EXISTS files_file_id ON files(file_id);
 """
 
+VERSION_3 = "".join(f"ALTER TABLE files ADD COLUMN {column} {kind};\n" for column, kind in ADDED_IN_3) + """
+UPDATE files SET checksum = 'md5:' || md5 WHERE md5 IS NOT NULL;
+"""
+
 # version -> the script that brings a journal of the version before it to this one (run once, in order)
-MIGRATIONS: dict[int, str] = {1: VERSION_1, 2: VERSION_2}
+MIGRATIONS: dict[int, str] = {1: VERSION_1, 2: VERSION_2, 3: VERSION_3}
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

@@ -3,8 +3,8 @@
 
 Zenodo streams the ZIP with no Content-Length, no Range and no checksum of its own, so the archive
 itself can be neither resumed nor verified. asyncdl therefore treats it only as a carrier: it is saved
-to a temporary file, every member is unpacked to its part file and checked against the md5 the record
-gives, and only then committed. An archive that breaks off is asked for once more; after a second break,
+to a temporary file, every member is unpacked to its part file and checked against the checksum the
+record gives, and only then committed. An archive that breaks off is asked for once more; after a second break,
 or a refusal (over the host's cap, no archive endpoint), the files are fetched one by one. A member that
 is missing or wrong is fetched on its own.
 """
@@ -12,7 +12,6 @@ is missing or wrong is fetched on its own.
 from __future__ import annotations
 
 import functools
-import hashlib
 import zipfile
 import zlib
 from collections.abc import Awaitable, Callable
@@ -21,9 +20,10 @@ from pathlib import Path
 
 import anyio
 
+from asyncdl.digests import HASH_BLOCK, Check
 from asyncdl.errors import AsyncdlError, IntegrityError, RemoteError, ShortBodyError
 from asyncdl.events import ArchiveUsed, FileAdvanced, FileStarted, Notice
-from asyncdl.fsutil import HASH_BLOCK, SafeTargets, open_fresh
+from asyncdl.fsutil import SafeTargets, open_fresh
 from asyncdl.http import Client
 from asyncdl.models import Record
 from asyncdl.plan import PlannedFile
@@ -55,7 +55,7 @@ async def fetch_archive(client: Client, url: str, zip_path: Path, *, chunk_size:
 
 
 def unpack_member(archive: zipfile.ZipFile, planned: PlannedFile, final: Path) -> Path | None:
-    """Unpack one member to its part file if it matches the record's size and md5 (blocking).
+    """Unpack one member to its part file if it matches the record's size and checksum (blocking).
     Returns the part path to commit, or None when the member is missing or wrong."""
     entry = planned.entry
     try:
@@ -66,7 +66,7 @@ def unpack_member(archive: zipfile.ZipFile, planned: PlannedFile, final: Path) -
         return None
     part = part_of(final)
     part.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.md5()
+    digest = Check(entry.checksum).new()
     try:
         with archive.open(info) as source, open_fresh(part) as target:  # never through a planted symlink
             while block := source.read(HASH_BLOCK):
@@ -75,7 +75,7 @@ def unpack_member(archive: zipfile.ZipFile, planned: PlannedFile, final: Path) -
     except (zipfile.BadZipFile, EOFError, zlib.error):  # a bad CRC, a damaged header: the member is wrong
         part.unlink(missing_ok=True)
         return None
-    if entry.md5 is not None and digest.hexdigest() != entry.md5:
+    if digest.problem() is not None:
         part.unlink(missing_ok=True)
         return None
     return part
@@ -90,7 +90,7 @@ async def fetch_record_archive(context: Context, item: PlannedRecord, *, dest: P
                                present: Callable[[PlannedFile, Path], bool],
                                fetch_one: Callable[[PlannedFile], Awaitable[TransferResult]],
                                commit: Callable[[Path, Path], Awaitable[None]]) -> list[TransferResult]:
-    """A record's files through its files-archive, each member checked against the record's md5; whatever
+    """A record's files through its files-archive, each member checked against the record's checksum; whatever
     the archive cannot give (refused, broken twice, missing, wrong, present or partial already) is
     ``fetch_one``'s."""
     results: list[TransferResult] = []
@@ -121,7 +121,7 @@ async def fetch_record_archive(context: Context, item: PlannedRecord, *, dest: P
                 if part is None:
                     if planned.entry.key in names:  # there, but not the record's file
                         context.client.fault(IntegrityError(f"{planned.path}: the archive's member does not "
-                                                            "match the record's size or md5"))
+                                                            "match the record's size or checksum"))
                     results.append(await fetch_one(planned))
                     continue
                 await commit(part, final)
@@ -169,7 +169,9 @@ def _from_archive(context: Context, planned: PlannedFile) -> TransferResult:
     size = planned.entry.size
     context.sink.emit(FileStarted(planned.path, size, 0))
     context.sink.emit(FileAdvanced(planned.path, size or 0))
-    result = finished(planned, "ok", "from the record's ZIP archive; md5 verified", received=size or 0,
-                      verified=True)
+    check = Check(planned.entry.checksum)
+    told = check.describe() if check.verifiable else check.unverified(size)
+    result = finished(planned, "ok", f"from the record's ZIP archive; {told}", received=size or 0,
+                      verified=check.verifiable)
     context.sink.emit(result)
     return result

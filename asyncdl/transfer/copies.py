@@ -4,15 +4,14 @@ Two planned files are the same stored file when they have the same file id (lega
 ``entries[key].file_id``) or the same md5 and size: a new version of a record keeps its earlier version's
 files, and a record may hold one file under two names. The first planned is fetched (its *source*); each
 other waits until the source is verified under its final name, then gets its bytes from it by a hard link
-(else a reflink copy, else a copy, md5-checked), into its part, committed like a download. A source finished
-in an earlier run, or by another shard of DEST, is found in the journals; if a source fails or has changed
-since, the file is fetched after all.
+(else a reflink copy, else a copy, checked against the record's checksum), into its part, committed like a
+download. A source finished in an earlier run, or by another shard of DEST, is found in the journals; if a
+source fails or has changed since, the file is fetched after all.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import stat
 from collections import OrderedDict
@@ -22,8 +21,9 @@ from pathlib import Path
 
 import anyio
 
+from asyncdl.digests import HASH_BLOCK, Check
 from asyncdl.events import Event, FileFinished
-from asyncdl.fsutil import HASH_BLOCK, open_fresh
+from asyncdl.fsutil import open_fresh
 from asyncdl.models import FileEntry
 from asyncdl.plan import PlannedFile
 
@@ -114,8 +114,9 @@ class Copies:
 
 
 def make_copy(origin: Path, part: Path, entry: FileEntry, mtime: float | None) -> str | None:
-    """Give ``part`` the bytes of ``origin`` (blocking): "hard link", "reflink copy" or "copy" (md5-checked);
-    None when ``origin`` is not the record's file (gone, another size, changed since ``mtime``, another md5)."""
+    """Give ``part`` the bytes of ``origin`` (blocking): "hard link", "reflink copy" or "copy" (checked
+    against the record's checksum); None when ``origin`` is not the record's file (gone, another size, changed
+    since ``mtime``, another checksum)."""
     try:
         info = origin.lstat()
     except OSError:
@@ -135,11 +136,11 @@ def make_copy(origin: Path, part: Path, entry: FileEntry, mtime: float | None) -
             return "reflink copy"
         except OSError:
             pass  # no reflinks here (most file systems): the bytes are copied
-        digest = hashlib.md5()
+        digest = Check(entry.checksum).new()
         while block := source.read(HASH_BLOCK):
             digest.update(block)
             target.write(block)
-    if entry.md5 is not None and digest.hexdigest() != entry.md5:
+    if digest.problem() is not None:
         part.unlink()
         return None
     return "copy"

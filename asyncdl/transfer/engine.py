@@ -1,7 +1,7 @@
 """One file, from the server to its final name: resumable, verified, never half-written under that name.
 
 :class:`Transfer` picks the way (a single stream, segments, or the record's files-archive), runs its
-attempts, and accepts or rejects each: a part whose size and md5 match the record is committed (fsync,
+attempts, and accepts or rejects each: a part whose size and checksum match the record is committed (fsync,
 rename, folder fsync) and reported; one that does not is discarded and downloaded again from zero, up to
 ``max_attempts`` times. A per-file failure is a result, never an exception; only fatal errors (a full
 disk, a refused token) and cancellation leave :meth:`Transfer.fetch`.
@@ -16,9 +16,10 @@ from typing import Protocol
 import anyio
 
 from asyncdl.config import Config
+from asyncdl.digests import Check
 from asyncdl.errors import AsyncdlError, IntegrityError
 from asyncdl.events import FileAdvanced, Notice
-from asyncdl.fsutil import SafeTargets, md5_of
+from asyncdl.fsutil import SafeTargets
 from asyncdl.http import Client
 from asyncdl.models import Record
 from asyncdl.plan import PlannedFile
@@ -30,7 +31,7 @@ from asyncdl.transfer.commit import Committer
 from asyncdl.transfer.context import Context
 from asyncdl.transfer.copies import Source, make_copy
 from asyncdl.transfer.ranges import RangeRoutes
-from asyncdl.transfer.result import TransferResult, failure_reason, finished, unverified_reason
+from asyncdl.transfer.result import TransferResult, adopted, failure_reason, finished, what_was_checked
 from asyncdl.transfer.segmented import SegmentedDownload, SegmentsUnsupported
 from asyncdl.transfer.single import SingleStream
 
@@ -83,7 +84,7 @@ class Transfer:
                 return False
         except OSError:
             return False  # fetch() meets the same problem and reports it
-        self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
+        self._report(adopted(planned))
         return True
 
     async def fetch(self, planned: PlannedFile, *, checked: bool = False) -> TransferResult:
@@ -93,7 +94,7 @@ class Transfer:
         try:
             final = self.targets.target(planned.path)
             if not checked and await self._found_there(planned, final):
-                return self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
+                return self._report(adopted(planned))
             return await self._fetch(planned, final, RequestCeiling.for_file(entry.size, self.config))
         except anyio.get_cancelled_exc_class():
             raise
@@ -112,7 +113,7 @@ class Transfer:
         try:
             final = self.targets.target(planned.path)
             if await self._found_there(planned, final):
-                self._report(finished(planned, "skipped", "already present, md5 verified", verified=True))
+                self._report(adopted(planned))
                 return True
             part = part_of(final)
             sidecar_of(part).unlink(missing_ok=True)  # a segmented part left by an earlier run is not resumed
@@ -127,13 +128,13 @@ class Transfer:
             return False  # fetch() meets the same problem and reports it
         except OSError:
             return False
-        self._report(finished(planned, "linked", f"{how} of {source.path}", verified=entry.md5 is not None,
+        self._report(finished(planned, "linked", f"{how} of {source.path}", verified=Check(entry.checksum).verifiable,
                               source=source.path))
         return True
 
     @staticmethod
     async def _found_there(planned: PlannedFile, final: Path) -> bool:
-        """The record's file is at ``final`` already (a stat, then the md5 in a thread)."""
+        """The record's file is at ``final`` already (a stat, then its checksum in a thread)."""
         return present(planned, final) and await anyio.to_thread.run_sync(already_there, planned, final)
 
     def via_archive(self, record: Record, wanted: list[PlannedFile]) -> bool:
@@ -184,12 +185,12 @@ class Transfer:
         entry = planned.entry
         await self.committer.commit(part, final)
         self.client.brake.progress()
-        verified = entry.md5 is not None
-        reason = "" if verified else unverified_reason(entry)
+        verified = Check(entry.checksum).verifiable
+        reason = "" if entry.md5 is not None else what_was_checked(entry)
         return self._report(finished(planned, "ok", reason, received=received, verified=verified))
 
     async def _reject(self, planned: PlannedFile, download: Download, problem: str) -> None:
-        """A download that failed its size or md5 check: counted as a fault, its bytes taken back from the
+        """A download that failed its size or checksum check: counted as a fault, its bytes taken back from the
         progress, its part discarded."""
         self.client.fault(IntegrityError(problem))
         self.sink.emit(FileAdvanced(planned.path, -download.undone))
@@ -197,15 +198,16 @@ class Transfer:
 
 
 def present(planned: PlannedFile, final: Path) -> bool:
-    """A quick look (one stat): is there a regular file of the record's size to hash?"""
+    """A quick look (one stat): is there a regular file of the record's size, and a checksum to hash it for?"""
     entry = planned.entry
     try:
         info = final.lstat()
     except OSError:
         return False
-    return stat.S_ISREG(info.st_mode) and entry.size == info.st_size and entry.md5 is not None
+    return stat.S_ISREG(info.st_mode) and entry.size == info.st_size and Check(entry.checksum).verifiable
 
 
 def already_there(planned: PlannedFile, final: Path) -> bool:
-    """A file already at the final name with the record's md5 is adopted (hashed once; blocking)."""
-    return planned.entry.md5 is not None and md5_of(final) == planned.entry.md5
+    """A file already at the final name with the record's checksum is adopted (hashed once; blocking)."""
+    check = Check(planned.entry.checksum)
+    return check.verifiable and check.of_file(final).problem() is None

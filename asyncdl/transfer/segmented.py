@@ -1,19 +1,18 @@
 """One large file in segments: several Range requests at once, each written at its offset.
 
 The part file is preallocated and cut into ``segments`` x PIECES_PER_SEGMENT pieces; ``segments``
-connections take the pieces in file order, so the start of the file completes first, and the md5 follows
-it: each piece is read back (from the page cache) and hashed, in a hashing thread beside the writer thread,
-as soon as every piece before it is on disk, while later pieces still download. Until the host has answered a Range
-request with a good 206, one connection goes alone: a server that ignores Range costs one request, not one
-per connection. A sidecar ``<part>.segments`` records each piece's bytes written, only after the part is
-fsynced (every ``checkpoint_bytes`` and at the end), so after a crash every piece resumes from bytes known
-to be on disk.
+connections take the pieces in file order, so the start of the file completes first, and the record's
+checksum (any kind: it is fed in file order) follows it: each piece is read back (from the page cache) and
+hashed, in a hashing thread beside the writer thread, as soon as every piece before it is on disk, while
+later pieces still download. Until the host has answered a Range request with a good 206, one connection
+goes alone: a server that ignores Range costs one request, not one per connection. A sidecar
+``<part>.segments`` records each piece's bytes written, only after the part is fsynced (every
+``checkpoint_bytes`` and at the end), so after a crash every piece resumes from bytes known to be on disk.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from pathlib import Path
 
 import anyio
 
+from asyncdl.digests import HASH_BLOCK, Check
 from asyncdl.errors import AsyncdlError, NotFoundError, ShortBodyError, TransportError, translate_os_error, unwrap
 from asyncdl.events import FileAdvanced, FileStarted
-from asyncdl.fsutil import HASH_BLOCK, remove_unowned, write_fresh
+from asyncdl.fsutil import remove_unowned, write_fresh
 from asyncdl.plan import PlannedFile
 from asyncdl.redact import redact
 from asyncdl.store import sidecar
@@ -74,13 +74,13 @@ class SegmentedPart:
     """A preallocated part file written at offsets, with its durable progress sidecar. Everything but
     ``open`` runs in the download's writer thread, in order."""
 
-    def __init__(self, path: Path, size: int, count: int) -> None:
+    def __init__(self, path: Path, size: int, count: int, check: Check) -> None:
         self.path = path
         self.sidecar = sidecar_of(path)
         self.size = size
         self.segments = split(size, count)
         self.written = [0] * len(self.segments)  # bytes on disk (the writer thread's count)
-        self.digest = hashlib.md5()
+        self.digest = check.new()
         self._fd = -1
 
     def open(self) -> None:
@@ -123,7 +123,7 @@ class SegmentedPart:
         os.replace(temporary, self.sidecar)
 
     def hash_piece(self, segment: Segment) -> None:
-        """Feed a complete piece to the md5, in file order (blocking: read back from the page cache)."""
+        """Feed a complete piece to the checksum, in file order (blocking: read back from the page cache)."""
         position = segment.start
         while position < segment.end:
             block = os.pread(self._fd, min(HASH_BLOCK, segment.end - position), position)
@@ -159,7 +159,8 @@ class SegmentedDownload:
         self._path = part
         self.received = 0
         assert planned.entry.size is not None
-        self.part = SegmentedPart(part, planned.entry.size, context.config.segments * PIECES_PER_SEGMENT)
+        self.check = Check(planned.entry.checksum)
+        self.part = SegmentedPart(part, planned.entry.size, context.config.segments * PIECES_PER_SEGMENT, self.check)
 
     @property
     def path(self) -> Path:
@@ -170,10 +171,11 @@ class SegmentedDownload:
         return self.part.size
 
     async def attempt(self) -> str | None:
-        """Download every piece (resuming from the sidecar); the md5 problem, or None. Raises
+        """Download every piece (resuming from the sidecar); the checksum problem, or None. Raises
         SegmentsUnsupported (the part discarded) when the server ignores Range."""
         entry = self.planned.entry
-        part = self.part = SegmentedPart(self._path, self.part.size, self.context.config.segments * PIECES_PER_SEGMENT)
+        part = self.part = SegmentedPart(self._path, self.part.size,
+                                         self.context.config.segments * PIECES_PER_SEGMENT, self.check)
         await anyio.to_thread.run_sync(part.open)
         before = part.handed
         self.context.sink.emit(FileStarted(self.planned.path, entry.size, before))
@@ -197,10 +199,7 @@ class SegmentedDownload:
             raise
         finally:
             self.received += part.handed - before
-        digest = part.digest.hexdigest()
-        if entry.md5 is None or digest == entry.md5:
-            return None
-        return f"md5 {digest} differs from the record's {entry.md5}"
+        return part.digest.problem()
 
     async def finish(self) -> None:
         await anyio.to_thread.run_sync(self.part.finish)
@@ -209,7 +208,7 @@ class SegmentedDownload:
         await anyio.to_thread.run_sync(self.part.discard)
 
     async def _pieces(self, writer: DiskWriter, hashing: DiskWriter, abandon: threading.Event) -> None:
-        """``segments`` connections take the pieces in order; the md5 follows the complete prefix."""
+        """``segments`` connections take the pieces in order; the checksum follows the complete prefix."""
         part = self.part
         pieces = part.segments
         finished = [anyio.Event() for _ in pieces]  # every byte of the piece handed to the writer

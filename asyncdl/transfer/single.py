@@ -1,24 +1,24 @@
 """One file in one stream: appended to ``<name>.asyncdl-part``, resumed with ``Range: bytes=N-``.
 
-A resume is accepted only as a 206 whose Content-Range starts at N and names the file's size; a 200
-means the URL ignored Range (see :mod:`.ranges`). Error statuses and HTML pages are never written. The
-md5 is computed as the bytes are written, in the download's writer thread; a small body is gathered and
-written on the event loop (cheaper than a thread hop).
+A resume is accepted only as a 206 whose Content-Range starts at N and names the file's size; a 200 means
+the URL ignored Range (see :mod:`.ranges`). Error statuses and HTML pages are never written. The record's
+checksum (see :mod:`asyncdl.digests`) is computed as the bytes are written, in the download's writer thread;
+a small body is gathered and written on the event loop (cheaper than a thread hop).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
 from typing import BinaryIO
 
 import anyio
 
+from asyncdl.digests import Check, feed
 from asyncdl.errors import AsyncdlError, BadResponseError, NotFoundError, ShortBodyError, translate_os_error
 from asyncdl.events import FileAdvanced, FileStarted
-from asyncdl.fsutil import hash_prefix, remove_unowned
+from asyncdl.fsutil import remove_unowned
 from asyncdl.http import Response
 from asyncdl.plan import PlannedFile
 from asyncdl.redact import redact
@@ -32,18 +32,19 @@ PIPELINE_DEPTH = 2  # chunks received but not yet written, per stream: memory st
 
 
 class PartFile:
-    """The ``.asyncdl-part`` file being written, with the md5 of its contiguous prefix.
+    """The ``.asyncdl-part`` file being written, with the running checksum of its contiguous prefix.
 
     ``offset`` and ``received`` are the event loop's (bytes handed to the writer); ``write`` and the
     digest run in the writer thread, in order.
     """
 
-    def __init__(self, path: Path, *, expected_size: int | None) -> None:
+    def __init__(self, path: Path, *, expected_size: int | None, check: Check) -> None:
         self.path = path
         self.expected_size = expected_size
+        self.check = check
         self.offset = 0
         self.received = 0  # bytes received over every attempt
-        self.digest = hashlib.md5()
+        self.digest = check.new()
         self._stream: BinaryIO | None = None
 
     def open(self) -> int:
@@ -56,7 +57,7 @@ class PartFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.expected_size is not None and size > self.expected_size:
             size = 0
-        self.digest = hash_prefix(self.path, size) if size else hashlib.md5()
+        self.digest = feed(self.check.new(), self.path, size) if size else self.check.new()
         self.offset = size
         self._stream = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "r+b")
         self._stream.truncate(size)  # nothing past the bytes kept (a longer part is started again from zero)
@@ -83,7 +84,7 @@ class PartFile:
         self._stream.seek(0)
         self._stream.truncate(0)
         self.offset = 0
-        self.digest = hashlib.md5()
+        self.digest = self.check.new()
 
     def close(self) -> None:
         """Close the file; an empty part (nothing arrived) is removed."""
@@ -98,13 +99,11 @@ class PartFile:
         self.close()
         self.path.unlink(missing_ok=True)
 
-    def problem(self, size: int | None, md5: str | None) -> str | None:
+    def problem(self, size: int | None) -> str | None:
         """Why the part is not the file the record describes, or None when it is."""
         if size is not None and self.offset != size:
             return f"size {self.offset} differs from the record's {size}"
-        if md5 is not None and (got := self.digest.hexdigest()) != md5:
-            return f"md5 {got} differs from the record's {md5}"
-        return None
+        return self.digest.problem()
 
 
 class SingleStream:
@@ -112,7 +111,7 @@ class SingleStream:
 
     def __init__(self, context: Context, planned: PlannedFile, part: Path, ceiling: RequestCeiling) -> None:
         self.context, self.planned, self.ceiling = context, planned, ceiling
-        self.part = PartFile(part, expected_size=planned.entry.size)
+        self.part = PartFile(part, expected_size=planned.entry.size, check=Check(planned.entry.checksum))
 
     @property
     def path(self) -> Path:
@@ -128,7 +127,7 @@ class SingleStream:
         return self.part.offset
 
     async def attempt(self) -> str | None:
-        """Download into the part (resuming what is there); the size or md5 problem, or None."""
+        """Download into the part (resuming what is there); the size or checksum problem, or None."""
         entry, part = self.planned.entry, self.part
         # a new part opens inline (a few fast system calls); an existing one is re-hashed in a thread
         offset = await anyio.to_thread.run_sync(part.open) if part.path.exists() else part.open()
@@ -140,7 +139,7 @@ class SingleStream:
                 await anyio.to_thread.run_sync(part.close)
             raise
         part.close()
-        return part.problem(entry.size, entry.md5)
+        return part.problem(entry.size)
 
     async def finish(self) -> None:
         """Nothing to tidy: the part is renamed as it is."""

@@ -59,7 +59,11 @@ async def hostile() -> AsyncIterator[str]:
             return web.json_response({**hit(12, base), "padding": " " * (3 * 1024 * 1024)})
         if rid == 13:  # a checksum in an algorithm asyncdl does not compute
             data = hit(13, base)
-            data["files"][0]["checksum"] = "sha256:" + hashlib.sha256(BODY).hexdigest()  # type: ignore[index]
+            data["files"][0]["checksum"] = "crc32c:" + hashlib.sha256(BODY).hexdigest()[:8]  # type: ignore[index]
+            return web.json_response(data)
+        if rid == 18:  # a malformed multipart checksum
+            data = hit(18, base)
+            data["files"][0]["checksum"] = "multipart:zz-0-0"  # type: ignore[index]
             return web.json_response(data)
         if rid == 14:  # neither size nor checksum
             data = hit(14, base)
@@ -135,12 +139,16 @@ async def test_html_and_huge_json_are_refused(hostile: str) -> None:
 
 
 async def test_unknown_or_missing_checksums_are_size_checked(hostile: str, tmp_path: Path) -> None:
-    summary = await mirror(Selection(identifiers=("13", "14", "15")), tmp_path, Config(base_url=hostile,
-                                                                                      retries=0))
+    summary = await mirror(Selection(identifiers=("13", "14", "15", "18")), tmp_path,
+                           Config(base_url=hostile, retries=0))
     outcomes = {r.record_id: r for r in summary.results}
-    assert {rid: r.outcome for rid, r in outcomes.items()} == {"13": "ok", "14": "ok", "15": "ok"}
+    assert {rid: r.outcome for rid, r in outcomes.items()} == {"13": "ok", "14": "ok", "15": "ok", "18": "ok"}
+    assert not outcomes["18"].verified and outcomes["18"].reason == (
+        "size checked only; the record gives a malformed multipart checksum 'zz-0-0' (asyncdl reads "
+        "<etag hex>-<parts>-<part size>)")
     assert not outcomes["13"].verified and not outcomes["14"].verified  # said so, not claimed
-    assert outcomes["13"].reason == "size checked; the record gives a sha256 checksum, not an md5"
+    assert outcomes["13"].reason == ("size checked only; the record gives a crc32c checksum, which asyncdl "
+                                     "cannot compute")
     assert outcomes["14"].reason == "not verified: the record gives no size and no checksum"
     assert outcomes["15"].verified  # a wrong Content-Type does not matter: the md5 does
     assert all((tmp_path / rid / "a.bin").read_bytes() == BODY for rid in ("13", "14", "15"))

@@ -61,6 +61,8 @@ async def test_a_mirror_of_release_0_1_0_is_migrated_and_resumed(start_emulator:
     with sqlite3.connect(dest / ".asyncdl" / "journal.sqlite") as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert [row[0] for row in db.execute("SELECT outcome FROM runs ORDER BY id")] == ["interrupted", "complete"]
+        stated = list(db.execute("SELECT checksum, md5 FROM files"))
+    assert len(stated) == 4 and all(checksum == f"md5:{md5}" for checksum, md5 in stated)  # kept, or filled in
     assert list(dest.rglob("*.asyncdl-part*")) == []
 
 
