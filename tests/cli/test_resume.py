@@ -57,8 +57,9 @@ def interrupted(emu: RunningEmulator, dest: Path, *signals: int) -> tuple[int, s
 def test_sigkill_at_random_moments_then_resume(start_emulator: Start, tmp_path: Path) -> None:
     """Killed six times mid-run, the mirror still ends complete and verified, the journal intact, and the
     server sent no more than the data plus one chunk (the default 1 MiB) for each file body a kill cut
-    short (counted by the server, which sees each body it could not finish). Measured: 0.14 to 0.38 chunks per interrupted body (with 256 KiB chunks: 0.6 to 1.06, as
-    most of what a kill loses is the socket's and the read buffer's fixed-size contents)."""
+    short (counted by the server, which sees each body it could not finish). Measured: 0.14 to 0.38 chunks
+    per interrupted body (with 256 KiB chunks: 0.6 to 1.06, as most of what a kill loses is the socket's and
+    the read buffer's fixed-size contents)."""
     emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both",
                                         faults=FaultConfig(bandwidth=40_000_000)), dataset=dataset())
     dest = tmp_path / "mirror"
