@@ -24,6 +24,7 @@ from asyncdl.emulator.body import BodySender, break_body, parse_range
 from asyncdl.emulator.config import GENERIC_USER_AGENTS, EmulatorConfig
 from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
 from asyncdl.emulator.faults import FaultPlan
+from asyncdl.emulator.objectstore import RunningStore, StoreStats, start_store
 from asyncdl.emulator.query import SORT_OPTIONS, Query, QueryError, parse_query, sort_records
 from asyncdl.emulator.ratelimit import Limit, MovingWindowLimiter, Verdict, headers_for
 from asyncdl.emulator.zipstream import zip_stream
@@ -126,6 +127,7 @@ class EmulatorApp:
         self.body = BodySender(dataset, self.faults, config.chunk_size, self._count, self._struck)
         self.began = time.monotonic()  # the clock of 429 bursts
         self.base_url = ""
+        self.presign: Callable[[RecordSpec, FileSpec], str] | None = None  # the object store's signer, if on
         self._search_cache: OrderedDict[tuple[Any, ...], tuple[list[RecordSpec], dict[str, Any]]] = OrderedDict()
 
     # -- application ---------------------------------------------------------------------------------------
@@ -451,6 +453,8 @@ class EmulatorApp:
         if isinstance(found, web.Response):
             return found
         record, spec = found
+        if self.presign is not None:  # on S3 storage the bytes are at a freshly signed URL of the store
+            return web.Response(status=302, headers={"Location": self.presign(record, spec)})
         await self._ensure_md5([spec])
         start, end, status = 0, spec.size, 200
         headers = {"Accept-Ranges": "bytes", "OC-Checksum": f"MD5:{self.dataset.file_md5(spec).lstrip('0')}",
@@ -563,10 +567,21 @@ class RunningEmulator:
     app: EmulatorApp
     runner: web.AppRunner
     port: int = 0
+    store: RunningStore | None = None  # the object store, with presign
 
     @property
     def stats(self) -> EmulatorStats:
         return self.app.stats
+
+    @property
+    def store_url(self) -> str:
+        assert self.store is not None, "the emulator runs without presign"
+        return self.store.url
+
+    @property
+    def store_stats(self) -> StoreStats:
+        assert self.store is not None, "the emulator runs without presign"
+        return self.store.stats
 
     @property
     def dataset(self) -> Dataset:
@@ -588,7 +603,10 @@ class Emulator:
         self.running: RunningEmulator | None = None
 
     async def start(self) -> RunningEmulator:
+        store = await start_store(self.config, self.dataset, ssl_context=self.ssl_context) \
+            if self.config.presign else None
         app = EmulatorApp(self.config, self.dataset)
+        app.presign = store.store.presign if store else None
         access_log = logging.getLogger("aiohttp.access") if self.config.access_log else None
         runner = web.AppRunner(app.build(), handle_signals=False, access_log=access_log, shutdown_timeout=1.0)
         await runner.setup()
@@ -601,7 +619,7 @@ class Emulator:
         scheme = "https" if self.ssl_context else "http"
         app.base_url = (self.config.public_url or f"{scheme}://{self.config.host}:{port}").rstrip("/")
         self._precompute_md5()
-        self.running = RunningEmulator(app.base_url, app, runner, port)
+        self.running = RunningEmulator(app.base_url, app, runner, port, store)
         return self.running
 
     def _precompute_md5(self) -> None:
@@ -616,6 +634,8 @@ class Emulator:
     async def stop(self) -> None:
         if self.running is not None:
             await self.running.runner.cleanup()
+            if self.running.store is not None:
+                await self.running.store.stop()
             self.running = None
 
     async def __aenter__(self) -> RunningEmulator:
