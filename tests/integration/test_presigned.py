@@ -10,11 +10,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from asyncdl import Config, RunOptions, Selection
 from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
+from asyncdl.events import FaultMet, ListSink
+from asyncdl.http import Client
 from asyncdl.pipeline import mirror
 from tests.datasets import record
+from tests.http_helpers import serve
 
 Start = Callable[..., RunningEmulator]
 pytestmark = pytest.mark.anyio
@@ -93,9 +97,12 @@ async def test_resets_at_the_store_resume_there_by_range(start_emulator: Start, 
     faults = FaultConfig(seed=4, reset=1.0, first_attempts=2)  # the first two bodies of each object break off
     emu = start_emulator(EmulatorConfig(presign=True, rate_limits=False, range_mode="none", faults=faults),
                          dataset=dataset(big=3_000_000))
-    summary = await mirror(Selection(identifiers=("11",)), tmp_path, config_for(emu, chunk_size=65536))
+    events = ListSink()
+    summary = await mirror(Selection(identifiers=("11",)), tmp_path, config_for(emu, chunk_size=65536), sink=events)
     assert [f.reason for f in summary.failed] == []
     assert_verified(emu, tmp_path)
+    met = [e.detail for e in events.events if isinstance(e, FaultMet)]
+    assert met and all("X-Amz-Signature=***" in m for m in met)  # a signed URL is a credential: masked
     store = emu.store_stats
     assert store.faults["reset"] >= 2
     assert store.range_requests >= 2  # resumed at the store, though the instance's own routes ignore Range
@@ -160,3 +167,31 @@ async def test_a_signature_always_expired_fails_the_file_with_the_stores_words(s
     assert "Request has expired" in failed.reason and "signed" in failed.reason
     assert "X-Amz-Signature" not in failed.reason  # the signed query is not repeated in messages
     assert redirects(emu) == emu.store_stats.requests == 3  # a fresh signature for each try
+
+
+async def test_cookies_the_instance_sets_are_sent_nowhere() -> None:
+    """Zenodo sets load-balancer cookies; cookies ignore ports, so a store on the instance's host name (or
+    under its domain) would get them back: the client keeps none."""
+    seen: list[str | None] = []
+
+    async def instance(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        target = f"http://localhost:{request.query['store']}/object" if "store" in request.query else None
+        response = web.Response(status=302 if target else 200, text="{}", content_type="application/json",
+                                headers={"Location": target} if target else None)
+        response.set_cookie("session", "s3cret", domain="localhost")
+        return response
+
+    async def store(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        return web.json_response({"ok": True})
+
+    instance_app, store_app = web.Application(), web.Application()
+    instance_app.router.add_get("/api/records/1", instance)
+    store_app.router.add_get("/object", store)
+    async with serve(instance_app) as api, serve(store_app) as bytes_host, \
+            Client(Config(base_url=api.replace("127.0.0.1", "localhost"), token=TOKEN)) as client:
+        base = api.replace("127.0.0.1", "localhost")
+        await client.get_json(f"{base}/api/records/1")
+        assert await client.get_json(f"{base}/api/records/1?store={bytes_host.rsplit(':', 1)[1]}") == {"ok": True}
+    assert seen == [None, None, None]
