@@ -195,3 +195,17 @@ async def test_cookies_the_instance_sets_are_sent_nowhere() -> None:
         await client.get_json(f"{base}/api/records/1")
         assert await client.get_json(f"{base}/api/records/1?store={bytes_host.rsplit(':', 1)[1]}") == {"ok": True}
     assert seen == [None, None, None]
+
+
+async def test_the_store_is_not_held_to_the_instances_budget(start_emulator: Start, tmp_path: Path) -> None:
+    """The redirecting request spends the instance's rate limit; the store (no rate-limit headers) is its own
+    host, so the governor's probe of an unknown budget (4 at once) does not hold its bodies back."""
+    files = {f"f{i}.bin": 1_000_000 for i in range(12)}
+    emu = start_emulator(EmulatorConfig(presign=True, faults=FaultConfig(bandwidth=2_000_000)),
+                         dataset=Dataset([record(11, concept=10, files=dict(files))]))
+    summary = await mirror(Selection(identifiers=("11",)), tmp_path, config_for(emu, concurrency=8, token=TOKEN),
+                           options=RunOptions(archive="never"))
+    assert [f.reason for f in summary.failed] == []
+    assert emu.store_stats.bodies_peak > 4
+    assert emu.stats.requests["content"] == emu.store_stats.requests == 12  # each counted by the instance
+    assert emu.stats.rate_limited == 0
