@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
 from tests.datasets import record
+from tests.http_helpers import get
 
 Start = Callable[..., RunningEmulator]
 BIG = 6_000_000
@@ -77,3 +79,25 @@ def test_an_interrupted_file_resumes_at_the_store_after_its_signature_expired(st
     assert emu.stats.statuses[302] > before  # the record's URL was asked for a fresh signature
     assert store.refused.total() == 0 and store.credentials_seen == 0
     assert store.bytes_served < BIG + BIG // 2  # not started again from byte 0
+
+
+def test_asyncdl_emulate_presign() -> None:
+    """``asyncdl emulate --presign``: downloads answer 302 to the store it names, which serves the bytes."""
+    process = subprocess.Popen([sys.executable, "-m", "asyncdl", "emulate", "--port", "0", "--records", "3",
+                                "--presign", "--presign-expiry", "5"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        lines = [process.stderr.readline() for _ in range(3)]
+        base = re.search(r"at (http://127\.0\.0\.1:\d+)", lines[0])
+        store = re.search(r"302 to presigned URLs at (http://127\.0\.0\.2:\d+) \(valid 5 s\)", lines[2])
+        assert base and store, lines
+        hit = get(f"{base[1]}/api/records?size=1").json()["hits"]["hits"][0]
+        answer = get(f"{base[1]}/api/records/{hit['id']}/files/{hit['files'][0]['key']}/content")
+        assert answer.status == 302 and answer.headers["location"].startswith(store[1])
+        stored = get(answer.headers["location"])
+        assert stored.status == 200 and len(stored.body) == hit["files"][0]["size"]
+        assert get(f"{store[1]}/_emulator/stats").json()["requests"] == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from asyncdl import Config, RunOptions, Selection
-from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
+from asyncdl.emulator import Dataset, Emulator, EmulatorConfig, FaultConfig, RunningEmulator
 from asyncdl.events import FaultMet, ListSink
 from asyncdl.http import Client
 from asyncdl.pipeline import mirror
@@ -144,15 +144,19 @@ async def test_four_segments_of_a_large_file_through_the_store(start_emulator: S
     assert emu.stats.range_requests == 0
 
 
-async def test_signatures_refused_as_expired_are_asked_for_again(start_emulator: Start, tmp_path: Path) -> None:
+@pytest.mark.parametrize("segments", [1, 4])
+async def test_signatures_refused_as_expired_are_asked_for_again(start_emulator: Start, tmp_path: Path,
+                                                                 segments: int) -> None:
     faults = FaultConfig(seed=2, expired=0.5)  # half the store's requests come "too late"
     emu = start_emulator(EmulatorConfig(presign=True, rate_limits=False, faults=faults),
                          dataset=dataset(big=3_000_000, more=2_000_000, last=500_000))
-    summary = await mirror(Selection(identifiers=("11",)), tmp_path, config_for(emu, token=TOKEN),
-                           options=RunOptions(archive="never"))
+    config = config_for(emu, token=TOKEN, segments=segments, segment_threshold=1_000_000)
+    summary = await mirror(Selection(identifiers=("11",)), tmp_path, config, options=RunOptions(archive="never"))
     assert [f.reason for f in summary.failed] == []
     assert_verified(emu, tmp_path)
     store = emu.store_stats
+    if segments > 1:
+        assert store.range_requests > 1
     assert store.refused["AccessDenied"] == store.faults["expired"] >= 1
     assert redirects(emu) == store.requests  # each refusal sent the client back to the record's URL
     assert store.credentials_seen == 0
@@ -209,3 +213,10 @@ async def test_the_store_is_not_held_to_the_instances_budget(start_emulator: Sta
     assert emu.store_stats.bodies_peak > 4
     assert emu.stats.requests["content"] == emu.store_stats.requests == 12  # each counted by the instance
     assert emu.stats.rate_limited == 0
+
+
+async def test_a_store_address_that_cannot_be_bound_fails_loudly() -> None:
+    emulator = Emulator(EmulatorConfig(presign=True, presign_host="192.0.2.1"), dataset=dataset())  # TEST-NET-1
+    with pytest.raises(OSError, match=r"presigned object store cannot listen on 192\.0\.2\.1"):
+        await emulator.start()
+    assert emulator.running is None
