@@ -45,6 +45,7 @@ Examples:
   asyncdl emulate --large-file 5GB --range both    # one 5 GB file, Range on every URL
   asyncdl emulate --flavor invenio                 # a stock InvenioRDM instance instead of zenodo.org
   asyncdl emulate --fault-reset 0.1 --fault-5xx 0.05 --fault-corrupt 0.02 --latency 0.05
+  asyncdl emulate --presign --presign-expiry 5     # bytes from an S3-like store on 127.0.0.2
 Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/reset).
 """
 
@@ -140,11 +141,19 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
 @click.option("--broken-date-ranges", is_flag=True,
               help="Searches with a created: range match nothing (a back end that reads such queries "
                    "otherwise), though the unsliced search states its hits.")
+@click.option("--fault-expired", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="With --presign: rate of object-store requests refused as expired (403).")
 @click.option("--fault-seed", default=0, show_default=True, help="Seed of fault decisions.")
 @click.option("--fault-first-attempts", default=0, show_default=True,
               help="Inject faults only into the first N requests of each URL (0 = all).")
 @click.option("--stall-seconds", default=3600.0, show_default=True, help="How long a stalled body hangs.")
 @click.option("--chunk-size", callback=_size, default="256KiB", show_default=True, help="Write size for bodies.")
+@click.option("--presign", is_flag=True,
+              help="Answer downloads with 302 to a presigned URL of an S3-like object store on --presign-host "
+                   "(as InvenioRDM on S3 storage does).")
+@click.option("--presign-host", default="127.0.0.2", show_default=True,
+              help="Address the object store listens on (a free port).")
+@click.option("--presign-expiry", default=60.0, show_default=True, help="Seconds a presigned URL is valid.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Private key for --tls-cert.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
@@ -211,7 +220,7 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         seed=o.int("fault_seed"), latency=o.float("latency"), bandwidth=o.float("bandwidth"),
         reset=o.float("fault_reset"), error_5xx=o.float("fault_5xx"), error_429=o.float("fault_429"),
         corrupt=o.float("fault_corrupt"),
-        stall=o.float("fault_stall"), truncate=o.float("fault_truncate"),
+        stall=o.float("fault_stall"), truncate=o.float("fault_truncate"), expired=o.float("fault_expired"),
         first_attempts=o.int("fault_first_attempts"), stall_seconds=o.float("stall_seconds"),
         burst_every=o.float("fault_429_burst_every"), burst_seconds=o.float("fault_429_burst_seconds"),
         broken_date_ranges=o.flag("broken_date_ranges"))
@@ -236,7 +245,9 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         auth_per_hour=o.int("auth_per_hour"), html_429=o.flag("html_429"),
         block_generic_user_agents=o.flag("block_generic_user_agents"), faults=faults,
         chunk_size=o.int("chunk_size"), access_log=o.flag("access_log"),
-        md5_cache=Path(str(options["md5_cache"])) if options.get("md5_cache") else None)
+        md5_cache=Path(str(options["md5_cache"])) if options.get("md5_cache") else None,
+        presign=o.flag("presign"), presign_host=o.text("presign_host") or "127.0.0.2",
+        presign_expiry=o.float("presign_expiry"))
 
 
 async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None:
@@ -258,6 +269,9 @@ async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None
     console.print(f"  flavor: {config.flavor}   tokens: {', '.join(t for t, _ in config.tokens)}   "
                   f"range: {config.range_mode}   "
                   f"rate limits: {'on' if config.rate_limits else 'off'} (minute = {config.minute:g} s)")
+    if running.store is not None:
+        console.print(f"  downloads: 302 to presigned URLs at {running.store_url} "
+                      f"(valid {config.presign_expiry:g} s)")
     console.print(f"  try: asyncdl list --base-url {running.url} --owner 88403     (Ctrl-C to stop)")
     try:
         await asyncio.Event().wait()

@@ -51,6 +51,9 @@ class EmulatorConfig:
     chunk_size: int = 256 * 1024
     access_log: bool = False
     md5_cache: Path | None = None
+    presign: bool = False  # downloads answer 302 to a signed URL of an object store on presign_host (invenio-s3)
+    presign_host: str = "127.0.0.2"  # Linux routes all of 127/8 to loopback: a host of its own
+    presign_expiry: float = 60.0  # seconds a signed URL is valid
 
     def __post_init__(self) -> None:
         if self.flavor not in BY_NAME:

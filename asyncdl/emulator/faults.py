@@ -25,6 +25,7 @@ class FaultConfig:
     corrupt: float = 0.0
     stall: float = 0.0
     truncate: float = 0.0
+    expired: float = 0.0  # presigned downloads: store requests refused as expired, as if they came too late
     first_attempts: int = 0
     stall_seconds: float = 3600.0
     burst_every: float = 0.0  # seconds between 429 bursts (0 = none): a server-wide refusal, for everyone

@@ -22,9 +22,11 @@ from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 from asyncdl.emulator import serialize
+from asyncdl.emulator.body import BodySender, break_body, parse_range
 from asyncdl.emulator.config import GENERIC_USER_AGENTS, EmulatorConfig
 from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
 from asyncdl.emulator.faults import FaultPlan
+from asyncdl.emulator.objectstore import RunningStore, StoreStats, start_store
 from asyncdl.emulator.query import SORT_OPTIONS, Query, QueryError, parse_query, sort_records
 from asyncdl.emulator.ratelimit import Limit, MovingWindowLimiter, Verdict, headers_for
 from asyncdl.emulator.zipstream import zip_stream
@@ -53,7 +55,6 @@ COMMON_HEADERS = {
     "X-Frame-Options": "sameorigin",
     "Referrer-Policy": "strict-origin-when-cross-origin",
 }
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CREATED_RANGE = re.compile(r"\bcreated:\s*[\[{]")
 REDIRECT_PAGE = """<!doctype html>
 <html lang=en>
@@ -131,9 +132,11 @@ class EmulatorApp:
         self.stats = EmulatorStats()
         self.limiter = MovingWindowLimiter()
         self.faults = FaultPlan(config.faults)
+        self.body = BodySender(dataset, self.faults, config.chunk_size, self._count, self._struck)
         self.began = time.monotonic()  # the clock of 429 bursts
         self.base_url = ""
         self.flavor = config.profile
+        self.presign: Callable[[RecordSpec, FileSpec], str] | None = None  # the object store's signer, if on
         self._search_cache: OrderedDict[tuple[Any, ...], tuple[list[RecordSpec], dict[str, Any]]] = OrderedDict()
 
     # -- application ---------------------------------------------------------------------------------------
@@ -484,11 +487,13 @@ class EmulatorApp:
         if isinstance(found, web.Response):
             return found
         record, spec = found
+        if self.presign is not None:  # on S3 storage the bytes are at a freshly signed URL of the store
+            return web.Response(status=302, headers={"Location": self.presign(record, spec)})
         await self._ensure_md5([spec])
         start, end, status = 0, spec.size, 200
         headers = {"Accept-Ranges": "bytes", "OC-Checksum": f"MD5:{self.dataset.file_md5(spec).lstrip('0')}",
                    "Content-Disposition": _disposition(spec.key, request)}
-        requested = _parse_range(request.headers.get("Range", ""), spec.size) if ranges else None
+        requested = parse_range(request.headers.get("Range", ""), spec.size) if ranges else None
         if requested == "unsatisfiable":
             return web.Response(status=416, headers={"Content-Range": f"bytes */{spec.size}"})
         if isinstance(requested, tuple):
@@ -504,67 +509,23 @@ class EmulatorApp:
             self.stats.bodies_in_flight += 1
             finished = False
             try:
-                with contextlib.suppress(ConnectionError, ClientConnectionResetError):  # the client went away
-                    await self._stream_body(request, response, spec, start, end, label=f"{record.id}/{spec.key}")
-                    finished = True
+                finished = await self.body.send(request, response, spec, start, end, label=f"{record.id}/{spec.key}",
+                                                fault_key=request.path_qs, attempt=request[ATTEMPT])
             finally:
                 self.stats.bodies_in_flight -= 1
                 self.stats.bodies_cut += not finished
         return response
 
-    async def _stream_body(self, request: web.Request, response: web.StreamResponse, spec: FileSpec,
-                           start: int, end: int, *, label: str) -> None:
-        """Write bytes [start, end), applying bandwidth caps and body faults."""
-        attempt, path = request[ATTEMPT], request.path_qs
-        fault = self.faults.body_fault(path, attempt)
-        strike = start + self.faults.position(fault, path, attempt, end - start) if fault else end
-        bandwidth = self.config.faults.bandwidth
-        began, sent = time.monotonic(), 0
-        chunk_size = min(self.config.chunk_size, 64 * 1024) if bandwidth else self.config.chunk_size
-        for piece in self.dataset.iter_file(spec, start, end, chunk_size):
-            position = start + sent
-            if fault and position + len(piece) > strike:
-                self.stats.faults[fault] += 1  # counted when it strikes: a body the client left earlier had none
-                self.stats.struck[fault, request.path] += 1
-                before = piece[: strike - position]
-                if fault == "corrupt":
-                    damaged = bytearray(piece)
-                    damaged[strike - position] ^= 0xFF
-                    piece = memoryview(bytes(damaged))
-                else:
-                    if before:
-                        await response.write(bytes(before))
-                        self._count(len(before), label)
-                    await self._break(request, fault)
-                    return
-                fault = None
-            await response.write(piece)
-            sent += len(piece)
-            self._count(len(piece), label)
-            if bandwidth:
-                lag = sent / bandwidth - (time.monotonic() - began)
-                if lag > 0:
-                    await asyncio.sleep(lag)
-        await response.write_eof()
-
     def _count(self, n: int, label: str) -> None:
         self.stats.bytes_served += n
         self.stats.file_bytes[label] += n
 
+    def _struck(self, fault: str, path: str) -> None:
+        self.stats.faults[fault] += 1
+        self.stats.struck[fault, path] += 1
+
     async def _break(self, request: web.Request, fault: str) -> None:
-        """End a body early: a reset (RST), a clean close (truncation), or a stall."""
-        transport = request.transport
-        if fault == "stall":
-            await asyncio.sleep(self.config.faults.stall_seconds)
-        if transport is None:
-            return
-        if fault == "reset":
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            transport.abort()
-        else:
-            transport.close()
+        await break_body(request, fault, self.config.faults.stall_seconds)
 
     async def archive(self, request: web.Request) -> web.StreamResponse:
         found = self._lookup(request)
@@ -644,24 +605,6 @@ def _disposition(key: str, request: web.Request) -> str:
     return f"{kind}; filename*=UTF-8''{quote(name)}"
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """``(start, end)`` half-open, "unsatisfiable", or None to serve the whole file."""
-    found = _RANGE.match(header.strip())
-    if not found or (not found.group(1) and not found.group(2)):
-        return None
-    first, last = found.group(1), found.group(2)
-    if not first:  # suffix: the last N bytes
-        length = min(int(last), size)
-        return (size - length, size) if length else "unsatisfiable"
-    start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size:
-        return "unsatisfiable"
-    if end <= start:
-        return None
-    return start, end
-
-
 @dataclass
 class RunningEmulator:
     """A started server: its URL, counters and app."""
@@ -670,10 +613,21 @@ class RunningEmulator:
     app: EmulatorApp
     runner: web.AppRunner
     port: int = 0
+    store: RunningStore | None = None  # the object store, with presign
 
     @property
     def stats(self) -> EmulatorStats:
         return self.app.stats
+
+    @property
+    def store_url(self) -> str:
+        assert self.store is not None, "the emulator runs without presign"
+        return self.store.url
+
+    @property
+    def store_stats(self) -> StoreStats:
+        assert self.store is not None, "the emulator runs without presign"
+        return self.store.stats
 
     @property
     def dataset(self) -> Dataset:
@@ -695,7 +649,10 @@ class Emulator:
         self.running: RunningEmulator | None = None
 
     async def start(self) -> RunningEmulator:
+        store = await start_store(self.config, self.dataset, ssl_context=self.ssl_context) \
+            if self.config.presign else None
         app = EmulatorApp(self.config, self.dataset)
+        app.presign = store.store.presign if store else None
         access_log = logging.getLogger("aiohttp.access") if self.config.access_log else None
         runner = web.AppRunner(app.build(), handle_signals=False, access_log=access_log, shutdown_timeout=1.0)
         await runner.setup()
@@ -708,7 +665,7 @@ class Emulator:
         scheme = "https" if self.ssl_context else "http"
         app.base_url = (self.config.public_url or f"{scheme}://{self.config.host}:{port}").rstrip("/")
         self._precompute_md5()
-        self.running = RunningEmulator(app.base_url, app, runner, port)
+        self.running = RunningEmulator(app.base_url, app, runner, port, store)
         return self.running
 
     def _precompute_md5(self) -> None:
@@ -723,6 +680,8 @@ class Emulator:
     async def stop(self) -> None:
         if self.running is not None:
             await self.running.runner.cleanup()
+            if self.running.store is not None:
+                await self.running.store.stop()
             self.running = None
 
     async def __aenter__(self) -> RunningEmulator:

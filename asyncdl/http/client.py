@@ -1,9 +1,9 @@
 """One :class:`Client` per run: every request asyncdl sends goes through it.
 
-It holds the session, sends the User-Agent and the token (as a Bearer header, never in a URL, and only to
-the configured host), paces every request through the host's :class:`Governor`, follows redirects itself
-(so Authorization never crosses to another host), waits out 429s, and translates every failure into an
-asyncdl error before the caller sees it.
+It holds the session (which keeps no cookies), sends the User-Agent and the token (as a Bearer header, never
+in a URL, and only to the configured host), paces every request through the host's :class:`Governor`,
+follows redirects itself (so Authorization never crosses to another host), waits out 429s, and translates
+every failure into an asyncdl error before the caller sees it.
 """
 
 from __future__ import annotations
@@ -74,8 +74,10 @@ class Client:
                                          limit_per_host=self.config.connections_per_host)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
                                         sock_read=self.config.read_timeout)
+        # no cookie jar: a cookie the instance sets (Zenodo's load balancer's) would go back to any host
+        # under its name, whatever the port, such as an object store its downloads are redirected to
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True,
-                                              read_bufsize=self.config.chunk_size,
+                                              cookie_jar=aiohttp.DummyCookieJar(), read_bufsize=self.config.chunk_size,
                                               headers={"User-Agent": self.config.user_agent})
         return self
 

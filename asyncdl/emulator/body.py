@@ -1,0 +1,106 @@
+"""File bodies, shared by the instance's content routes and the object store: Range parsing, and bytes sent
+with bandwidth caps and body faults (reset, truncate, stall, corrupt)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
+
+from asyncdl.emulator.dataset import Dataset, FileSpec
+from asyncdl.emulator.faults import FaultPlan
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """``(start, end)`` half-open, "unsatisfiable", or None to serve the whole file."""
+    found = _RANGE.match(header.strip())
+    if not found or (not found.group(1) and not found.group(2)):
+        return None
+    first, last = found.group(1), found.group(2)
+    if not first:  # suffix: the last N bytes
+        length = min(int(last), size)
+        return (size - length, size) if length else "unsatisfiable"
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size:
+        return "unsatisfiable"
+    if end <= start:
+        return None
+    return start, end
+
+
+async def break_body(request: web.Request, fault: str, stall_seconds: float) -> None:
+    """End a body early: a reset (RST), a clean close (truncation), or a stall."""
+    transport = request.transport
+    if fault == "stall":
+        await asyncio.sleep(stall_seconds)
+    if transport is None:
+        return
+    if fault == "reset":
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        transport.abort()
+    else:
+        transport.close()
+
+
+@dataclass
+class BodySender:
+    """Sends file bytes; ``count(n, label)`` hears of every byte sent, ``struck(fault, path)`` of every fault."""
+
+    dataset: Dataset
+    faults: FaultPlan
+    chunk_size: int
+    count: Callable[[int, str], None]
+    struck: Callable[[str, str], None]
+
+    async def send(self, request: web.Request, response: web.StreamResponse, spec: FileSpec, start: int,
+                   end: int, *, label: str, fault_key: str, attempt: int) -> bool:
+        """Write bytes [start, end); False when the client left before the end (a fault that struck is not
+        that). Faults are decided by ``fault_key`` (a URL) and ``attempt`` (its number of earlier tries)."""
+        with contextlib.suppress(ConnectionError, ClientConnectionResetError):  # the client went away
+            return await self._send(request, response, spec, start, end, label, fault_key, attempt)
+        return False
+
+    async def _send(self, request: web.Request, response: web.StreamResponse, spec: FileSpec, start: int,
+                    end: int, label: str, key: str, attempt: int) -> bool:
+        fault = self.faults.body_fault(key, attempt)
+        strike = start + self.faults.position(fault, key, attempt, end - start) if fault else end
+        bandwidth = self.faults.config.bandwidth
+        began, sent = time.monotonic(), 0
+        chunk_size = min(self.chunk_size, 64 * 1024) if bandwidth else self.chunk_size
+        for piece in self.dataset.iter_file(spec, start, end, chunk_size):
+            position = start + sent
+            if fault and position + len(piece) > strike:
+                self.struck(fault, request.path)  # counted when it strikes: a body the client left earlier had none
+                before = piece[: strike - position]
+                if fault == "corrupt":
+                    damaged = bytearray(piece)
+                    damaged[strike - position] ^= 0xFF
+                    piece = memoryview(bytes(damaged))
+                else:
+                    if before:
+                        await response.write(bytes(before))
+                        self.count(len(before), label)
+                    await break_body(request, fault, self.faults.config.stall_seconds)
+                    return True
+                fault = None
+            await response.write(piece)
+            sent += len(piece)
+            self.count(len(piece), label)
+            if bandwidth:
+                lag = sent / bandwidth - (time.monotonic() - began)
+                if lag > 0:
+                    await asyncio.sleep(lag)
+        await response.write_eof()
+        return True
