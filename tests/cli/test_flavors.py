@@ -5,6 +5,8 @@ caps). asyncdl is never told which it talks to."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -16,7 +18,7 @@ from typing import cast
 
 import pytest
 
-from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.emulator import Dataset, EmulatorConfig, FileSpec, RunningEmulator
 from asyncdl.emulator.flavor import BY_NAME, FLAVORS, FlavorName
 from tests.datasets import many, record
 
@@ -123,3 +125,28 @@ def test_a_stock_instance_is_paged_by_100_without_a_flag(start_emulator: Start, 
     assert len(result.stdout.splitlines()) == 451
     pages = emu.stats.requests["search"]
     assert pages == (1 + 5 if flavor == "invenio" else 18)  # zenodo: 25 a page; stock: 25, then 100s once it shows
+
+
+def test_a_stock_instance_on_s3_storage_with_multipart_checksums(start_emulator: Start, tmp_path: Path) -> None:
+    """data.caltech.edu's case: a stock instance whose downloads are 302s to presigned URLs, files stated by
+    S3 multipart ETags, a token in use, the record named by its URL (no --base-url). Every file verified by
+    its multipart checksum, and the store never saw a credential."""
+    files = [FileSpec(key="big.bin", size=3 * 1_048_576 + 17, offset=5, file_id="f-big", checksum_kind="multipart",
+                      part_size=1_048_576),
+             FileSpec(key="small.csv", size=2000, offset=9, file_id="f-small", checksum_kind="multipart",
+                      part_size=1_048_576)]
+    spec = dataclasses.replace(record(11, concept=10, owners=("88403",), access="files-restricted"), files=files)
+    emu = start_emulator(EmulatorConfig(flavor="invenio", presign=True, rate_limits=False), dataset=Dataset([spec]))
+    config = tmp_path / "asyncdl.toml"  # the instance's token, configured for its host alone
+    config.write_text(f'[hosts."{emu.url}"]\ntoken_env = "CALTECH_TOKEN"\n', encoding="utf-8")
+    env = {**os.environ, "CALTECH_TOKEN": "emulator-token"}
+    result = subprocess.run([sys.executable, "-m", "asyncdl", "get", f"{emu.url}/records/{pid('invenio', 11)}",
+                             "--config", str(config), "-o", str(tmp_path / "out"), "--archive", "never",
+                             "--segments", "2", "-v"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    for spec_file in files:
+        data = (tmp_path / "out" / pid("invenio", 11) / spec_file.key).read_bytes()
+        assert hashlib.md5(data).hexdigest() == emu.dataset.file_md5(spec_file)
+    assert "multipart checksum verified (4 parts" in result.stderr
+    assert emu.store_stats.credentials_seen == 0 and emu.store_stats.requests >= 2
