@@ -256,7 +256,11 @@ async def _serve(config: EmulatorConfig, context: ssl.SSLContext | None) -> None
     console = Console(stderr=True, soft_wrap=True)
     if config.access_log:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    emulator = Emulator(config, ssl_context=context)
+    try:
+        emulator = Emulator(config, ssl_context=context)
+    except (ValueError, KeyError, TypeError) as exc:  # a dataset file that does not say what the README shows
+        problem = f"a record or file lacks the key {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise click.ClickException(f"--dataset {config.dataset_file}: {problem}") from None
     running = await emulator.start()
     records = emulator.dataset.records.values()
     files = sum(len(r.files) for r in records)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from asyncdl.emulator.content import ContentSource
 
@@ -366,10 +366,16 @@ def _record_from_json(item: dict[str, Any], *, seed: int) -> RecordSpec:
         elif "content_base64" in f:
             content = base64.b64decode(f["content_base64"])
         size = len(content) if content is not None else int(f["size"])
+        kind = str(f.get("checksum", "md5"))
+        if kind not in get_args(ChecksumKind):
+            raise ValueError(f"record {record_id}, file {f['key']!r}: checksum must be one of "
+                             f"{', '.join(get_args(ChecksumKind))}, not {kind!r}")
         files.append(FileSpec(key=str(f["key"]), size=size, content=content,
                               offset=ContentSource.offset_for(f"{record_id}/{f['key']}", seed),
                               mimetype=str(f.get("mimetype", "application/octet-stream")),
-                              file_id=str(f.get("id", f"{record_id:016x}{len(files):016x}"))))
+                              file_id=str(f.get("id", f"{record_id:016x}{len(files):016x}")),
+                              checksum_kind=cast(ChecksumKind, kind), status=str(f.get("status", "completed")),
+                              part_size=int(f.get("part_size", MULTIPART_PART_SIZE))))
     return RecordSpec(
         id=record_id, conceptrecid=int(item.get("conceptrecid", record_id - 1)),
         title=str(item.get("title", f"Record {record_id}")), created=created,

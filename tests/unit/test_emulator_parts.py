@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from asyncdl.emulator import Dataset
 from asyncdl.emulator.content import MAX_CHUNK, PERIOD, ContentSource
 from asyncdl.emulator.faults import FaultConfig, FaultPlan
 from asyncdl.emulator.query import QueryError, parse_query
@@ -102,3 +107,25 @@ def test_429_bursts_take_the_end_of_every_period() -> None:
     plan = FaultPlan(FaultConfig(burst_every=10.0, burst_seconds=2.0))
     assert [plan.burst_left(t) for t in (0.0, 7.9, 8.0, 9.5, 10.0, 18.5)] == [0.0, 0.0, 2.0, 0.5, 0.0, 1.5]
     assert FaultPlan(FaultConfig()).burst_left(8.0) == 0.0  # off by default
+
+
+def test_a_dataset_file_states_checksum_kinds_and_statuses(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps({"records": [{"id": 5, "files": [
+        {"key": "m.bin", "size": 3000, "checksum": "multipart", "part_size": 1024},
+        {"key": "p.txt", "content": "later", "status": "pending"}]}]}), encoding="utf-8")
+    multipart, pending = Dataset.from_json(path).records[5].files
+    assert (multipart.checksum_kind, multipart.part_size, multipart.status) == ("multipart", 1024, "completed")
+    assert (pending.checksum_kind, pending.status) == ("md5", "pending")
+
+
+def test_a_dataset_file_with_an_unknown_checksum_is_one_line_from_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text('{"records": [{"id": 5, "files": [{"key": "a", "size": 1, "checksum": "crc"}]}]}',
+                    encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "asyncdl", "emulate", "--dataset", str(path), "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: --dataset {path}: record 5, file 'a': checksum must be one of md5, sha256, multipart, none, "
+        "not 'crc'"]
