@@ -29,7 +29,8 @@ from asyncdl.errors import DiskFullError, JournalError, LocalError, translate_os
 from asyncdl.events import Event, FileFinished, FileStarted
 from asyncdl.models import Record
 from asyncdl.shard import from_journal_name
-from asyncdl.store.names import PART_SUFFIX
+from asyncdl.store import sidecar
+from asyncdl.store.names import PART_SUFFIX, sidecar_of
 from asyncdl.store.records import record_from_json
 from asyncdl.store.schema import ROW_COLUMNS, migrate
 from asyncdl.streams import batches
@@ -333,9 +334,19 @@ class Journal:
         with writing(self.path), self.db:
             self.db.execute("BEGIN")
             for row in self.files("partial"):
-                part = dest / (row.path + PART_SUFFIX)
-                size = part.stat().st_size if part.exists() else 0
-                self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?", (size, row.path))
+                self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?",
+                                (bytes_kept(dest / (row.path + PART_SUFFIX), row.size), row.path))
+
+
+def bytes_kept(part: Path, size: int | None) -> int:
+    """What a part file holds for the next run: a segmented part is made at its full size, so its
+    sidecar's pieces tell how much of it is done; a plain part holds what its length says."""
+    if not part.exists():
+        return 0
+    pieces = sidecar.read(sidecar_of(part), size) if size is not None else None
+    if pieces is not None:
+        return sum(done for _, _, done in pieces)
+    return part.stat().st_size
 
 
 class JournalRecorder:

@@ -199,3 +199,29 @@ def test_a_killed_segmented_download_resumes_from_its_last_checkpoint(start_emul
     assert finish.returncode == 0, finish.stderr
     assert emu.stats.file_bytes["11/big.bin"] - before == size - recorded  # only what the sidecar did not hold
     assert downloaded(tmp_path) == expected(emu)
+
+
+def test_status_of_an_interrupted_segmented_file_counts_only_its_finished_pieces(start_emulator: Start,
+                                                                                 tmp_path: Path) -> None:
+    """A segmented part file is made at its full size, so its length says nothing of what is done: the
+    journal takes the sidecar's pieces, and ``status`` shows the bytes still to come."""
+    size = 8_000_000
+    emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both", faults=FaultConfig(bandwidth=2_000_000)),
+                         dataset=Dataset([record(11, concept=10, files={"big.bin": size})]))
+    command_line = [sys.executable, "-m", "asyncdl", "get", "--base-url", emu.url, "11", "-o", str(tmp_path),
+                    "--segments", "4", "--segment-threshold", "1MB", "--archive", "never", "--progress", "none"]
+    process = subprocess.Popen(command_line, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sidecar = tmp_path / "11" / "big.bin.asyncdl-part.segments"
+    for _ in range(500):
+        if sidecar.exists() and emu.stats.bytes_served > size // 8:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    status = subprocess.run([sys.executable, "-m", "asyncdl", "status", str(tmp_path), "--format", "json"],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    left = json.loads(status.stdout)["bytes_left"]
+    assert 0 < left < size
+    assert (tmp_path / "11" / "big.bin.asyncdl-part").stat().st_size == size  # the part's length: the whole file
