@@ -146,6 +146,8 @@ class Crawler:
             if first.next_url:
                 await self._follow(first.next_url, None, bucket="search")
             return
+        if first.total == 0 and self._stock:
+            self._warn_of_zenodo_fields(query)
         tally = Tally(describe_search(query, community), first.total)
         tally.add(first.records)
         await self._emit(first.records)
@@ -161,6 +163,14 @@ class Crawler:
                 await self._unsliced(url, query, first.total, all_versions=all_versions, tally=tally,
                                      first=1 if grown else 2)
         await self._reconcile(url, query, tally, all_versions=all_versions)
+
+    def _warn_of_zenodo_fields(self, query: str) -> None:
+        """A query that found nothing on a stock instance, naming fields only Zenodo rewrites: say so."""
+        used = invenio.zenodo_only_fields(query)
+        if used:
+            advice = "; ".join(f"for {name}: use {invenio.ZENODO_ONLY_FIELDS[name]}" for name in used)
+            self.sink.emit(Notice(f"no hits: {self.config.base_url} is a stock InvenioRDM instance, which does "
+                                  f"not know Zenodo's field names ({advice})"))
 
     def _grow_pages(self) -> bool:
         """Once the instance has shown it is a stock InvenioRDM (no 25/100 caps), ask it for larger pages

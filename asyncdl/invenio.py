@@ -514,6 +514,16 @@ def combine_query(base_query: str, clause: str) -> str:
 
 
 OWNER_FIELD = "parent.access.owned_by.user"
+# Field names that Zenodo rewrites to native ones and a stock instance does not know, with what to use there.
+ZENODO_ONLY_FIELDS = {"owners": f"{OWNER_FIELD}: or --owner", "communities": "--community",
+                      "recid": "id:", "conceptrecid": "parent.id:", "conceptdoi": "parent.pids.doi.identifier:"}
+_FIELD_NAME = re.compile(r"(?<![\w.])([A-Za-z_]+):")
+
+
+def zenodo_only_fields(query: str) -> list[str]:
+    """The Zenodo-only field names ``query`` uses, in order of first use."""
+    found = [name for name in _FIELD_NAME.findall(query) if name in ZENODO_ONLY_FIELDS]
+    return list(dict.fromkeys(found))
 """The native field of a record's owner: every InvenioRDM instance reads it (Zenodo rewrites its legacy
 ``owners:`` to it; stock instances know no ``owners:`` and would match nothing)."""
 

@@ -150,3 +150,16 @@ def test_a_stock_instance_on_s3_storage_with_multipart_checksums(start_emulator:
         assert hashlib.md5(data).hexdigest() == emu.dataset.file_md5(spec_file)
     assert "multipart checksum verified (4 parts" in result.stderr
     assert emu.store_stats.credentials_seen == 0 and emu.store_stats.requests >= 2
+
+
+def test_zenodo_field_names_on_a_stock_instance_are_told_not_silently_empty(start_emulator: Start,
+                                                                             flavor: FlavorName) -> None:
+    emu = start(start_emulator, flavor)
+    result = asyncdl("list", "--base-url", emu.url, "--query", "owners:88403", "--columns", "id", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    if flavor == "zenodo":  # Zenodo rewrites owners: to its native field
+        assert sorted(result.stdout.splitlines()[1:]) == ["11", "41"] and "field names" not in result.stderr
+    else:
+        assert result.stdout.splitlines()[1:] == []
+        assert ("is a stock InvenioRDM instance, which does not know Zenodo's field names (for owners: use "
+                "parent.access.owned_by.user: or --owner)") in result.stderr
