@@ -137,7 +137,21 @@ class StatusSink:
             self.console.print(f"[yellow]{event.level}:[/yellow] {escape(event.message)}", highlight=False)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class AsyncdlGroup(click.Group):
+    """The command group: an asyncdl error or a refused file operation that escapes a command is one line
+    and its exit code (2 usage, 3 local), never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AsyncdlError as exc:
+            fail(exc)
+        except OSError as exc:  # e.g. a destination that cannot be made or written
+            where = f" {exc.filename}" if exc.filename else ""
+            fail(LocalError(f"cannot use{where}: {exc.strerror or exc}"))
+
+
+@click.group(cls=AsyncdlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="asyncdl")
 def main() -> None:
     """Mirror files from Zenodo and other InvenioRDM repositories: fast, resumable, checksum-verified."""

@@ -10,7 +10,6 @@ case-insensitive or Unicode-normalising file system get distinct names, determin
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 import string
@@ -18,6 +17,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from asyncdl import globs
 from asyncdl.errors import UsageError
 from asyncdl.models import FileEntry, Record
 from asyncdl.store.names import PART_SUFFIX, RESERVED_AT_TOP
@@ -40,9 +40,9 @@ class Filters:
 
     def reason_to_skip(self, entry: FileEntry) -> str | None:
         """Why this file is left out, or None to take it."""
-        if self.include and not any(fnmatch.fnmatchcase(entry.key, g) for g in self.include):
+        if self.include and not globs.matches(entry.key, self.include):
             return "not matched by --include"
-        if any(fnmatch.fnmatchcase(entry.key, g) for g in self.exclude):
+        if globs.matches(entry.key, self.exclude):
             return "matched by --exclude"
         if self.max_file_size is not None and entry.size is not None and entry.size > self.max_file_size:
             return f"larger than --max-file-size ({entry.size} bytes)"

@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from asyncdl import globs
 from asyncdl.config import MIN_CHUNK_SIZE, Config
 from asyncdl.errors import ConfigError
 from asyncdl.options import ARCHIVE_MODES, RunOptions
@@ -107,7 +108,7 @@ def _read_switch(text: str) -> Any:
 def _globs(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ValueError('a list of strings, e.g. ["*.csv"]')
-    return tuple(value)
+    return tuple(globs.check(v) for v in value)
 
 
 def _mode(value: Any) -> str:
@@ -144,7 +145,7 @@ CHUNK = Kind("SIZE", _chunk, _read_int)
 FRACTION = Kind("FRACTION", _fraction)
 TEXT = Kind("TEXT", _text)
 SWITCH = Kind("", _switch, _read_switch)
-GLOBS = Kind("GLOB", _globs, lambda text: [g for g in text.split(",") if g])
+GLOBS = Kind("GLOB", _globs, globs.split_list)
 MODE = Kind("MODE", _mode)
 ARCHIVE = Kind("MODE", _archive)
 
@@ -271,7 +272,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("files", "layout", TEXT, "Where each file goes under DEST. Placeholders: {id} {conceptrecid} {doi} "
             "{conceptdoi} {title} {key} {filename} {version} {created} {year}.", target="options",
             flag="--layout", commands=TRANSFER),
-    Setting("files", "include", GLOBS, "Only files whose key matches one of these globs (empty: all).",
+    Setting("files", "include", GLOBS, "Only files whose key matches one of these globs (empty: all); brace "
+            "sets such as \"*.{csv,txt}\" work, and a glob with an unclosed [ or { is refused.",
             target="options", flag="--include", commands=TRANSFER),
     Setting("files", "exclude", GLOBS, "Never files whose key matches one of these globs.", target="options",
             flag="--exclude", commands=TRANSFER),
@@ -467,7 +469,8 @@ def _callback(setting: Setting) -> Callable[[click.Context, click.Parameter, Any
         try:
             return setting.parse(raw if isinstance(raw, bool | list) else setting.kind.read(raw))
         except ValueError as exc:
-            raise click.BadParameter(f"must be {exc}, not {given!r}") from None
+            shown = ", ".join(map(repr, given)) if isinstance(given, tuple) else repr(given)
+            raise click.BadParameter(f"must be {exc}, not {shown}") from None
     return check
 
 
@@ -561,7 +564,7 @@ EXAMPLE_HEADER = """
 #      ~/Library/Application Support/asyncdl/config.toml on macOS)
 #   3. a file given with --config FILE
 #   4. environment variables ASYNCDL_<SETTING>, e.g. ASYNCDL_CONCURRENCY=8, ASYNCDL_BASE_URL=...
-#      (lists such as include are comma-separated: ASYNCDL_INCLUDE="*.csv,*.txt")
+#      (lists such as include are comma-separated: ASYNCDL_INCLUDE="*.csv,*.txt"; commas in braces stay)
 #   5. command-line flags
 # An unknown section or setting, or a value of the wrong type, stops asyncdl with an error naming it.
 # Sizes are bytes or strings with a unit: "512MiB", "2GB". Settings shown commented out keep a default

@@ -1,0 +1,82 @@
+"""Wrong input as people type it: one line and its exit code (2 usage, 3 local), never a traceback, nothing
+written or sent; brace globs work as rclone users expect."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from tests.datasets import record
+
+Start = Callable[..., RunningEmulator]
+
+
+def dataset() -> Dataset:
+    return Dataset([record(11, concept=10, title="IODP Expedition 374 Alkalinity",
+                           files={"a.csv": b"a\n", "b.txt": b"b\n", "c.tif": b"c\n"})])
+
+
+def asyncdl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "asyncdl", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line that says what is wrong (click's usage reminder above a usage error aside)."""
+    lines = [line for line in result.stderr.splitlines()
+             if line.strip() and not line.startswith(("Usage: ", "Try '"))]
+    assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["list", "--query", "*", "--title-regex", "(Alk"], 2, "error: invalid title regex '(Alk'"),
+    (["list", "--query", "*", "--extract", "Expedition (?P<x>"], 2, "error: invalid --extract regex"),
+    (["list", "--query", "*", "--extract", "Expedition"], 2, "error: --extract needs named groups"),
+    (["mirror", "--query", "*", "DEST", "--include", "[abc"], 2, "must be a glob with every '[' closed"),
+    (["mirror", "--query", "*", "DEST", "--exclude", "*.{csv"], 2, "must be a glob whose braces { } pair up"),
+])
+def test_bad_patterns_are_one_line_before_any_request(start_emulator: Start, tmp_path: Path, args: list[str],
+                                                      code: int, words: str) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    args = [str(tmp_path / "m") if a == "DEST" else a for a in args]
+    result = asyncdl(args[0], "--base-url", emu.url, *args[1:])
+    assert result.returncode == code
+    assert words in one_line(result)
+    assert sum(emu.stats.requests.values()) == 0 and not (tmp_path / "m").exists()
+
+
+def test_a_bad_glob_in_a_variable_or_a_config_file_is_the_same_one_line(tmp_path: Path) -> None:
+    from_env = asyncdl("mirror", "--query", "*", str(tmp_path / "m"), env={"ASYNCDL_INCLUDE": "*.csv,[x"})
+    assert from_env.returncode == 2 and "ASYNCDL_INCLUDE must be a glob with every '[' closed" in one_line(from_env)
+    config = tmp_path / "c.toml"
+    config.write_text('[files]\ninclude = ["*.{csv"]\n', encoding="utf-8")
+    from_file = asyncdl("mirror", "--config", str(config), "--query", "*", str(tmp_path / "m"))
+    assert from_file.returncode == 2 and "files.include" in one_line(from_file)
+    assert "braces { } pair up" in from_file.stderr and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("where", ["flag", "variable"])
+def test_brace_globs_select_as_rclone_users_expect(start_emulator: Start, tmp_path: Path, where: str) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    flags, env = (["--include", "*.{csv,txt}"], None) if where == "flag" else ([], {"ASYNCDL_INCLUDE": "*.{csv,txt}"})
+    result = asyncdl("get", "--base-url", emu.url, "11", "-o", str(tmp_path), "--archive", "never", *flags, env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "11").iterdir()) == ["a.csv", "b.txt"]
+
+
+def test_a_destination_under_a_file_is_a_local_problem_in_one_line(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    for command in (["mirror", "--base-url", emu.url, "11", str(blocker / "m")],
+                    ["get", "--base-url", emu.url, "11", "-o", str(blocker / "m")]):
+        result = asyncdl(*command)
+        assert result.returncode == 3
+        assert one_line(result) == f"error: cannot use {blocker / 'm'}: Not a directory"
