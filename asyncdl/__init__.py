@@ -22,6 +22,7 @@ from asyncdl.errors import (
     BadResponseError,
     BlockedError,
     ConfigError,
+    ConnectError,
     DiskFullError,
     FormatError,
     GoneError,
@@ -82,7 +83,8 @@ def list_records(selection: Selection, config: Config | None = None) -> list[Rec
 
 __all__ = [
     "AccessDeniedError", "Accounting", "ArchiveUsed", "AsyncdlError", "AuthenticationError", "BadResponseError",
-    "BlockedError", "Checksum", "Config", "ConfigError", "CrawlDone", "CrawlShort", "DiskFullError", "Display",
+    "BlockedError", "Checksum", "Config", "ConfigError", "ConnectError", "CrawlDone", "CrawlShort", "DiskFullError",
+    "Display",
     "Event", "Fanout", "FaultMet", "FileAdvanced", "FileEntry", "FileFiltered", "FileFinished", "FileQueued",
     "FileStarted", "FileUnavailable", "FormatError", "GoneError", "IntegrityError", "JournalError", "ListSink",
     "LocalError",

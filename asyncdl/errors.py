@@ -169,6 +169,13 @@ class TransportError(AsyncdlError):
     fault = "connection"
 
 
+class ConnectError(TransportError):
+    """No connection could be made: refused, unreachable, or the host name not known. Retried on a budget of
+    its own, shorter than that of a connection lost mid-body (see asyncdl.http.retry)."""
+
+    fault = "connect"
+
+
 class StalledError(TransportError):
     """No byte arrived within the read timeout (or the connection could not be made in time)."""
 
@@ -240,7 +247,7 @@ class LockedError(LocalError):
     """Another asyncdl run holds the destination folder."""
 
 
-FAULT_LABELS = {"connection": "connections lost", "short": "bodies ended early",
+FAULT_LABELS = {"connection": "connections lost", "connect": "connections not made", "short": "bodies ended early",
                 "timeout": "stalls (read timeout)", "5xx": "server errors (5xx)", "429": "rate limited (429)",
                 "blocked": "blocked (403 page)",
                 "signed": "signed links refused or expired", "corrupt": "corrupt downloads (size or md5)"}

@@ -34,6 +34,7 @@ from asyncdl.errors import describe_faults
 from asyncdl.events import (
     Display,
     Event,
+    FaultMet,
     FileAdvanced,
     FileFinished,
     FileStarted,
@@ -49,6 +50,12 @@ MODES = ("auto", "rich", "plain", "json", "none")
 def describe_pause(event: RateLimitPaused) -> str:
     limit = "?" if event.limit is None else str(event.limit)
     return f"paused {event.seconds:.0f} s: rate limit, {event.remaining}/{limit} left ({event.bucket})"
+
+
+def shows_retry(event: FaultMet, verbose: bool) -> bool:
+    """Every retried fault is shown at -v; a connection that cannot be made always (it is often a wrong
+    --base-url, and otherwise the run would be silent while it retries)."""
+    return verbose or event.kind == "connect"
 
 
 def status_line(acc: Accounting) -> str:
@@ -93,6 +100,8 @@ class LogProgress(Display):
             self._line(f"{event.outcome} {event.path}{': ' + event.reason if event.reason else ''}")
         elif isinstance(event, RateLimitPaused):
             self._line(describe_pause(event))
+        elif isinstance(event, FaultMet) and shows_retry(event, self.verbose):
+            self._line(f"retrying: {event.detail}")
         elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
             self._line(f"{event.level}: {event.message}")
         elif isinstance(event, PathNote) and self.verbose:
@@ -158,6 +167,8 @@ class RichProgress(Display):
                 self.console.print(f"[red]failed[/red] {escape(event.path)}: {escape(event.reason)}", highlight=False)
         elif isinstance(event, RateLimitPaused):
             self.console.print(f"[yellow]{describe_pause(event)}[/yellow]", highlight=False)
+        elif isinstance(event, FaultMet) and shows_retry(event, self.verbose):
+            self.console.print(f"[yellow]retrying:[/yellow] {escape(event.detail)}", highlight=False)
         elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
             self.console.print(f"[yellow]{event.level}:[/yellow] {escape(event.message)}", highlight=False)
         elif isinstance(event, PathNote) and self.verbose:

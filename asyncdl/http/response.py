@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
-from asyncdl.errors import BadResponseError, StalledError, TransportError
+from asyncdl.errors import BadResponseError, ConnectError, StalledError, TransportError
 from asyncdl.redact import redact
 
 
@@ -23,9 +25,22 @@ def is_html(content_type: str, body: bytes) -> bool:
 
 
 def transport_error(exc: BaseException, doing: str, url: str) -> TransportError:
-    """A connection failure as an asyncdl error (a timeout is a stall)."""
+    """A connection failure as an asyncdl error, in words (a timeout is a stall)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(_cannot_connect(exc))
     kind = StalledError if isinstance(exc, TimeoutError) else TransportError
     return kind(f"{type(exc).__name__} {doing} {redact(url)}: {exc}")
+
+
+def _cannot_connect(exc: aiohttp.ClientConnectorError) -> str:
+    """"cannot connect to 127.0.0.1:9: connection refused", "cannot find the host doi.org: ..." """
+    error = exc.os_error
+    reason = (os.strerror(error.errno) if isinstance(error.errno, int) and not isinstance(error, socket.gaierror)
+              else error.strerror or str(error) or type(error).__name__).lower()
+    dns = getattr(aiohttp, "ClientConnectorDNSError", None)
+    if (dns is not None and isinstance(exc, dns)) or isinstance(exc.os_error, socket.gaierror):
+        return f"cannot find the host {exc.host}: {reason}"
+    return f"cannot connect to {exc.host}:{exc.port}: {reason}"
 
 
 class Response:

@@ -3,20 +3,26 @@
 A try that fails with a retryable error, or ends short, counts against the budget unless it got further
 than every earlier try (a high-water mark: bytes that only repeat what an earlier try brought are no
 progress); more than ``retries`` such tries in a row spend it. Between tries: exponential backoff, capped,
-with full jitter. 429s are not counted here: :meth:`Client.stream` waits them out (the governor pauses
+with full jitter. A connection that cannot be made at all (refused, no such host) has a budget of its own:
+CONNECT_TRIES tries, waits of at most CONNECT_WAIT_MAX, so a wrong --base-url fails in seconds. 429s are not
+counted here: :meth:`Client.stream` waits them out (the governor pauses
 the host), up to ``max_rate_limit_waits`` in a row.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 
 from anyio import sleep
 
 from asyncdl.brake import Brake
 from asyncdl.config import Config
-from asyncdl.errors import AsyncdlError, ShortBodyError
+from asyncdl.errors import AsyncdlError, ConnectError, ShortBodyError
+
+CONNECT_TRIES = 4  # about 5 s in all with the default backoff_base of 0.5 s
+CONNECT_WAIT_MAX = 4.0
 
 
 def backoff(config: Config, attempt: int) -> float:
@@ -32,6 +38,8 @@ class Retry:
         self.config = config
         self.high_water = start
         self.in_a_row = 0
+        self.connect_failures = 0
+        self.first_failure: float | None = None
         self._on_fault = on_fault
         self._brake = brake
 
@@ -53,7 +61,14 @@ class Retry:
         once the budget is spent (a short body as "ended at byte X of Y, N times"), else wait."""
         if not error.retryable:
             raise error
-        self._on_fault(error)
+        self.first_failure = self.first_failure or time.monotonic()
+        if isinstance(error, ConnectError):
+            self.connect_failures += 1
+            if self.connect_failures >= min(CONNECT_TRIES, self.config.retries + 1):
+                spent = time.monotonic() - self.first_failure
+                raise ConnectError(f"{error} ({self.connect_failures} tries over {spent:.0f} s); check --base-url "
+                                   "and the network") from error
+        self._on_fault(error)  # a fault met and retried
         self._brake.problem(str(error))
         if self.ended_at(position):
             self._brake.progress()
@@ -63,4 +78,5 @@ class Retry:
                                      f"{self.in_a_row} times without getting further", position=error.position,
                                      size=error.size) from error
             raise error
-        await sleep(backoff(self.config, max(1, self.in_a_row)))
+        wait = backoff(self.config, max(1, self.in_a_row))
+        await sleep(min(wait, CONNECT_WAIT_MAX) if isinstance(error, ConnectError) else wait)

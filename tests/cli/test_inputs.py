@@ -4,6 +4,8 @@ written or sent; brace globs work as rclone users expect."""
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -80,3 +82,29 @@ def test_a_destination_under_a_file_is_a_local_problem_in_one_line(start_emulato
         result = asyncdl(*command)
         assert result.returncode == 3
         assert one_line(result) == f"error: cannot use {blocker / 'm'}: Not a directory"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_nothing_listening_is_told_in_words_with_each_retry(tmp_path: Path) -> None:
+    port = closed_port()
+    result = asyncdl("mirror", "--base-url", f"http://127.0.0.1:{port}", "11", str(tmp_path / "m"),
+                     "--progress", "plain")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    retries = [line for line in lines if f"retrying: cannot connect to 127.0.0.1:{port}: connection refused" in line]
+    assert len(retries) == 3  # four tries: three retried, the last one reported
+    assert re.fullmatch(rf"error: cannot connect to 127\.0\.0\.1:{port}: connection refused \(4 tries over \d+ s\); "
+                        r"check --base-url and the network", lines[-1]), lines[-1]
+    assert "ClientConnector" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_host_name_that_does_not_resolve_is_told_in_words(tmp_path: Path) -> None:
+    result = asyncdl("list", "--base-url", "http://no-such-host.invalid", "--owner", "1")
+    assert result.returncode == 1
+    assert one_line(result).startswith("error: cannot find the host no-such-host.invalid: ")
+    assert "check --base-url and the network" in result.stderr

@@ -177,7 +177,7 @@ async def test_the_brake_names_the_last_problem(server: str, why: str) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    url, named = (f"{closed}/x", "for http://127.0.0.1") if why == "a refused connection" else (
+    url, named = (f"{closed}/x", "cannot connect to 127.0.0.1") if why == "a refused connection" else (
         f"{server}/limited", "rate limited (429)")
     config = Config(base_url=server, retries=10, backoff_base=0.001, backoff_max=0.005, max_rate_limit_waits=10,
                     no_progress_requests=2, no_progress_seconds=0)
