@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from asyncdl import export, settings
+from asyncdl import export, invenio, settings
 from asyncdl._version import __version__
 from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import DEFAULT_BASE_URL, Config
@@ -100,8 +100,35 @@ def build_selection(options: dict[str, Any]) -> Selection:
                           owner=options["owner"], query=options["query"], all_versions=options["all_versions"],
                           title_regex=options["title_regex"])
     if not (selection.identifiers or selection.community or selection.owner or selection.query):
+        dest = options.get("dest")
+        if dest is not None and _names_a_record(str(dest)):
+            raise click.UsageError(f"DEST is missing: {dest} was taken as the destination; name the records, then "
+                                   f"where they go, e.g. asyncdl mirror {dest} ./mirror")
         raise click.UsageError("name what to select: RECORD ids/URLs/DOIs, --community, --owner or --query")
     return selection
+
+
+def _names_a_record(text: str) -> bool:
+    """Whether ``text`` reads as a record id, record URL or DOI (and is no existing folder)."""
+    if Path(text).is_dir():
+        return False
+    try:
+        invenio.parse_identifier(text)
+    except UsageError:
+        return False
+    return True
+
+
+def check_output_options(options: dict[str, Any]) -> None:
+    """-q with -v, and an -o whose extension names no format, are refused before anything is sent."""
+    if options.get("quiet") and options.get("verbose"):
+        raise click.UsageError("-q (only errors and the final line) and -v (every file) contradict each other: "
+                               "choose one")
+    output = options.get("output")
+    if output is not None and not options.get("fmt") and Path(str(output)).suffix \
+            and export.format_for_path(str(output)) is None:
+        raise click.UsageError(f"cannot tell a format from the extension of {output}: name it .csv, .json, "
+                               ".jsonl or .md, or give --format")
 
 
 def layered_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +213,7 @@ def list_command(**options: Any) -> None:
     RECORD is a record id, a record URL, a DOI or a DOI URL; a concept id or concept DOI means its
     latest version (every version with --all-versions).
     """
+    check_output_options(options)
     layers = layered_settings(options)
     selection = build_selection(options)
     config = config_of(layers)
@@ -269,6 +297,7 @@ def choose_shard(options: dict[str, Any], layers: dict[str, Any]) -> Shard | Non
 def download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool = False) -> None:
     """Run a mirror with progress and a summary; exit with its code. ``sharded``: the command takes --shard
     (and the scheduler's variables)."""
+    check_output_options(options)
     layers = layered_settings(options)
     run_options = settings.options_from(layers, dry_run=options["dry_run"], refresh=options["refresh"],
                                         since_last=options["since_last"])

@@ -108,3 +108,20 @@ def test_a_host_name_that_does_not_resolve_is_told_in_words(tmp_path: Path) -> N
     assert result.returncode == 1
     assert one_line(result).startswith("error: cannot find the host no-such-host.invalid: ")
     assert "check --base-url and the network" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["mirror", "1031"], "Error: DEST is missing: 1031 was taken as the destination; name the records, then where "
+                         "they go, e.g. asyncdl mirror 1031 ./mirror"),
+    (["mirror", "--query", "x", "DEST", "-q", "-v"], "Error: -q (only errors and the final line) and -v (every "
+                                                     "file) contradict each other: choose one"),
+    (["list", "--query", "x", "-o", "out.xlsx"], "Error: cannot tell a format from the extension of out.xlsx: name "
+                                                 "it .csv, .json, .jsonl or .md, or give --format"),
+])
+def test_mistakes_on_the_command_line_are_named(tmp_path: Path, args: list[str], words: str) -> None:
+    args = [str(tmp_path / "m") if a == "DEST" else a for a in args]
+    result = subprocess.run([sys.executable, "-m", "asyncdl", *args], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)
+    assert result.returncode == 2
+    assert one_line(result) == words
+    assert list(tmp_path.iterdir()) == []  # nothing written
