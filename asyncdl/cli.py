@@ -28,6 +28,7 @@ from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import DEFAULT_BASE_URL, Config
 from asyncdl.crawl import crawl_records
 from asyncdl.errors import (
+    EXIT_EMPTY,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -241,9 +242,13 @@ def list_command(**options: Any) -> None:
             sys.stdout.write(text)
         else:
             output.write_text(text, encoding="utf-8")
-    stderr.print(f"{len(rows)} rows" + (f" written to {output}" if output else ""), highlight=False)
+    noun = "row" if len(rows) == 1 else "rows"
+    stderr.print(f"{len(rows)} {noun}" + (f" written to {output}" if output else ""), highlight=False)
     if short is not None:
         fail(short)
+    if not records:
+        stderr.print("nothing: the selection matched no records", highlight=False)
+        sys.exit(EXIT_EMPTY)
 
 
 async def crawl_keeping_short(selection: Selection, config: Config) -> tuple[list[Record], ShortCrawlError | None]:
@@ -335,9 +340,10 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
         stderr.print(summary_table(summary))
     elif mode != "json":
         linked = f"{summary.counts['linked']} linked, " if summary.counts["linked"] else ""
+        filtered = f", {summary.counts['filtered']} filtered out" if summary.counts["filtered"] else ""
         stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, {linked}"
                      f"{summary.counts['failed']} "
-                     f"failed; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
+                     f"failed{filtered}; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
                      f"{summary.requests} requests, {summary.rate_limited} answered 429; "
                      + (f"{describe_archives(summary)}; " if summary.archives or summary.requests_saved else "")
                      + f"faults met: {describe_faults(summary.faults, leave_out=('429',))}", highlight=False)
@@ -351,7 +357,22 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
         stderr.print(f"incomplete selection: {short.message}", highlight=False, markup=False)
     if summary.interrupted:
         stderr.print("interrupted: run the same command again to continue where it stopped", highlight=False)
-    sys.exit(summary.exit_code)
+    code = summary.exit_code
+    if code == EXIT_OK and job.shard is None and (empty := nothing_selected(summary)):
+        stderr.print(f"nothing: {empty}", highlight=False, markup=False)
+        code = EXIT_EMPTY
+    sys.exit(code)
+
+
+def nothing_selected(summary: RunSummary) -> str | None:
+    """Why a run that failed nowhere brought nothing: no record matched, or the filters left no file."""
+    if summary.records == 0:
+        return "the selection matched no records"
+    if summary.counts["planned"] == 0 and summary.counts["filtered"]:
+        records = f"{summary.records} record" + ("s" if summary.records != 1 else "")
+        return (f"all {summary.counts['filtered']} files of the selection's {records} were filtered out "
+                "(--include, --exclude, --max-file-size)")
+    return None
 
 
 async def execute_with_signals(job: Run) -> RunSummary:

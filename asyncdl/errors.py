@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_EMPTY = 4  # the selection matched no records, or its filters left no file
 
 
 class AsyncdlError(Exception):

@@ -125,3 +125,25 @@ def test_mistakes_on_the_command_line_are_named(tmp_path: Path, args: list[str],
     assert result.returncode == 2
     assert one_line(result) == words
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_selection_that_matches_nothing_says_so_and_exits_4(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    listed = asyncdl("list", "--base-url", emu.url, "--owner", "12345", "--format", "csv")
+    assert listed.returncode == 4 and "nothing: the selection matched no records" in listed.stderr
+    assert "0 rows" in listed.stderr
+    mirrored = asyncdl("mirror", "--base-url", emu.url, "--query", "nothing-like-this", str(tmp_path / "m"),
+                       "--progress", "plain")
+    assert mirrored.returncode == 4
+    assert mirrored.stderr.splitlines()[-1] == "nothing: the selection matched no records"
+
+
+def test_filters_that_leave_no_file_say_so_and_exit_4(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    result = asyncdl("mirror", "--base-url", emu.url, "11", str(tmp_path / "m"), "--include", "*.nomatch",
+                     "--progress", "plain", "--archive", "never")
+    assert result.returncode == 4
+    lines = result.stderr.splitlines()
+    assert "0 failed, 3 filtered out;" in lines[-2]  # the final line counts the files filtered out
+    assert lines[-1] == ("nothing: all 3 files of the selection's 1 record were filtered out (--include, "
+                         "--exclude, --max-file-size)")
