@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from asyncdl.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from asyncdl.errors import EXIT_FAILED, EXIT_INACCESSIBLE, EXIT_INTERRUPTED, EXIT_OK
 from asyncdl.events import (
     ArchiveUsed,
     CrawlDone,
@@ -92,12 +92,14 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """130 when interrupted; 1 when a file failed, a selected record's files (or a file the server has
-        not completed) could not be had or the server's answers fell short of what it stated; else 0."""
+        """130 when interrupted; 1 when a file failed or the server's answers fell short of what it stated;
+        5 when everything else was had but some records' files (or files the server has not completed) could
+        not be: restricted, embargoed, pending; else 0."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        short = self.inaccessible or self.unavailable or self.shortfalls
-        return EXIT_FAILED if self.counts["failed"] or short else EXIT_OK
+        if self.counts["failed"] or self.shortfalls:
+            return EXIT_FAILED
+        return EXIT_INACCESSIBLE if self.inaccessible or self.unavailable else EXIT_OK
 
 
 class Accounting:

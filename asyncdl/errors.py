@@ -48,6 +48,7 @@ from typing import Any, ClassVar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_EMPTY = 4  # the selection matched no records, or its filters left no file
+EXIT_INACCESSIBLE = 5  # everything that could be had was had; the rest is restricted, embargoed or not completed
 
 
 class AsyncdlError(Exception):

@@ -63,8 +63,8 @@ def test_every_checksum_kind_is_verified_or_said_to_be_size_checked(start_emulat
         "11/plain.bin": ("ok", True, ""),
         "11/none.bin": ("ok", False, "size checked only; the record gives no checksum"),
     }
-    # the pending file: not downloaded, not a failure, but the run does not claim to be complete
-    assert summary["failed"] == 0 and summary["exit_code"] == 1 and result.returncode == 1
+    # the pending file: not downloaded, not a failure, but the run does not claim to be complete (exit 5)
+    assert summary["failed"] == 0 and summary["exit_code"] == 5 and result.returncode == 5
     assert summary["unavailable"] == [{"path": "11/later.bin", "record": "11", "key": "later.bin",
                                        "reason": 'skipped: the server says the file is "pending", not completed'}]
     assert not (dest / "11" / "later.bin").exists()
@@ -79,7 +79,7 @@ def test_every_checksum_kind_is_verified_or_said_to_be_size_checked(start_emulat
     assert "11/later.bin" not in stated and outcome == "incomplete"
 
     plain = asyncdl("mirror", "--base-url", emu.url, "--owner", "42", str(dest))
-    assert plain.returncode == 1 and "0 ok, 6 already there" in plain.stderr and "0 failed" in plain.stderr
+    assert plain.returncode == 5 and "0 ok, 6 already there" in plain.stderr and "0 failed" in plain.stderr
     assert 'not downloaded: 11/later.bin: skipped: the server says the file is "pending", not completed' \
         in plain.stderr
 

@@ -70,7 +70,7 @@ def test_get_by_id_url_and_concept(start_emulator: Start, flavor: FlavorName, tm
 def test_mirror_owner_community_and_versions(start_emulator: Start, flavor: FlavorName, tmp_path: Path) -> None:
     emu = start(start_emulator, flavor)
     owner = asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", str(tmp_path / "o"), "--archive", "never")
-    assert owner.returncode == 1, owner.stderr  # record 41's files are restricted: told, and exit 1
+    assert owner.returncode == 5, owner.stderr  # record 41's files are restricted: told, and exit 5
     assert sorted(p.name for p in (tmp_path / "o").iterdir() if p.is_dir() and p.name[0] != ".") == [pid(flavor, 11)]
     assert f"not downloaded: record {pid(flavor, 41)}" in owner.stderr
     community = asyncdl("mirror", "--base-url", emu.url, "--community", "nfdi4bioimage", "--all-versions",

@@ -147,3 +147,15 @@ def test_filters_that_leave_no_file_say_so_and_exit_4(start_emulator: Start, tmp
     assert "0 failed, 3 filtered out;" in lines[-2]  # the final line counts the files filtered out
     assert lines[-1] == ("nothing: all 3 files of the selection's 1 record were filtered out (--include, "
                          "--exclude, --max-file-size)")
+
+
+def test_a_mirror_complete_but_for_restricted_records_exits_5_and_names_them(start_emulator: Start,
+                                                                             tmp_path: Path) -> None:
+    records = [record(11, concept=10, files={"a.csv": b"a\n"}, owners=("7",)),
+               record(21, concept=20, access="files-restricted", owners=("7",))]
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=Dataset(records))
+    first = asyncdl("mirror", "--base-url", emu.url, "--owner", "7", str(tmp_path), "--progress", "plain")
+    assert first.returncode == 5, first.stderr
+    assert "not downloaded: record 21: files not accessible (restricted)" in first.stderr
+    again = asyncdl("mirror", "--base-url", emu.url, "--owner", "7", str(tmp_path), "--progress", "plain")
+    assert again.returncode == 5 and "1 already there" in again.stderr  # a service would not restart on it
