@@ -507,7 +507,9 @@ def status_command(dest: Path, fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps({"states": {k: vars(v) for k, v in status.states.items()},
                                      "linked": vars(status.linked),
-                                     "failures": status.failures, "runs": status.runs,
+                                     "failures": status.failures,
+                                     "unavailable": [{"record": r, "reason": why} for r, why in status.unavailable],
+                                     "runs": status.runs,
                                      "shards": [vars(s) for s in status.shards],
                                      "bytes_left": status.bytes_left, "eta_seconds": status.eta}, indent=2) + "\n")
         return
@@ -527,6 +529,10 @@ def status_command(dest: Path, fmt: str) -> None:
         console.print(shards_table(status))
     for path, reason, attempts in status.failures[:50]:
         console.print(f"failed ({attempts} attempts): {path}: {reason}", highlight=False)
+    for record_id, reason in status.unavailable[:50]:
+        console.print(f"not downloadable: record {record_id}: {reason}", highlight=False, markup=False)
+    if len(status.unavailable) > 50:
+        console.print(f"... and {len(status.unavailable) - 50} more records not downloadable", highlight=False)
     eta = status.eta
     idle = [s.shard for s in status.shards if not s.started]
     console.print(f"left: {format_size(status.bytes_left)}" + (f", about {eta:.0f} s at the last run's speed "

@@ -28,7 +28,7 @@ from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import Config
 from asyncdl.crawl import Crawler
 from asyncdl.digests import Check
-from asyncdl.errors import JournalError, LocalError, UnsafePathError, UsageError, unwrap
+from asyncdl.errors import EXIT_INACCESSIBLE, EXIT_OK, JournalError, LocalError, UnsafePathError, UsageError, unwrap
 from asyncdl.events import (
     CrawlDone,
     Fanout,
@@ -181,7 +181,8 @@ class Run:
                     finally:
                         journal.close_writer()
                 outcome = ("interrupted" if self.summary.interrupted
-                           else "complete" if self.summary.exit_code == 0 else "incomplete")
+                           else {EXIT_OK: "complete", EXIT_INACCESSIBLE: "complete except unavailable"}.get(
+                               self.summary.exit_code, "incomplete"))
             except BaseExceptionGroup as error:
                 raise unwrap(error) from None
             finally:
@@ -206,7 +207,7 @@ class Run:
         await anyio.to_thread.run_sync(journal.note_partials, self.dest)
         journal.end_run(outcome=outcome, ok=self.summary.counts["ok"], failed=self.summary.counts["failed"],
                         nbytes=self.summary.bytes_received, seconds=time.time() - began)
-        since = began if outcome in ("complete", "incomplete") else None
+        since = began if outcome in ("complete", "complete except unavailable", "incomplete") else None
         try:
             changes = await anyio.to_thread.run_sync(
                 functools.partial(close_out, self.dest, f"manifest{suffix}", tidy_since=since))

@@ -26,7 +26,7 @@ from pathlib import Path
 import anyio
 
 from asyncdl.errors import DiskFullError, JournalError, LocalError, translate_os_error
-from asyncdl.events import Event, FileFinished, FileStarted
+from asyncdl.events import Event, FileFinished, FileStarted, RecordInaccessible
 from asyncdl.models import Record
 from asyncdl.shard import from_journal_name
 from asyncdl.store import sidecar
@@ -168,7 +168,15 @@ class SelectionCrawled:
     ids: str
 
 
-Message = Planned | Started | Done | Failed | RecordSeen | SelectionCrawled
+@dataclass(frozen=True, slots=True)
+class RecordUnavailable:
+    """A record of the selection whose files could not be had (``reason``: restricted, embargoed...)."""
+
+    record_id: str
+    reason: str
+
+
+Message = Planned | Started | Done | Failed | RecordSeen | RecordUnavailable | SelectionCrawled
 
 
 class Journal:
@@ -219,6 +227,7 @@ class Journal:
     # -- the writer -----------------------------------------------------------------------------------------
     def begin_run(self, command: str, selection: str) -> int:
         with writing(self.path):
+            self.db.execute("UPDATE records SET unavailable = NULL")  # this run says again which ones are
             cursor = self.db.execute("INSERT INTO runs (command, selection, started, outcome) VALUES (?, ?, ?, ?)",
                                      (command, selection, time.time(), "running"))
         self.run_id = int(cursor.lastrowid or 0)
@@ -261,8 +270,11 @@ class Journal:
             case Failed(path, reason):
                 self._failed(path, reason)
             case RecordSeen(record_id, conceptrecid, title, updated, data):
-                self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                self.db.execute("INSERT OR REPLACE INTO records (id, conceptrecid, title, updated, metadata, seen) "
+                                "VALUES (?, ?, ?, ?, ?, ?)",
                                 (record_id, conceptrecid, title, updated, data, time.time()))
+            case RecordUnavailable(record_id, reason):
+                self.db.execute("UPDATE records SET unavailable = ? WHERE id = ?", (reason, record_id))
             case SelectionCrawled(key, description, ids):
                 self.db.execute("INSERT OR REPLACE INTO selections VALUES (?, ?, ?, ?)",
                                 (key, description, time.time(), ids))
@@ -358,6 +370,8 @@ class JournalRecorder:
     def emit(self, event: Event) -> None:
         if isinstance(event, FileStarted):
             self.journal.send(Started(event.path, event.offset))
+        elif isinstance(event, RecordInaccessible):
+            self.journal.send(RecordUnavailable(event.record_id, event.reason))
         elif isinstance(event, FileFinished):
             if event.outcome == "failed":
                 self.journal.send(Failed(event.path, event.reason))

@@ -1,12 +1,13 @@
 """The journal's schema, declared once, with its version and the migrations that bring older journals to it.
 
-``PRAGMA user_version`` holds the schema version. Release 0.1.0 wrote journals without one (version 0);
-their tables are version 1's, so migrating them only records the version. Version 2 adds each file's stored-
-file id and, for a file linked from another copy in DEST, the path of that copy (``source``). Version 3 adds
+``PRAGMA user_version`` holds the schema version. Release 0.1.0 wrote journals without one (version 0); their
+tables are version 1's, so migrating them only records the version. Version 2 adds each file's stored-file id
+and, for a file linked from another copy in DEST, the path of that copy (``source``). Version 3 adds
 ``checksum``: the checksum the record states for the file, as ``<kind>:<value>`` (md5, sha256, multipart...;
 see :mod:`asyncdl.digests`), which the file was verified against when asyncdl can compute it; an older
-journal's rows get ``md5:<their md5>``. A journal of a newer version than this release knows is refused with
-a clear error, never guessed at.
+journal's rows get ``md5:<their md5>``. Version 4 adds ``records.unavailable``: why the record's files could
+not be had in the last run (restricted, embargoed), NULL when they could. A journal of a newer version than
+this release knows is refused with a clear error, never guessed at.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from asyncdl.errors import JournalError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The files table: one row per planned path. Also the shape of the merged view over every journal.
 VERSION_1_COLUMNS = (("path", "TEXT PRIMARY KEY"), ("record_id", "TEXT"), ("key", "TEXT"), ("size", "INTEGER"),
@@ -59,8 +60,10 @@ VERSION_3 = "".join(f"ALTER TABLE files ADD COLUMN {column} {kind};\n" for colum
 UPDATE files SET checksum = 'md5:' || md5 WHERE md5 IS NOT NULL;
 """
 
+VERSION_4 = "ALTER TABLE records ADD COLUMN unavailable TEXT;\n"
+
 # version -> the script that brings a journal of the version before it to this one (run once, in order)
-MIGRATIONS: dict[int, str] = {1: VERSION_1, 2: VERSION_2, 3: VERSION_3}
+MIGRATIONS: dict[int, str] = {1: VERSION_1, 2: VERSION_2, 3: VERSION_3, 4: VERSION_4}
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

@@ -44,6 +44,7 @@ class Status:
     states: dict[str, StateCount] = field(default_factory=dict)
     linked: StateCount = field(default_factory=StateCount)  # done files linked from another copy in DEST
     failures: list[tuple[str, str, int]] = field(default_factory=list)
+    unavailable: list[tuple[str, str]] = field(default_factory=list)  # records whose files could not be had
     runs: list[dict[str, object]] = field(default_factory=list)
     shards: list[ShardState] = field(default_factory=list)
     bytes_left: int = 0
@@ -75,6 +76,8 @@ def read_status(dest: Path) -> Status:
     for path in paths:
         with _reading(path) as journal:
             runs = _runs(journal)
+            status.unavailable += journal.execute("SELECT id, unavailable FROM records WHERE unavailable IS NOT NULL "
+                                                  "ORDER BY id").fetchall()
             status.shards.append(_shard_state(journal, path))
         status.runs += runs
         moving = [r for r in runs if r["bytes"] and r["seconds"]]

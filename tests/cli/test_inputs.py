@@ -3,6 +3,7 @@ written or sent; brace globs work as rclone users expect."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -159,3 +160,8 @@ def test_a_mirror_complete_but_for_restricted_records_exits_5_and_names_them(sta
     assert "not downloaded: record 21: files not accessible (restricted)" in first.stderr
     again = asyncdl("mirror", "--base-url", emu.url, "--owner", "7", str(tmp_path), "--progress", "plain")
     assert again.returncode == 5 and "1 already there" in again.stderr  # a service would not restart on it
+    status = asyncdl("status", str(tmp_path))
+    assert status.returncode == 0 and "not downloadable: record 21: files not accessible (restricted)" in status.stdout
+    as_json = json.loads(asyncdl("status", str(tmp_path), "--format", "json").stdout)
+    assert as_json["unavailable"] == [{"record": "21", "reason": "files not accessible (restricted)"}]
+    assert as_json["runs"][0]["outcome"] == "complete except unavailable"
