@@ -49,7 +49,7 @@ from asyncdl.progress import describe_archives, make_sink, summary_record, summa
 from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
 from asyncdl.store.names import journal_path
-from asyncdl.units import format_size
+from asyncdl.units import format_size, plural
 
 T = TypeVar("T")
 stderr = Console(stderr=True, soft_wrap=True)
@@ -242,8 +242,7 @@ def list_command(**options: Any) -> None:
             sys.stdout.write(text)
         else:
             output.write_text(text, encoding="utf-8")
-    noun = "row" if len(rows) == 1 else "rows"
-    stderr.print(f"{len(rows)} {noun}" + (f" written to {output}" if output else ""), highlight=False)
+    stderr.print(plural(len(rows), "row") + (f" written to {output}" if output else ""), highlight=False)
     if short is not None:
         fail(short)
     if not records:
@@ -344,7 +343,7 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
         stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, {linked}"
                      f"{summary.counts['failed']} "
                      f"failed{filtered}; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
-                     f"{summary.requests} requests, {summary.rate_limited} answered 429; "
+                     f"{plural(summary.requests, 'request')}, {summary.rate_limited} answered 429; "
                      + (f"{describe_archives(summary)}; " if summary.archives or summary.requests_saved else "")
                      + f"faults met: {describe_faults(summary.faults, leave_out=('429',))}", highlight=False)
         for result in summary.failed:
@@ -369,8 +368,8 @@ def nothing_selected(summary: RunSummary) -> str | None:
     if summary.records == 0:
         return "the selection matched no records"
     if summary.counts["planned"] == 0 and summary.counts["filtered"]:
-        records = f"{summary.records} record" + ("s" if summary.records != 1 else "")
-        return (f"all {summary.counts['filtered']} files of the selection's {records} were filtered out "
+        return (f"all {summary.counts['filtered']} files of the selection's {plural(summary.records, 'record')} "
+                "were filtered out "
                 "(--include, --exclude, --max-file-size)")
     return None
 
@@ -528,7 +527,7 @@ def status_command(dest: Path, fmt: str) -> None:
     if any(s.shard for s in status.shards):
         console.print(shards_table(status))
     for path, reason, attempts in status.failures[:50]:
-        console.print(f"failed ({attempts} attempts): {path}: {reason}", highlight=False)
+        console.print(f"failed ({plural(attempts, 'attempt')}): {path}: {reason}", highlight=False)
     for record_id, reason in status.unavailable[:50]:
         console.print(f"not downloadable: record {record_id}: {reason}", highlight=False, markup=False)
     if len(status.unavailable) > 50:

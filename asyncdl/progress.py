@@ -42,7 +42,7 @@ from asyncdl.events import (
     PathNote,
     RateLimitPaused,
 )
-from asyncdl.units import format_size
+from asyncdl.units import format_size, plural
 
 MODES = ("auto", "rich", "plain", "json", "none")
 
@@ -233,8 +233,8 @@ def describe_links(summary: RunSummary) -> str:
 
 def describe_archives(summary: RunSummary) -> str:
     """How many records came as one archive request, and what that saved."""
-    return (f"{summary.archives} records as archives ({summary.archive_files} files), "
-            f"{summary.requests_saved} requests saved")
+    return (f"{plural(summary.archives, 'record')} as archives ({plural(summary.archive_files, 'file')}), "
+            f"{plural(summary.requests_saved, 'request')} saved")
 
 
 def summary_record(summary: RunSummary) -> dict[str, Any]:

@@ -32,3 +32,8 @@ def exact_size(n: int) -> str:
         if n >= factor and n % factor == 0:
             return f"{n // factor}{unit}"
     return str(n)
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 record``, ``2 records`` (``many``: the plural when it is not ``noun + "s"``)."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"

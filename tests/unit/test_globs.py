@@ -1,4 +1,4 @@
-"""Brace globs, glob checks and the comma lists of variables."""
+"""Brace globs, glob checks and the comma lists of variables; plural words."""
 
 from __future__ import annotations
 
@@ -27,3 +27,9 @@ def test_usable_globs_pass(good: str) -> None:
 
 def test_a_variable_splits_on_commas_outside_braces() -> None:
     assert globs.split_list("*.{csv,txt},*.dat,") == ["*.{csv,txt}", "*.dat"]
+
+
+def test_plural_words() -> None:
+    from asyncdl.units import plural
+    assert [plural(n, "record") for n in (0, 1, 2)] == ["0 records", "1 record", "2 records"]
+    assert plural(1, "entry", "entries") == "1 entry" and plural(3, "entry", "entries") == "3 entries"
