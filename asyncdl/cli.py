@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -48,7 +49,7 @@ from asyncdl.plan import PlannedFile, check_template
 from asyncdl.progress import describe_archives, make_sink, summary_record, summary_table
 from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
-from asyncdl.store.names import journal_path
+from asyncdl.store.names import MANIFEST, STATE_DIR, journal_path
 from asyncdl.units import format_size, plural
 
 T = TypeVar("T")
@@ -300,7 +301,27 @@ def choose_shard(options: dict[str, Any], layers: dict[str, Any]) -> Shard | Non
 
 def download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool = False) -> None:
     """Run a mirror with progress and a summary; exit with its code. ``sharded``: the command takes --shard
-    (and the scheduler's variables)."""
+    (and the scheduler's variables). A DEST this run made is removed again when the run ends (not
+    interrupted) without a file in it: a failed ``get 999999`` leaves no stub folder."""
+    made = not dest.exists()
+    try:
+        _download(selection, dest, options, sharded=sharded)
+    except SystemExit as end:
+        if made and end.code != EXIT_INTERRUPTED:
+            remove_if_bookkeeping_only(dest)
+        raise
+
+
+def remove_if_bookkeeping_only(dest: Path) -> None:
+    """Remove ``dest`` if it holds nothing but asyncdl's own bookkeeping (its state folder, the manifest)."""
+    try:
+        if dest.is_dir() and all(p.name in (STATE_DIR, MANIFEST) for p in dest.iterdir()):
+            shutil.rmtree(dest)
+    except OSError:
+        pass  # left as it is: nothing in it is lost either way
+
+
+def _download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool) -> None:
     check_output_options(options)
     layers = layered_settings(options)
     run_options = settings.options_from(layers, dry_run=options["dry_run"], refresh=options["refresh"],

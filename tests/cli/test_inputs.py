@@ -165,3 +165,15 @@ def test_a_mirror_complete_but_for_restricted_records_exits_5_and_names_them(sta
     as_json = json.loads(asyncdl("status", str(tmp_path), "--format", "json").stdout)
     assert as_json["unavailable"] == [{"record": "21", "reason": "files not accessible (restricted)"}]
     assert as_json["runs"][0]["outcome"] == "complete except unavailable"
+
+
+def test_a_run_that_brings_no_file_leaves_no_stub_destination(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    missing = asyncdl("get", "--base-url", emu.url, "999999", "-o", str(tmp_path / "g"))
+    assert missing.returncode == 2 and "no record 999999" in missing.stderr
+    empty = asyncdl("mirror", "--base-url", emu.url, "--owner", "12345", str(tmp_path / "m"))
+    assert empty.returncode == 4
+    assert not (tmp_path / "g").exists() and not (tmp_path / "m").exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there before is the user's: left alone
+    assert asyncdl("mirror", "--base-url", emu.url, "--owner", "12345", str(tmp_path / "kept")).returncode == 4
+    assert (tmp_path / "kept").is_dir()
