@@ -101,3 +101,23 @@ def serialized(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing drops the lock
+
+
+def held(path: Path) -> bool:
+    """Whether a live process holds the run lock at ``path`` (read-only: the file is never made). A file
+    system without locks cannot tell: True, so a run is never called dead on a guess."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # no lock file: no run ever held it here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -11,6 +11,7 @@ from pathlib import Path
 from asyncdl.errors import JournalError
 from asyncdl.shard import Shard, from_journal_name
 from asyncdl.store.journal import connect
+from asyncdl.store.lock import held
 from asyncdl.store.merged import journal_paths, merged
 
 
@@ -56,6 +57,9 @@ class Status:
         return self.bytes_left / self.speed if self.speed and self.bytes_left else None
 
 
+DEAD = "ended without a word (killed or lost)"  # a run the journal says is running, whose lock nobody holds
+
+
 def read_status(dest: Path) -> Status:
     """Status over every journal in DEST: states and failures from the merged files (each path once),
     the runs and a line per shard from each journal."""
@@ -76,9 +80,16 @@ def read_status(dest: Path) -> Status:
     for path in paths:
         with _reading(path) as journal:
             runs = _runs(journal)
+            state = _shard_state(journal, path)
             status.unavailable += journal.execute("SELECT id, unavailable FROM records WHERE unavailable IS NOT NULL "
                                                   "ORDER BY id").fetchall()
-            status.shards.append(_shard_state(journal, path))
+        live = held(path.parent / f"lock{path.name[len('journal'):-len('.sqlite')]}")
+        for position, run in enumerate(runs):  # only the newest run can still be going, and only if it holds the lock
+            if run["outcome"] == "running" and (position > 0 or not live):
+                run["outcome"] = DEAD
+        if state.last_outcome == "running" and not live:
+            state.last_outcome = DEAD
+        status.shards.append(state)
         status.runs += runs
         moving = [r for r in runs if r["bytes"] and r["seconds"]]
         if moving:  # shards run side by side: their speeds add up

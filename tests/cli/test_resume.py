@@ -225,3 +225,26 @@ def test_status_of_an_interrupted_segmented_file_counts_only_its_finished_pieces
     left = json.loads(status.stdout)["bytes_left"]
     assert 0 < left < size
     assert (tmp_path / "11" / "big.bin.asyncdl-part").stat().st_size == size  # the part's length: the whole file
+
+
+def test_status_tells_a_killed_run_from_a_running_one(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=5_000_000)),
+                         dataset=dataset())
+    process = subprocess.Popen(command(emu, tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def last_outcome() -> str:
+        done = subprocess.run([sys.executable, "-m", "asyncdl", "status", str(tmp_path), "--format", "json"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return str(json.loads(done.stdout)["runs"][0]["outcome"])
+
+    try:
+        for _ in range(300):
+            if emu.stats.bodies_in_flight:
+                break
+            time.sleep(0.02)
+        assert last_outcome() == "running"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert last_outcome() == "ended without a word (killed or lost)"
