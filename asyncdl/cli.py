@@ -203,8 +203,9 @@ Examples:
 @click.option("--format", "fmt", type=click.Choice(export.FORMATS),
               help="Output format [default: table on a terminal, else csv; or from -o's extension].")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
-@click.option("--columns", metavar="A,B,...", help=f"Columns to show, in order (default all: "
-                                                    f"{', '.join(export.COLUMNS)}, and extracted ones).")
+@click.option("--columns", metavar="A,B,...", help=f"Columns to show, in order, or 'all' (default: all of "
+                                                    f"{', '.join(export.COLUMNS)} and extracted ones; on a "
+                                                    f"terminal table {', '.join(export.TABLE_COLUMNS)}).")
 @click.option("--extract", "extract_pattern", metavar="REGEX",
               help="Add a column per named group of REGEX matched in each title.")
 @click.option("--group-by", metavar="COLUMN", help="One row per value of COLUMN, summing files, bytes and stats.")
@@ -229,12 +230,12 @@ def list_command(**options: Any) -> None:
             rows = export.group(rows, options["group_by"])
         if options["sort_spec"]:
             rows = export.sort(rows, options["sort_spec"])
-        columns = export.choose_columns(rows, options["columns"])
+        output: Path | None = options["output"]
+        fmt = options["fmt"] or (export.format_for_path(str(output)) if output else None)
+        fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "csv")
+        columns = export.choose_columns(rows, options["columns"], table=fmt == "table")
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
-    output: Path | None = options["output"]
-    fmt = options["fmt"] or (export.format_for_path(str(output)) if output else None)
-    fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "csv")
     if fmt == "table":
         write_table(rows, columns, output)
     else:

@@ -15,6 +15,7 @@ from asyncdl.models import STAT_FIELDS, Record
 Row = dict[str, Any]
 BASE_COLUMNS = ("id", "title", "doi", "conceptdoi", "created", "url", "files", "bytes")
 COLUMNS = (*BASE_COLUMNS, *STAT_FIELDS)
+TABLE_COLUMNS = ("id", "title", "doi", "files", "bytes", "downloads", "views")  # what fits a terminal
 SUMMED = ("records", "files", "bytes", *STAT_FIELDS)
 FORMATS = ("table", "csv", "json", "jsonl", "markdown")
 
@@ -84,10 +85,15 @@ def _sort_key(value: Any) -> tuple[tuple[int, Any], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
 
-def choose_columns(rows: Sequence[Row], wanted: str | None) -> list[str]:
-    """The columns to show: those asked for (comma-separated), else every column of the rows."""
+def choose_columns(rows: Sequence[Row], wanted: str | None, *, table: bool = False) -> list[str]:
+    """The columns to show: those asked for (comma-separated; ``all``: every one), else every column of the
+    rows, or on a terminal table the readable few (TABLE_COLUMNS, and any made by --extract or --group-by)."""
     available = list(rows[0]) if rows else list(COLUMNS)
+    if wanted and wanted.strip() == "all":
+        return available
     if not wanted:
+        if table:
+            return [c for c in available if c in TABLE_COLUMNS or c not in COLUMNS]
         return available
     names = [c.strip() for c in wanted.split(",") if c.strip()]
     unknown = [n for n in names if rows and n not in available]

@@ -95,3 +95,25 @@ def test_unreachable_server_exits_1_without_traceback() -> None:
     result = asyncdl("list", "--base-url", "http://127.0.0.1:9", "--owner", "1", "--retries", "0")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "error:" in result.stderr
+
+
+def test_a_table_on_a_terminal_shows_the_readable_columns_and_all_on_request(start_emulator: Start,
+                                                                            tmp_path: Path) -> None:
+    """Run in a real pseudo-terminal (script(1)), 120 columns wide, as a person sees it."""
+    emu = emulator(start_emulator)
+
+    def on_a_terminal(*args: str) -> str:
+        line = " ".join([sys.executable, "-m", "asyncdl", "list", "--base-url", emu.url, "--owner", "88403", *args])
+        done = subprocess.run(["script", "-q", "-e", "-c", f"stty cols 120; {line}", "/dev/null"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stdout)  # what a person sees: no control codes
+
+    shown = on_a_terminal()
+    header = next(line for line in shown.splitlines() if " id " in line and " title " in line)
+    assert [cell.strip() for cell in header.strip("┃ \r").split("┃")] == [
+        "id", "title", "doi", "files", "bytes", "downloads", "views"]
+    assert "unique_views" not in shown and "conceptdoi" not in shown and "…" not in header
+    every = on_a_terminal("--columns", "all")
+    header = next(line for line in every.splitlines() if line.startswith("┃"))
+    assert len(header.strip("┃ \r").split("┃")) == 16  # every column, however narrow they must get
