@@ -136,6 +136,12 @@ def check_template(template: str) -> None:
     if named.count("key") > 1:
         raise UsageError("the layout may contain {key} only once (it brings the key's own sub-folders); "
                          "use {filename} for the file name again")
+    literal = "".join(text if name is None else f"{text}x" for text, name, _, _ in string.Formatter().parse(template))
+    parts = literal.replace("\\", "/").split("/")
+    escapes = literal.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", literal) is not None
+    if escapes or any(part in ("..", ".") for part in parts):
+        raise UsageError(f"the layout {template!r} names a place outside DEST or a '.'/'..' folder: a layout is a "
+                         "path inside DEST, e.g. '{year}/{id}/{key}'")
 
 
 def render(template: str, record: Record, entry: FileEntry) -> tuple[str, list[str]]:

@@ -177,3 +177,11 @@ def test_a_run_that_brings_no_file_leaves_no_stub_destination(start_emulator: St
     (tmp_path / "kept").mkdir()  # a folder that was there before is the user's: left alone
     assert asyncdl("mirror", "--base-url", emu.url, "--owner", "12345", str(tmp_path / "kept")).returncode == 4
     assert (tmp_path / "kept").is_dir()
+
+
+@pytest.mark.parametrize("layout", ["../{key}", "/abs/{key}", "{id}/../{key}", "./{key}"])
+def test_a_layout_that_leaves_dest_is_refused_not_quietly_neutralised(tmp_path: Path, layout: str) -> None:
+    result = asyncdl("mirror", "--query", "*", str(tmp_path / "m"), "--layout", layout)
+    assert result.returncode == 2
+    assert f"the layout {layout!r} names a place outside DEST or a '.'/'..' folder" in one_line(result)
+    assert not (tmp_path / "m").exists()
