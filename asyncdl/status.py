@@ -58,7 +58,8 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
         for row, number in found:
             if row.state == "failed":
                 if repair and (row.last_error or "").startswith(EARLIER_FAILURES):  # an earlier verify's: too
-                    report.mismatched.append(row.path)
+                    report.checked += 1
+                    (report.mismatched if (dest / row.path).is_file() else report.missing).append(row.path)
                     bad.setdefault(number, []).append(row)
                 continue
             report.checked += 1

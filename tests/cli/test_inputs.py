@@ -185,3 +185,16 @@ def test_a_layout_that_leaves_dest_is_refused_not_quietly_neutralised(tmp_path: 
     assert result.returncode == 2
     assert f"the layout {layout!r} names a place outside DEST or a '.'/'..' folder" in one_line(result)
     assert not (tmp_path / "m").exists()
+
+
+def test_verify_repair_after_verify_calls_a_missing_file_missing(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    assert asyncdl("get", "--base-url", emu.url, "11", "-o", str(tmp_path), "--archive", "never").returncode == 0
+    (tmp_path / "11" / "b.txt").unlink()
+    first = asyncdl("verify", str(tmp_path))
+    assert first.returncode == 1 and "missing: 11/b.txt" in first.stderr
+    repaired = asyncdl("verify", "--repair", "--base-url", emu.url, str(tmp_path))
+    assert repaired.returncode == 0, repaired.stderr
+    assert "missing: 11/b.txt" in repaired.stderr and "mismatch" not in repaired.stderr.split("verified")[0]
+    assert "verified 3 files: 2 ok, 0 mismatched, 1 missing, 1 repaired" in repaired.stderr
+    assert (tmp_path / "11" / "b.txt").read_bytes() == b"b\n"
