@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -480,17 +481,20 @@ def mirror_command(**options: Any) -> None:
 
 
 @main.command("demo")
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path), default=Path("asyncdl-demo"))
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path), required=False)
 @settings.flags_for("demo")
-def demo_command(dest: Path, progress_mode: str | None) -> None:
+def demo_command(dest: Path | None, progress_mode: str | None) -> None:
     """Try asyncdl offline: start a local Zenodo-like server in this process and mirror it into DEST
-    (default ./asyncdl-demo): a few records of many small files and one of 300 MB, every file md5-verified.
+    (default: asyncdl-demo in the system's temporary folder, named at the start): a few records of many
+    small files and one of 300 MB, every file md5-verified.
 
     \b
     Example:
-      asyncdl demo            # then look in ./asyncdl-demo, and run it again: nothing is downloaded twice
+      asyncdl demo            # run it again: nothing is downloaded twice
     """
     from asyncdl.demo import start_demo_server
+
+    dest = dest or Path(tempfile.gettempdir()) / "asyncdl-demo"  # not the working folder: 300 MB land there
 
     stderr.print("starting a local Zenodo-like server (asyncdl's emulator) ...", highlight=False)
     thread, server = start_demo_server()

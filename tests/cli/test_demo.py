@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -47,3 +48,23 @@ def test_demo_on_a_terminal_draws_live_bars(tmp_path: Path) -> None:
     assert process.returncode == 0, text[-2000:]
     assert "\x1b[" in text  # a live display, with cursor movement and colours
     assert "files" in text and "asyncdl summary" in text
+
+
+def test_without_dest_the_demo_writes_to_the_temporary_folder_and_says_so(tmp_path: Path) -> None:
+    work, temporary = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    temporary.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "asyncdl", "demo", "--progress", "plain"], cwd=work,
+                               env={**os.environ, "TMPDIR": str(temporary)}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        line = ""
+        for line in process.stderr:
+            if line.startswith("mirroring "):
+                break
+        assert line.rstrip().endswith(f"into {temporary / 'asyncdl-demo'}/"), line
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert list(work.iterdir()) == []  # nothing in the folder it was run from
