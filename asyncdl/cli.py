@@ -371,8 +371,8 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
                      + f"faults met: {describe_faults(summary.faults, leave_out=('429',))}", highlight=False)
         for result in summary.failed:
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
-    for record_id, reason in summary.inaccessible:
-        stderr.print(f"not downloaded: record {record_id}: {reason}", highlight=False, markup=False)
+    for line in inaccessible_lines(summary.inaccessible, every=options["verbose"]):
+        stderr.print(line, highlight=False, markup=False)
     for unavailable in summary.unavailable:
         stderr.print(f"not downloaded: {unavailable.path}: {unavailable.reason}", highlight=False, markup=False)
     for short in summary.shortfalls:
@@ -384,6 +384,21 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         stderr.print(f"nothing: {empty}", highlight=False, markup=False)
         code = EXIT_EMPTY
     sys.exit(code)
+
+
+def inaccessible_lines(inaccessible: list[tuple[str, str]], *, every: bool, shown: int = 5) -> list[str]:
+    """The records whose files could not be had, once each: a line per record, or (more than ``shown`` of one
+    reason, without -v) one line per reason with the count and the first few ids."""
+    by_reason: dict[str, list[str]] = {}
+    for record_id, reason in inaccessible:
+        by_reason.setdefault(reason, []).append(record_id)
+    lines = []
+    for reason, ids in by_reason.items():
+        if every or len(ids) <= shown:
+            lines += [f"not downloaded: record {record_id}: {reason}" for record_id in ids]
+        else:
+            lines.append(f"not downloaded: {len(ids)} records: {reason}: {', '.join(ids[:shown])}, ... (-v for all)")
+    return lines
 
 
 def nothing_selected(summary: RunSummary) -> str | None:

@@ -316,7 +316,7 @@ class Run:
                 if not record.files_listed and not record.files:
                     reason = f"files not accessible ({record.access_right or 'restricted'})"
                     self.events.emit(RecordInaccessible(record.id, reason))
-                    self.events.emit(Notice(f"record {record.id}: {reason}"))
+                    self.events.emit(Notice(f"record {record.id}: {reason}", level="info"))  # told once, at the end
                 planned, skipped = self.layout.plan(record, record.files, self.filters)
                 for left_out in skipped:
                     self.events.emit(FileFiltered(record.id, left_out.entry.key, left_out.reason))

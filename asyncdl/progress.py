@@ -211,8 +211,8 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_row("", f"{result.path}: {result.reason}")
     if counts["failed"] > 20:
         table.add_row("", f"... and {counts['failed'] - 20} more")
-    for record_id, reason in summary.inaccessible[:10]:
-        table.add_row("record not accessible", f"{record_id}: {reason}")
+    if summary.inaccessible:  # named once each, below the table
+        table.add_row("records not accessible", str(len(summary.inaccessible)))
     for unavailable in summary.unavailable[:10]:
         table.add_row("file not available", f"{unavailable.path}: {unavailable.reason}")
     table.add_row("records", str(summary.records))

@@ -198,3 +198,17 @@ def test_verify_repair_after_verify_calls_a_missing_file_missing(start_emulator:
     assert "missing: 11/b.txt" in repaired.stderr and "mismatch" not in repaired.stderr.split("verified")[0]
     assert "verified 3 files: 2 ok, 0 mismatched, 1 missing, 1 repaired" in repaired.stderr
     assert (tmp_path / "11" / "b.txt").read_bytes() == b"b\n"
+
+
+def test_inaccessible_records_are_told_once_and_grouped_when_many(start_emulator: Start, tmp_path: Path) -> None:
+    records = [record(11, concept=10, files={"a.csv": b"a\n"}, owners=("7",))]
+    records += [record(21 + 2 * i, concept=20 + 2 * i, access="files-restricted", owners=("7",)) for i in range(7)]
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=Dataset(records))
+    plain = asyncdl("mirror", "--base-url", emu.url, "--owner", "7", str(tmp_path / "a"), "--progress", "plain")
+    assert plain.returncode == 5
+    grouped = [line for line in plain.stderr.splitlines() if "restricted" in line]
+    assert len(grouped) == 1 and grouped[0].startswith("not downloaded: 7 records: files not accessible (restricted): ")
+    assert grouped[0].endswith(", ... (-v for all)")
+    every = asyncdl("mirror", "--base-url", emu.url, "--owner", "7", str(tmp_path / "b"), "--progress", "plain", "-v")
+    named = [line for line in every.stderr.splitlines() if line.startswith("not downloaded: record ")]
+    assert len(named) == 7 and every.stderr.count("not downloaded: record 21:") == 1
