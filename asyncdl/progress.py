@@ -22,12 +22,14 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.errors import describe_faults
@@ -67,6 +69,14 @@ def status_line(acc: Accounting) -> str:
             f"skipped {acc.outcomes['skipped']}, {linked}failed {acc.outcomes['failed']}) | "
             f"{format_size(acc.done_bytes)}/{format_size(acc.queued_bytes)} at {format_size(acc.speed())}/s"
             f"{'' if eta is None else f', ETA {eta:.0f} s'} | crawl {crawl}, {acc.records_found} records")
+
+
+class SpeedColumn(ProgressColumn):
+    """A task's speed in the units of the summary (KiB, MiB: powers of 1024), never below zero."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{format_size(max(0.0, speed))}/s", style="progress.data.speed")
 
 
 class NoticesOnly(Display):
@@ -135,11 +145,11 @@ class RichProgress(Display):
                  verbose: bool = False) -> None:
         self.console, self.max_bars, self.verbose = console, max_bars, verbose
         self.accounting = accounting
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True), SpeedColumn(),
                    TimeRemainingColumn())
         self.overall = Progress(*columns, console=console)
-        self.files = Progress(TextColumn("  {task.description}", style="dim"), BarColumn(), DownloadColumn(),
-                              TransferSpeedColumn(), console=console)
+        self.files = Progress(TextColumn("  {task.description}", style="dim"), BarColumn(),
+                              DownloadColumn(binary_units=True), SpeedColumn(), console=console)
         self.total_task = self.overall.add_task("all files", total=None)
         self.bars: dict[str, TaskID] = {}
         self.crawl_text = "crawling..."

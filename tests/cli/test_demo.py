@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -48,6 +49,9 @@ def test_demo_on_a_terminal_draws_live_bars(tmp_path: Path) -> None:
     assert process.returncode == 0, text[-2000:]
     assert "\x1b[" in text  # a live display, with cursor movement and colours
     assert "files" in text and "asyncdl summary" in text
+    bars = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text.split("asyncdl summary")[0])
+    assert "MiB/s" in bars and not re.search(r"\d MB\b|MB/s", bars)  # the bars' units are the summary's (MiB)
+    assert not re.search(r"-\d[\d.,]* ?\w*B/s", bars)  # never a negative speed
 
 
 def test_without_dest_the_demo_writes_to_the_temporary_folder_and_says_so(tmp_path: Path) -> None:
