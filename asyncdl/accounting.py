@@ -113,6 +113,7 @@ class Accounting:
         self.pages = self.pages_planned = self.records_found = 0
         self.crawl_done = False
         self.done_bytes = 0  # bytes of the planned files on disk or arriving (skipped files count whole)
+        self.moved_bytes = 0  # bytes received in this run (the speed's measure)
         self.active: dict[str, tuple[int | None, int]] = {}  # path -> (size, bytes so far)
         self.paused_until = 0.0  # a 429 pause of some host runs until then (clock time)
         self._samples: deque[tuple[float, int]] = deque([(self.started, 0)])
@@ -155,11 +156,11 @@ class Accounting:
                 s.planned_bytes += size or 0
             case FileStarted(path, size, offset):
                 self.active[path] = (size, offset)
-                self._advance(offset)
+                self._advance(offset, moved=False)  # resumed from the part file: already here
             case FileAdvanced(path, nbytes):
                 size, got = self.active.get(path, (None, 0))
                 self.active[path] = (size, got + nbytes)
-                self._advance(nbytes)
+                self._advance(nbytes, moved=True)
             case FileFinished():
                 self._finished(event)
             case RateLimitPaused(_, _, seconds, _, _):
@@ -172,16 +173,17 @@ class Accounting:
         if s.counts[event.outcome] <= KEEP:
             s.results.append(event)
         if event.outcome in ("skipped", "linked"):
-            self._advance(event.size or 0)
+            self._advance(event.size or 0, moved=False)  # done, but nothing crossed the network: not speed
         elif event.outcome == "failed":
-            self._advance(-self.active.get(event.path, (None, 0))[1])
+            self._advance(-self.active.get(event.path, (None, 0))[1], moved=False)
         self.active.pop(event.path, None)
 
-    def _advance(self, nbytes: int) -> None:
+    def _advance(self, nbytes: int, *, moved: bool) -> None:
         self.done_bytes += nbytes
+        self.moved_bytes += nbytes if moved else 0
         now = self.clock()
         if now - self._samples[-1][0] >= SAMPLE_EVERY:
-            self._samples.append((now, self.done_bytes))
+            self._samples.append((now, self.moved_bytes))
             self._forget(now)
 
     def _forget(self, now: float) -> None:
@@ -212,12 +214,13 @@ class Accounting:
         return max(1e-6, self.clock() - self.started)
 
     def speed(self) -> float:
-        """Bytes a second over the last ``window`` seconds (falls to 0 while nothing arrives)."""
+        """Bytes a second received over the last ``window`` seconds (falls to 0 while nothing arrives; files
+        found already there or linked are done, but are no speed)."""
         now = self.clock()
         self._forget(now)
         since, then = self._samples[0]
         span = now - since
-        return max(0.0, (self.done_bytes - then) / span) if span > 0 else 0.0
+        return max(0.0, (self.moved_bytes - then) / span) if span > 0 else 0.0
 
     def eta(self) -> float | None:
         """Seconds left at the current speed, once the crawl has said how much there is."""

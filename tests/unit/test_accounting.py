@@ -71,3 +71,17 @@ def test_results_come_from_the_events() -> None:
     assert summary.counts["ok"] == 1 and summary.bytes_received == 10 and summary.exit_code == 1
     assert [(r.path, r.reason) for r in summary.failed] == [("b", "not found (404)")]
     assert acc.done_bytes == 10 and acc.active == {}
+
+
+def test_files_already_there_are_done_but_no_speed() -> None:
+    now = [0.0]
+    acc = Accounting(clock=lambda: now[0])
+    acc.emit(FileQueued("a", 1000))
+    acc.emit(FileQueued("b", 1000))
+    now[0] = 1.0
+    acc.emit(FileFinished("a", "skipped", "already present, md5 verified", 1000, "1", "a"))
+    assert acc.done_bytes == 1000 and acc.speed() == 0.0  # nothing crossed the network
+    acc.emit(FileStarted("b", 1000, 0))
+    now[0] = 2.0
+    acc.emit(FileAdvanced("b", 500))
+    assert acc.speed() > 0
