@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -50,7 +51,7 @@ from asyncdl.plan import PlannedFile, check_template
 from asyncdl.progress import describe_archives, make_sink, summary_record, summary_table
 from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
-from asyncdl.store.names import MANIFEST, STATE_DIR, journal_path
+from asyncdl.store.names import MANIFEST, PART_SUFFIX, STATE_DIR, journal_path
 from asyncdl.units import format_size, plural
 
 T = TypeVar("T")
@@ -340,9 +341,10 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
     sink: Display = NullSink() if options["quiet"] else make_sink(
         mode, accounting, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
         interval=settings.value(layers, "progress_interval"))
+    dry = DryRun(dest)
     try:
         job = Run(selection, dest, config, run_options, sink=sink, accounting=accounting,
-                  on_plan=print_planned if run_options.dry_run else None)
+                  on_plan=dry if run_options.dry_run else None)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
     if job.shard is not None and mode != "none":
@@ -353,8 +355,8 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         summary = run(functools.partial(execute_with_signals, job))
     done = f"done (shard {job.shard})" if job.shard else "done"
     if run_options.dry_run:
-        stderr.print(f"dry run: {summary.counts['planned']} files, {format_size(summary.planned_bytes)} would be "
-                     f"downloaded into {dest}; {summary.counts['filtered']} filtered out", highlight=False)
+        stderr.print(f"dry run of {dest}: {plural(summary.counts['planned'], 'file')} planned: {dry.totals()}; "
+                     f"{summary.counts['filtered']} filtered out", highlight=False)
         sys.exit(EXIT_OK)
     if mode == "json":
         print(json.dumps(summary_record(summary)), flush=True)
@@ -440,10 +442,39 @@ async def _execute_watched(job: Run) -> RunSummary:
     return summary
 
 
-def print_planned(item: PlannedFile) -> None:
-    """One line of a dry run, as soon as the file is planned: path, size in bytes, notes (tab-separated)."""
-    size = "" if item.entry.size is None else str(item.entry.size)
-    sys.stdout.write(f"{item.path}\t{size}\t{'; '.join(item.notes)}\n")
+class DryRun:
+    """A dry run's lines, as each file is planned: path, size in bytes, notes and what a real run would do
+    with it as DEST stands (``download``, ``resume``, ``there``: a file of the record's size is at the name,
+    which a real run checks by its checksum), tab-separated; and the totals of each."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.counts: Counter[str] = Counter()
+        self.sizes: Counter[str] = Counter()
+
+    def __call__(self, item: PlannedFile) -> None:
+        action = self.action(item)
+        size = item.entry.size
+        self.counts[action] += 1
+        self.sizes[action] += size or 0
+        sys.stdout.write(f"{item.path}\t{'' if size is None else size}\t{'; '.join(item.notes)}\t{action}\n")
+
+    def action(self, item: PlannedFile) -> str:
+        final = self.dest / item.path
+        try:
+            if final.is_file() and item.entry.size is not None and final.stat().st_size == item.entry.size:
+                return "there"
+            if final.with_name(final.name + PART_SUFFIX).is_file():
+                return "resume"
+        except OSError:
+            pass
+        return "download"
+
+    def totals(self) -> str:
+        def part(action: str, words: str) -> str:
+            return f"{self.counts[action]} {words} ({format_size(self.sizes[action])})"
+        return ", ".join([part("download", "to download"), part("resume", "to resume from their part"),
+                          part("there", "already there by size")])
 
 
 GET_EPILOG = """\b

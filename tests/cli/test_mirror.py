@@ -69,6 +69,16 @@ def test_dry_run_and_usage_errors(start_emulator: Start, tmp_path: Path) -> None
     dry = asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", "--layout", "{year}/{key}", "--dry-run",
                   str(tmp_path / "out"))
     assert dry.returncode == 0 and "2020/a.csv" in dry.stdout and not (tmp_path / "out").exists()
+    real = asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", str(tmp_path / "m"), "--archive", "never")
+    assert real.returncode in (0, 5), real.stderr
+    done = sorted(p for p in (tmp_path / "m").rglob("*") if p.is_file() and ".asyncdl" not in p.parts
+                  and p.name != "manifest.csv")
+    done[0].unlink()
+    again = asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", str(tmp_path / "m"), "--dry-run")
+    actions = {line.split("\t")[0]: line.split("\t")[3] for line in again.stdout.splitlines()}
+    assert actions[done[0].relative_to(tmp_path / "m").as_posix()] == "download"
+    assert sorted(actions.values()).count("there") == len(done) - 1  # the dry run says what a real run would fetch
+    assert "1 to download" in again.stderr and f"{len(done) - 1} already there by size" in again.stderr
     bad = asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", "--layout", "{nope}/{key}", str(tmp_path))
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("Error: unknown layout placeholder(s) nope")
