@@ -177,6 +177,9 @@ class AsyncdlGroup(click.Group):
             return super().invoke(ctx)
         except AsyncdlError as exc:
             fail(exc)
+        except BrokenPipeError:  # the reader went away (| head): end quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
         except OSError as exc:  # e.g. a destination that cannot be made or written
             where = f" {exc.filename}" if exc.filename else ""
             fail(LocalError(f"cannot use{where}: {exc.strerror or exc}"))
@@ -563,6 +566,27 @@ def demo_command(dest: Path | None, progress_mode: str | None) -> None:
                  "  asyncdl mirror --owner 88403 --title-regex Alkalinity ./iodp-alkalinity", highlight=False,
                  markup=False)
     sys.exit(summary.exit_code)
+
+
+@main.command("config", epilog="\b\nExamples:\n  asyncdl config\n  asyncdl config --config server.toml")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A config file, read after the user's own (as get, mirror and list read it).")
+def config_command(config_file: Path | None) -> None:
+    """Show the effective settings and where each came from: the default, which config file, which
+    ASYNCDL_* variable (flags given to a command come last, over all of these). A token is never shown."""
+    try:
+        rows = settings.origins(config_file, os.environ)
+        values = {s.field: v for s, v, _ in rows}
+        token = settings.resolve_token(values, os.environ)
+    except ConfigError as exc:
+        fail(exc)
+    table = Table("setting", "value", "from", title="asyncdl settings")
+    for setting, value, origin in rows:
+        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        table.add_row(f"{setting.section}.{setting.key}", shown, origin)
+    Console().print(table)
+    where = f"the variable {values['token_env']}" if values.get("token_env") else f"the file {values['token_file']}"
+    print(f"token: {'set, from ' + where if token else 'none'} (never shown; --token on a command comes first)")
 
 
 @main.command("status", epilog="\b\nExample:\n  asyncdl status ./iodp")

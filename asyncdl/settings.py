@@ -397,6 +397,18 @@ def layered(config_file: Path | None, environ: Mapping[str, str]) -> dict[str, A
     return settings
 
 
+def origins(config_file: Path | None, environ: Mapping[str, str]) -> list[tuple[Setting, Any, str]]:
+    """Every setting's effective value and where it came from ("default", a file's path, a variable's name),
+    the layers read as :func:`layered` reads them (later wins)."""
+    found: dict[str, tuple[Any, str]] = {}
+    user = user_config_path()
+    for path in ([user] if user.is_file() else []) + ([config_file] if config_file is not None else []):
+        found.update((name, (value, str(path))) for name, value in read_file(path).items() if name in BY_FIELD)
+    environment = read_environment(environ)
+    found.update((name, (value, BY_FIELD[name].env)) for name, value in environment.items())
+    return [(s, *found.get(s.field, (s.default_value, "default"))) for s in SETTINGS]
+
+
 def resolve_token(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
     """The token from the environment variable or file a config names (never from the config itself)."""
     if settings.get("token_env"):

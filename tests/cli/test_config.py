@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -125,3 +126,23 @@ def test_config_file_and_flags_in_a_real_run(start_emulator: Start, tmp_path: Pa
     assert (tmp_path / "out" / "x" / "a.csv").read_bytes() == b"1\n" and not (tmp_path / "out" / "x" / "b.txt").exists()
     flagged = asyncdl("get", "11", "-o", str(tmp_path / "out2"), "--config", str(config), "--layout", "{key}")
     assert flagged.returncode == 0 and (tmp_path / "out2" / "a.csv").exists()  # the flag wins
+
+
+def test_config_shows_each_setting_and_where_it_came_from(tmp_path: Path) -> None:
+    path = tmp_path / "server.toml"
+    path.write_text('[transfer]\nconcurrency = 6\nsegments = 3\n', encoding="utf-8")
+    env = {**os.environ, "ASYNCDL_SEGMENTS": "5", "ZENODO_TOKEN": "secret-token-value", "COLUMNS": "200",
+           "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    result = subprocess.run([sys.executable, "-m", "asyncdl", "config", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): (line.split("│")[2].strip(), line.split("│")[3].strip())
+            for line in result.stdout.splitlines() if line.startswith("│") and line.split("│")[1].strip()}
+    assert rows["transfer.concurrency"] == ("6", str(path))
+    assert rows["transfer.segments"] == ("5", "ASYNCDL_SEGMENTS")  # the variable comes after the file
+    assert rows["crawl.page_concurrency"] == ("8", "default")
+    assert "token: set, from the variable ZENODO_TOKEN" in result.stdout
+    assert "secret-token-value" not in result.stdout + result.stderr
+    bad = subprocess.run([sys.executable, "-m", "asyncdl", "config"], capture_output=True, text=True, timeout=60,
+                         env={**env, "ASYNCDL_SEGMENTS": "0"})
+    assert bad.returncode == 2 and "ASYNCDL_SEGMENTS must be a whole number of at least 1" in bad.stderr
