@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import anyio
 import click
@@ -85,6 +85,9 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--owner", metavar="ID", help="Every public record of a user id (e.g. 88403)."),
         click.option("--query", "query", metavar="Q",
                      help='A search query, passed on as is (e.g. \'title:"Alkalinity"\').'),
+        click.option("-i", "--input", "input_file", type=click.File("r", encoding="utf-8"), metavar="FILE",
+                     help="Read RECORD ids, URLs or DOIs from FILE, one a line ('-': standard input; blank lines "
+                          "and lines starting with # are skipped)."),
         click.option("--all-versions", is_flag=True, help="Every version, not only the latest."),
         click.option("--title-regex", metavar="RE", help="Keep only records whose title matches RE."),
         click.option("--token", envvar="ZENODO_TOKEN", show_envvar=True,
@@ -100,7 +103,8 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_selection(options: dict[str, Any]) -> Selection:
-    selection = Selection(identifiers=tuple(options["identifiers"]), community=options["community"],
+    identifiers = tuple(options["identifiers"]) + identifiers_from(options.get("input_file"))
+    selection = Selection(identifiers=identifiers, community=options["community"],
                           owner=options["owner"], query=options["query"], all_versions=options["all_versions"],
                           title_regex=options["title_regex"])
     if not (selection.identifiers or selection.community or selection.owner or selection.query):
@@ -110,6 +114,26 @@ def build_selection(options: dict[str, Any]) -> Selection:
                                    f"where they go, e.g. asyncdl mirror {dest} ./mirror")
         raise click.UsageError("name what to select: RECORD ids/URLs/DOIs, --community, --owner or --query")
     return selection
+
+
+def identifiers_from(source: IO[str] | None) -> tuple[str, ...]:
+    """The identifiers of an ``-i`` file: one a line, blank lines and ``#`` comments skipped, each checked
+    (a line that names no record is a usage error with its line number, before anything is sent)."""
+    if source is None:
+        return ()
+    found = []
+    for number, line in enumerate(source, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            invenio.parse_identifier(text)
+        except UsageError as exc:
+            raise click.UsageError(f"{source.name}, line {number}: {exc}") from None
+        found.append(text)
+    if not found:
+        raise click.UsageError(f"{source.name} names no record (one id, URL or DOI a line)")
+    return tuple(found)
 
 
 def _names_a_record(text: str) -> bool:

@@ -212,3 +212,21 @@ def test_inaccessible_records_are_told_once_and_grouped_when_many(start_emulator
     every = asyncdl("mirror", "--base-url", emu.url, "--owner", "7", str(tmp_path / "b"), "--progress", "plain", "-v")
     named = [line for line in every.stderr.splitlines() if line.startswith("not downloaded: record ")]
     assert len(named) == 7 and every.stderr.count("not downloaded: record 21:") == 1
+
+
+def test_identifiers_from_a_file_or_standard_input(start_emulator: Start, tmp_path: Path) -> None:
+    records = [record(11, concept=10, files={"a.csv": b"a\n"}), record(21, concept=20, files={"b.csv": b"b\n"})]
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=Dataset(records))
+    listing = tmp_path / "ids.txt"
+    listing.write_text(f"# the records I need\n11\n\n{emu.url}/records/21\n", encoding="utf-8")
+    got = asyncdl("get", "--base-url", emu.url, "-i", str(listing), "-o", str(tmp_path / "g"), "--archive", "never")
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "g" / "11" / "a.csv").is_file() and (tmp_path / "g" / "21" / "b.csv").is_file()
+    piped = subprocess.run([sys.executable, "-m", "asyncdl", "list", "--base-url", emu.url, "-i", "-", "--columns",
+                            "id", "--format", "csv"], input="21\n11\n", capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and piped.stdout.split() == ["id", "21", "11"]
+    sent = sum(emu.stats.requests.values())
+    bad = subprocess.run([sys.executable, "-m", "asyncdl", "list", "--base-url", emu.url, "-i", "-"],
+                         input="11\nnot an id!\n", capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "<stdin>, line 2: not a record id" in one_line(bad)
+    assert sum(emu.stats.requests.values()) == sent  # the bad list sent nothing
