@@ -448,6 +448,19 @@ def _url_identifier(text: str) -> Identifier | None:
     return None
 
 
+_FILE_PATH = re.compile(r"/(?:api/)?records?/([^/]+)/files/(.+?)(?:/content)?")
+
+
+def named_file(text: str) -> tuple[str, str] | None:
+    """(record id, file key) of a file URL (``/records/ID/files/KEY``, ``/api/records/ID/files/KEY/content``),
+    which names that file alone; None for anything else."""
+    parts = urlsplit(text.strip())
+    found = _FILE_PATH.fullmatch(parts.path) if "://" in text or text.startswith("/") else None
+    if found is None or not _RECID.fullmatch(found[1]):
+        return None
+    return found[1], unquote(found[2])
+
+
 def parse_identifier(text: str) -> Identifier:
     """Read a record id, record URL or DOI; a Zenodo DOI becomes its record id; a URL keeps its instance."""
     cleaned = text.strip()

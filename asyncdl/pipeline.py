@@ -78,6 +78,10 @@ class Run:
         self.options = options
         self.layout = Layout(options.layout)
         self.filters = options.filters
+        self.named_files: dict[str, set[str]] = {}  # record id -> the keys file URLs named (that file alone)
+        for text in selection.identifiers:
+            if (named := invenio.named_file(text)) is not None:
+                self.named_files.setdefault(named[0], set()).add(named[1])
         self.dry_run = options.dry_run
         self.sink = sink or NullSink()
         self.on_plan = on_plan
@@ -317,7 +321,16 @@ class Run:
                     reason = f"files not accessible ({record.access_right or 'restricted'})"
                     self.events.emit(RecordInaccessible(record.id, reason))
                     self.events.emit(Notice(f"record {record.id}: {reason}", level="info"))  # told once, at the end
-                planned, skipped = self.layout.plan(record, record.files, self.filters)
+                files = record.files
+                if record.id in self.named_files:  # a file URL: that file alone
+                    keys = self.named_files[record.id]
+                    for entry in files:
+                        if entry.key not in keys:
+                            self.events.emit(FileFiltered(record.id, entry.key, "not the file the URL names"))
+                    for key in keys - {entry.key for entry in files}:
+                        self.events.emit(Notice(f"record {record.id} has no file {key!r}"))
+                    files = tuple(entry for entry in files if entry.key in keys)
+                planned, skipped = self.layout.plan(record, files, self.filters)
                 for left_out in skipped:
                     self.events.emit(FileFiltered(record.id, left_out.entry.key, left_out.reason))
                 if self.save_metadata and planned and not self.dry_run:

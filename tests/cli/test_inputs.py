@@ -230,3 +230,16 @@ def test_identifiers_from_a_file_or_standard_input(start_emulator: Start, tmp_pa
                          input="11\nnot an id!\n", capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "<stdin>, line 2: not a record id" in one_line(bad)
     assert sum(emu.stats.requests.values()) == sent  # the bad list sent nothing
+
+
+def test_a_file_url_downloads_that_file_alone(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    for number, url in enumerate([f"{emu.url}/records/11/files/b.txt?download=1",
+                                  f"{emu.url}/api/records/11/files/b.txt/content"]):
+        result = asyncdl("get", url, "-o", str(tmp_path / str(number)), "--progress", "plain")
+        assert result.returncode == 0, result.stderr
+        assert [p.name for p in (tmp_path / str(number) / "11").iterdir()] == ["b.txt"]
+        assert "2 filtered out" in result.stderr
+    missing = asyncdl("get", f"{emu.url}/records/11/files/nope.bin", "-o", str(tmp_path / "x"), "--progress", "plain")
+    assert missing.returncode == 4
+    assert "record 11 has no file 'nope.bin'" in missing.stderr and not (tmp_path / "x").exists()
