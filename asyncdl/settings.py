@@ -11,6 +11,7 @@ live in :class:`Config` and :class:`RunOptions` (for settings of the command lin
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import tomllib
@@ -55,7 +56,7 @@ def _read_float(text: str) -> Any:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ValueError("a number, 0 or more")
     return float(value)
 
@@ -82,7 +83,7 @@ def _chunk(value: Any) -> int:
 def _fraction(value: Any) -> float:
     try:
         number = float(Fraction(value.strip())) if isinstance(value, str) else _number(value)
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError):
         number = -1.0
     if not 0 < number <= 1:
         raise ValueError("a fraction above 0 and at most 1 (e.g. 0.25 or 1/4)")
