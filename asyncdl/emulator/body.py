@@ -54,6 +54,24 @@ async def break_body(request: web.Request, fault: str, stall_seconds: float) -> 
         transport.close()
 
 
+def ranged_response(request: web.Request, spec: FileSpec, headers: dict[str, str], *,
+                    honour_range: bool = True) -> tuple[web.StreamResponse, int, int] | None:
+    """The response for the bytes ``[start, end)`` the request's Range asks (206 with Content-Range) or for the
+    whole file (200, also when Range is not honoured), and those bounds; None when the range is unsatisfiable."""
+    requested = parse_range(request.headers.get("Range", ""), spec.size) if honour_range else None
+    if requested == "unsatisfiable":
+        return None
+    start, end, status = 0, spec.size, 200
+    if isinstance(requested, tuple):
+        start, end = requested
+        status = 206
+        headers = {**headers, "Content-Range": f"bytes {start}-{end - 1}/{spec.size}"}
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_type = spec.mimetype
+    response.content_length = end - start
+    return response, start, end
+
+
 @dataclass
 class BodySender:
     """Sends file bytes; ``count(n, label)`` hears of every byte sent, ``struck(fault, path)`` of every fault."""

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from asyncdl.emulator.body import BodySender, parse_range
+from asyncdl.emulator.body import BodySender, ranged_response
 from asyncdl.emulator.config import EmulatorConfig
 from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
 from asyncdl.emulator.faults import FaultPlan
@@ -180,20 +180,13 @@ class ObjectStore:
         return await self._serve(request, spec, attempt)
 
     async def _serve(self, request: web.Request, spec: FileSpec, attempt: int) -> web.StreamResponse:
-        start, end, status = 0, spec.size, 200
         name = spec.key.rsplit("/", 1)[-1]
         headers = {"Accept-Ranges": "bytes", "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
-        requested = parse_range(request.headers.get("Range", ""), spec.size)
-        if requested == "unsatisfiable":
+        ranged = ranged_response(request, spec, headers)
+        if ranged is None:
             return s3_error(416, "InvalidRange", "The requested range is not satisfiable")
-        if isinstance(requested, tuple):
-            start, end = requested
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{spec.size}"
-            self.stats.range_requests += 1
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_type = spec.mimetype
-        response.content_length = end - start
+        response, start, end = ranged
+        self.stats.range_requests += response.status == 206
         await response.prepare(request)
         stats = self.stats
         stats.bodies_in_flight += 1

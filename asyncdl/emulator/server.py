@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 from asyncdl.emulator import serialize
-from asyncdl.emulator.body import BodySender, break_body, parse_range
+from asyncdl.emulator.body import BodySender, break_body, ranged_response
 from asyncdl.emulator.config import GENERIC_USER_AGENTS, EmulatorConfig
 from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
 from asyncdl.emulator.faults import FaultPlan
@@ -490,20 +490,13 @@ class EmulatorApp:
         if self.presign is not None:  # on S3 storage the bytes are at a freshly signed URL of the store
             return web.Response(status=302, headers={"Location": self.presign(record, spec)})
         await self._ensure_md5([spec])
-        start, end, status = 0, spec.size, 200
         headers = {"Accept-Ranges": "bytes", "OC-Checksum": f"MD5:{self.dataset.file_md5(spec).lstrip('0')}",
                    "Content-Disposition": _disposition(spec.key, request)}
-        requested = parse_range(request.headers.get("Range", ""), spec.size) if ranges else None
-        if requested == "unsatisfiable":
+        ranged = ranged_response(request, spec, headers, honour_range=ranges)
+        if ranged is None:
             return web.Response(status=416, headers={"Content-Range": f"bytes */{spec.size}"})
-        if isinstance(requested, tuple):
-            start, end = requested
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{spec.size}"
-            self.stats.range_requests += 1
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_type = spec.mimetype
-        response.content_length = end - start
+        response, start, end = ranged
+        self.stats.range_requests += response.status == 206
         await response.prepare(request)
         if request.method != "HEAD":
             self.stats.bodies_in_flight += 1
