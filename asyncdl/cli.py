@@ -51,6 +51,7 @@ from asyncdl.plan import PlannedFile, check_template
 from asyncdl.progress import describe_archives, make_sink, summary_record, summary_table
 from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
+from asyncdl.store.journal import JournalView
 from asyncdl.store.names import MANIFEST, PART_SUFFIX, STATE_DIR, journal_path
 from asyncdl.units import format_size, plural
 
@@ -308,6 +309,8 @@ def transfer_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Crawl the selection again although the journal in DEST knows its records."),
         click.option("--since-last", is_flag=True,
                      help="Crawl only records updated since the last complete crawl of this selection."),
+        click.option("--relayout", is_flag=True,
+                     help="Move the files DEST holds to a changed --layout (renamed, nothing downloaded)."),
         click.option("-v", "--verbose", is_flag=True, help="Report every file and every notice."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors and the final line."),
     ]
@@ -355,7 +358,7 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
     check_output_options(options)
     layers = layered_settings(options)
     run_options = settings.options_from(layers, dry_run=options["dry_run"], refresh=options["refresh"],
-                                        since_last=options["since_last"])
+                                        since_last=options["since_last"], relayout=options["relayout"])
     try:
         check_template(run_options.layout)
     except UsageError as exc:
@@ -368,7 +371,7 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
     sink: Display = NullSink() if options["quiet"] else make_sink(
         mode, accounting, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
         interval=settings.value(layers, "progress_interval"))
-    dry = DryRun(dest)
+    dry = DryRun(dest, relayout=run_options.relayout)
     try:
         job = Run(selection, dest, config, run_options, sink=sink, accounting=accounting,
                   on_plan=dry if run_options.dry_run else None)
@@ -378,8 +381,11 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         stderr.print(f"{job.shard.describe()}: the records whose id falls in this part, journal "
                      f"{journal_path(dest, job.shard.suffix)}, rate share {config.rate_share:.3g}",
                      highlight=False, markup=False)
-    with sink:  # a live display stops before anything else is printed
-        summary = run(functools.partial(execute_with_signals, job))
+    try:
+        with sink:  # a live display stops before anything else is printed
+            summary = run(functools.partial(execute_with_signals, job))
+    finally:
+        dry.close()
     done = f"done (shard {job.shard})" if job.shard else "done"
     if run_options.dry_run:
         stderr.print(f"dry run of {dest}: {plural(summary.counts['planned'], 'file')} planned: {dry.totals()}; "
@@ -391,8 +397,9 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         stderr.print(summary_table(summary))
     elif mode != "json":
         linked = f"{summary.counts['linked']} linked, " if summary.counts["linked"] else ""
+        moved = f" ({summary.counts['moved']} moved to the new layout)" if summary.counts["moved"] else ""
         filtered = f", {summary.counts['filtered']} filtered out" if summary.counts["filtered"] else ""
-        stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there, {linked}"
+        stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there{moved}, {linked}"
                      f"{summary.counts['failed']} "
                      f"failed{filtered}; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
                      f"{plural(summary.requests, 'request')}, {summary.rate_limited} answered 429; "
@@ -474,10 +481,11 @@ class DryRun:
     with it as DEST stands (``download``, ``resume``, ``there``: a file of the record's size is at the name,
     which a real run checks by its checksum), tab-separated; and the totals of each."""
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, *, relayout: bool = False) -> None:
         self.dest = dest
         self.counts: Counter[str] = Counter()
         self.sizes: Counter[str] = Counter()
+        self.journal = JournalView(journal_path(dest)) if relayout else None  # what --relayout would move
 
     def __call__(self, item: PlannedFile) -> None:
         action = self.action(item)
@@ -488,7 +496,10 @@ class DryRun:
 
     def action(self, item: PlannedFile) -> str:
         final = self.dest / item.path
+        elsewhere = self.journal.placed_elsewhere(item.path, item.record.id, item.entry.key) if self.journal else None
         try:
+            if elsewhere is not None and not final.exists() and (self.dest / elsewhere.path).is_file():
+                return "move"
             if final.is_file() and item.entry.size is not None and final.stat().st_size == item.entry.size:
                 return "there"
             if final.with_name(final.name + PART_SUFFIX).is_file():
@@ -497,11 +508,16 @@ class DryRun:
             pass
         return "download"
 
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
     def totals(self) -> str:
         def part(action: str, words: str) -> str:
             return f"{self.counts[action]} {words} ({format_size(self.sizes[action])})"
+        moves = [part("move", "to move to the new layout")] if self.counts["move"] else []
         return ", ".join([part("download", "to download"), part("resume", "to resume from their part"),
-                          part("there", "already there by size")])
+                          part("there", "already there by size"), *moves])
 
 
 GET_EPILOG = """\b

@@ -71,6 +71,30 @@ def durable_rename(part: Path, final: Path) -> None:
     os.replace(part, final)  # rename(2) replaces a symlink at ``final`` itself: it is never followed
 
 
+def move_within(targets: SafeTargets, old: str, new: str) -> bool:
+    """Rename the file at ``old`` to ``new`` (both relative to DEST, both through ``targets``), made durable,
+    and remove the folders the move left empty. False, and nothing changed, when ``old`` is not a plain
+    file, something is at ``new`` already, or the file system cannot rename between them (another device)."""
+    source, target = targets.target(old), targets.target(new)
+    if source.is_symlink() or not source.is_file() or os.path.lexists(target):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, target)
+    except OSError:
+        return False
+    fsync_dir(target.parent)
+    fsync_dir(source.parent)
+    folder = source.parent
+    while folder != targets.root and targets.root in folder.parents:
+        try:
+            folder.rmdir()  # only an empty folder goes
+        except OSError:
+            break
+        folder = folder.parent
+    return True
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a directory's entries (a rename, a new file) durable, where the platform allows it."""
     try:

@@ -33,8 +33,10 @@ class RunOptions:
     md5-checked either way);
     ``dry_run``: plan and report, fetch nothing; ``refresh``: crawl again although the journal knows the
     selection; ``since_last``: crawl only records updated since the last complete crawl; ``save_metadata``:
-    write each record's JSON beside its files; ``shard``: mirror only that shard's records, with a journal
-    of its own (give it ``Config(rate_share=1 / shard.count)`` when the shards share an address).
+    write each record's JSON beside its files; ``relayout``: move the files DEST's journal finished under
+    another layout to this one's places (without it a changed layout is refused); ``shard``: mirror only
+    that shard's records, with a journal of its own (give it ``Config(rate_share=1 / shard.count)`` when
+    the shards share an address).
     """
 
     layout: str = DEFAULT_LAYOUT
@@ -46,6 +48,7 @@ class RunOptions:
     refresh: bool = False
     since_last: bool = False
     save_metadata: bool = False
+    relayout: bool = False
     shard: Shard | None = None
 
     def __post_init__(self) -> None:

@@ -42,15 +42,24 @@ from asyncdl.events import (
     RecordInaccessible,
     RecordPlanned,
 )
-from asyncdl.fsutil import SafeTargets, fresh_opener
+from asyncdl.fsutil import SafeTargets, fresh_opener, move_within
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
 from asyncdl.options import RunOptions
-from asyncdl.plan import Layout, PlannedFile
+from asyncdl.plan import Layout, PlannedFile, check_relayout
 from asyncdl.redact import redact
 from asyncdl.shared_crawl import SharedCrawl
-from asyncdl.store.journal import Journal, JournalRecorder, Planned, RecordSeen, SelectionCrawled
+from asyncdl.store.journal import (
+    Journal,
+    JournalRecorder,
+    Moved,
+    Planned,
+    RecordSeen,
+    SelectionCrawled,
+    layout_placed,
+    placed_layout,
+)
 from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import FinishedCopies, close_out
 from asyncdl.store.names import STATE_DIR, journal_path, part_of
@@ -146,6 +155,8 @@ class Run:
             invenio.parse_identifier(text)
         try:
             if self.dry_run:
+                placed, finished_files = await anyio.to_thread.run_sync(placed_layout, journal_path(self.dest))
+                check_relayout(placed, finished_files, self.options.layout, relayout=self.options.relayout)
                 await self._stages()
                 return self.summary
             self.dest.mkdir(parents=True, exist_ok=True)
@@ -168,9 +179,11 @@ class Run:
         journal = self.journal = Journal(journal_path(self.dest, suffix))
         began = time.time()
         try:
+            placed, finished_files = layout_placed(journal.reader)
+            check_relayout(placed, finished_files, self.options.layout, relayout=self.options.relayout)
             for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
                 self.events.emit(Notice(change, level="info"))
-            journal.begin_run(self.describe(), self.selection_key)
+            journal.begin_run(self.describe(), self.selection_key, self.options.layout)
             self._finished_copies = FinishedCopies(journal, self.dest)
             for problem in self._finished_copies.unreadable:
                 self.events.emit(Notice(f"{problem}: files it finished are fetched again, not linked"))
@@ -350,7 +363,8 @@ class Run:
                     self.events.emit(FileQueued(item.path, item.entry.size))
                     if self.on_plan is not None:
                         self.on_plan(item)
-                    if not self.dry_run and not self._done_before(item):
+                    if (not self.dry_run and not self._done_before(item)
+                            and not await self._moved_into_place(item, transfer.targets)):
                         source = self.copies.source_of(item) if self.copies is not None else None
                         if source is None:
                             todo.append(item)
@@ -379,6 +393,26 @@ class Run:
         journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url, entry.file_id,
                              stated))
         return False
+
+    async def _moved_into_place(self, item: PlannedFile, targets: SafeTargets) -> bool:
+        """A file an earlier run finished at another path (another layout: the run was allowed to go on, so
+        the layout is the same or ``--relayout`` was given) is renamed to this one, not downloaded again."""
+        assert self.journal is not None, "a dry run has no journal and never asks"
+        entry = item.entry
+        row = self.journal.placed_elsewhere(item.path, item.record.id, entry.key)
+        stated = str(entry.checksum) if entry.checksum is not None else None
+        if row is None or row.size != entry.size or row.checksum != stated:
+            return False
+        try:
+            if not await anyio.to_thread.run_sync(move_within, targets, row.path, item.path):
+                return False
+        except UnsafePathError as exc:
+            self.events.emit(Notice(f"{row.path} not moved to {item.path}: {exc}"))
+            return False
+        self.journal.send(Moved(row.path, item.path))
+        self.summary.counts["moved"] += 1
+        self.events.emit(finished(item, "skipped", f"moved from {row.path}", verified=Check(entry.checksum).verifiable))
+        return True
 
     def _finished_copy(self, item: PlannedFile) -> Source | None:
         """A copy of ``item``'s stored file finished before, by this run's journal or another of DEST."""

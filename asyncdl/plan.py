@@ -224,3 +224,12 @@ def with_suffix(path: str, suffix: str) -> str:
     renamed = f"{stem}{suffix}.{extension}" if dot and stem else f"{name}{suffix}"
     return f"{folder}/{renamed}" if folder else renamed
 
+
+
+def check_relayout(placed: str | None, finished: int, layout: str, *, relayout: bool) -> None:
+    """Refuse a layout other than the one DEST's finished files were placed by, unless ``--relayout`` says to
+    move them (``placed`` None: not known, from a journal older than layouts being kept)."""
+    if placed is None or placed == layout or finished == 0 or relayout:
+        return
+    raise UsageError(f"DEST holds {finished} files placed by --layout {placed!r}, not {layout!r}: add --relayout to "
+                     f"move them to the new places (renamed, nothing downloaded), or run with --layout {placed!r}")

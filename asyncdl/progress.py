@@ -212,7 +212,8 @@ def summary_table(summary: RunSummary) -> Table:
     elapsed = max(summary.elapsed, 1e-6)
     counts = summary.counts
     table.add_row("files ok", str(counts["ok"]))
-    table.add_row("skipped (already there)", str(counts["skipped"]))
+    moved = f" ({counts['moved']} moved to the new layout)" if counts["moved"] else ""
+    table.add_row("skipped (already there)", f"{counts['skipped']}{moved}")
     if counts["linked"]:
         table.add_row("linked (a file fetched once)", describe_links(summary))
     table.add_row("filtered out", str(counts["filtered"]))
@@ -251,7 +252,8 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
     """The end-of-run summary as one JSON object (the last line of ``--progress json``)."""
     counts = summary.counts
     return {"event": "RunSummary", "time": round(time.time(), 3), "ok": counts["ok"], "skipped": counts["skipped"],
-            "linked": counts["linked"], "filtered": counts["filtered"], "failed": counts["failed"],
+            "linked": counts["linked"], "moved": counts["moved"], "filtered": counts["filtered"],
+            "failed": counts["failed"],
             "failures": [{"path": r.path, "reason": r.reason} for r in summary.failed],
             "inaccessible": [{"record": rid, "reason": why} for rid, why in summary.inaccessible],
             "unavailable": [{"path": u.path, "record": u.record_id, "key": u.key, "reason": u.reason}

@@ -176,7 +176,15 @@ class RecordUnavailable:
     reason: str
 
 
-Message = Planned | Started | Done | Failed | RecordSeen | RecordUnavailable | SelectionCrawled
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A finished file renamed from ``old`` to ``path`` (another layout): its row follows it."""
+
+    old: str
+    path: str
+
+
+Message = Planned | Started | Done | Failed | Moved | RecordSeen | RecordUnavailable | SelectionCrawled
 
 
 class Journal:
@@ -198,6 +206,10 @@ class Journal:
         query = f"SELECT {ROW_COLUMNS} FROM files" + (" WHERE state = ?" if state else "") + " ORDER BY path"
         for row in self.db.execute(query, (state,) if state else ()):
             yield FileRow(*row)
+
+    def placed_elsewhere(self, path: str, record_id: str, key: str) -> FileRow | None:
+        """The finished row of the same record's file at another path than ``path`` (an earlier layout's)."""
+        return placed_elsewhere(self.reader, path, record_id, key)
 
     def selection_records(self, key: str) -> list[Record] | None:
         """The records a selection gave at its last complete crawl (None if never crawled)."""
@@ -225,11 +237,11 @@ class Journal:
         return float(row[0]) if row else None
 
     # -- the writer -----------------------------------------------------------------------------------------
-    def begin_run(self, command: str, selection: str) -> int:
+    def begin_run(self, command: str, selection: str, layout: str | None = None) -> int:
         with writing(self.path):
             self.db.execute("UPDATE records SET unavailable = NULL")  # this run says again which ones are
-            cursor = self.db.execute("INSERT INTO runs (command, selection, started, outcome) VALUES (?, ?, ?, ?)",
-                                     (command, selection, time.time(), "running"))
+            cursor = self.db.execute("INSERT INTO runs (command, selection, started, outcome, layout) "
+                                     "VALUES (?, ?, ?, ?, ?)", (command, selection, time.time(), "running", layout))
         self.run_id = int(cursor.lastrowid or 0)
         return self.run_id
 
@@ -269,6 +281,10 @@ class Journal:
                 self._done(path, absolute, source)
             case Failed(path, reason):
                 self._failed(path, reason)
+            case Moved(old, path):
+                self.db.execute("DELETE FROM files WHERE path = ?", (path,))
+                self.db.execute("UPDATE files SET path = ?, run_id = ?, updated = ? WHERE path = ?",
+                                (path, self.run_id, time.time(), old))
             case RecordSeen(record_id, conceptrecid, title, updated, data):
                 self.db.execute("INSERT OR REPLACE INTO records (id, conceptrecid, title, updated, metadata, seen) "
                                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -348,6 +364,63 @@ class Journal:
             for row in self.files("partial"):
                 self.db.execute("UPDATE files SET bytes_done = ? WHERE path = ?",
                                 (bytes_kept(dest / (row.path + PART_SUFFIX), row.size), row.path))
+
+
+def placed_layout(path: Path) -> tuple[str | None, int]:
+    """The layout the journal at ``path`` last placed files by (None: unknown, or no journal) and how many
+    finished files it holds; read-only, so a dry run can ask too."""
+    if not path.exists():
+        return None, 0
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            return layout_placed(db)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise journal_error(exc, path) from exc
+
+
+def placed_elsewhere(db: sqlite3.Connection, path: str, record_id: str, key: str) -> FileRow | None:
+    """See :meth:`Journal.placed_elsewhere`."""
+    row = db.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE record_id = ? AND key = ? AND path != ? "
+                     "AND state = 'done' LIMIT 1", (record_id, key, path)).fetchone()
+    return FileRow(*row) if row else None
+
+
+class JournalView:
+    """A journal opened read-only (a dry run's): what it finished, never a write; no journal, no answers."""
+
+    def __init__(self, path: Path) -> None:
+        self.db: sqlite3.Connection | None = None
+        if path.exists():
+            try:
+                self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
+                                          check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise journal_error(exc, path) from exc
+        self.path = path
+
+    def placed_elsewhere(self, path: str, record_id: str, key: str) -> FileRow | None:
+        if self.db is None:
+            return None
+        try:
+            return placed_elsewhere(self.db, path, record_id, key)
+        except sqlite3.Error as exc:
+            raise journal_error(exc, self.path) from exc
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+def layout_placed(db: sqlite3.Connection) -> tuple[str | None, int]:
+    """See :func:`placed_layout`, on an open journal."""
+    if "layout" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:  # before layouts were kept
+        return None, 0
+    row = db.execute("SELECT layout FROM runs WHERE layout IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    done = db.execute("SELECT count(*) FROM files WHERE state = 'done'").fetchone()[0]
+    return (row[0] if row else None), int(done)
 
 
 def bytes_kept(part: Path, size: int | None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from asyncdl.errors import JournalError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The files table: one row per planned path. Also the shape of the merged view over every journal.
 VERSION_1_COLUMNS = (("path", "TEXT PRIMARY KEY"), ("record_id", "TEXT"), ("key", "TEXT"), ("size", "INTEGER"),
@@ -62,8 +62,13 @@ UPDATE files SET checksum = 'md5:' || md5 WHERE md5 IS NOT NULL;
 
 VERSION_4 = "ALTER TABLE records ADD COLUMN unavailable TEXT;\n"
 
+VERSION_5 = """
+ALTER TABLE runs ADD COLUMN layout TEXT;
+CREATE INDEX IF NOT EXISTS files_record_key ON files(record_id, key);
+"""
+
 # version -> the script that brings a journal of the version before it to this one (run once, in order)
-MIGRATIONS: dict[int, str] = {1: VERSION_1, 2: VERSION_2, 3: VERSION_3, 4: VERSION_4}
+MIGRATIONS: dict[int, str] = {1: VERSION_1, 2: VERSION_2, 3: VERSION_3, 4: VERSION_4, 5: VERSION_5}
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:
