@@ -332,13 +332,15 @@ def choose_shard(options: dict[str, Any], layers: dict[str, Any]) -> Shard | Non
     return shard
 
 
-def download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool = False) -> None:
+def download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool = False,
+             layout: str | None = None) -> None:
     """Run a mirror with progress and a summary; exit with its code. ``sharded``: the command takes --shard
-    (and the scheduler's variables). A DEST this run made is removed again when the run ends (not
-    interrupted) without a file in it: a failed ``get 999999`` leaves no stub folder."""
+    (and the scheduler's variables); ``layout``: the layout when no setting names one. A DEST this run made
+    is removed again when the run ends (not interrupted) without a file in it: a failed ``get 999999``
+    leaves no stub folder."""
     made = not dest.exists()
     try:
-        _download(selection, dest, options, sharded=sharded)
+        _download(selection, dest, options, sharded=sharded, layout=layout)
     except SystemExit as end:
         if made and end.code != EXIT_INTERRUPTED:
             remove_if_bookkeeping_only(dest)
@@ -354,9 +356,12 @@ def remove_if_bookkeeping_only(dest: Path) -> None:
         pass  # left as it is: nothing in it is lost either way
 
 
-def _download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool) -> None:
+def _download(selection: Selection, dest: Path, options: dict[str, Any], *, sharded: bool,
+              layout: str | None) -> None:
     check_output_options(options)
     layers = layered_settings(options)
+    if layout is not None:
+        layers.setdefault("layout", layout)
     run_options = settings.options_from(layers, dry_run=options["dry_run"], refresh=options["refresh"],
                                         since_last=options["since_last"], relayout=options["relayout"])
     try:
@@ -531,15 +536,33 @@ Examples:
 @main.command("get", epilog=GET_EPILOG)
 @selection_options
 @settings.flags_for("get")
-@click.option("-o", "--output", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Destination folder.")
+@click.option("-o", "--output", "dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Destination folder (default: ./RECORD/ for one record, its files at the top).")
 @transfer_options
 def get_command(**options: Any) -> None:
-    """Download every file of the given records, verified, into DEST (default: here).
+    """Download every file of the given records, verified, into DEST (default: ./RECORD/).
 
-    RECORD is a record id, a record URL, a DOI or a DOI URL.
+    RECORD is a record id, a record URL, a DOI or a DOI URL; RECORD/KEY or a file URL is that file alone.
     """
-    download(build_selection(options), options["dest"], options)
+    selection = build_selection(options)
+    if options["dest"] is not None:
+        download(selection, options["dest"], options)
+    else:  # the record's own folder holds its files, the journal and the manifest: nothing at the top of here
+        download(selection, record_folder(selection), options, layout="{key}")
+
+
+def record_folder(selection: Selection) -> Path:
+    """Where ``get`` without -o puts one record: ./ID/ (./PREFIX_SUFFIX/ for a DOI of another instance)."""
+    count = len(selection.identifiers)
+    if count != 1 or selection.community or selection.owner or selection.query:
+        what = "a --community, --owner or --query" if count == 0 else f"{count} records"
+        raise click.UsageError(f"get of {what} needs -o DEST, the folder for them all (one record alone goes into "
+                               "./RECORD/)")
+    try:
+        found = invenio.parse_identifier(selection.identifiers[0])
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return Path(found.value.replace("/", "_"))
 
 
 MIRROR_EPILOG = """\b

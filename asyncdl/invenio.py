@@ -395,9 +395,9 @@ class Identifier:
 
 
 ACCEPTED_IDENTIFIERS = (
-    "accepted forms: a record id (123, abcde-12345); a record URL on any InvenioRDM instance "
-    "(https://zenodo.org/records/123, https://zenodo.org/records/123/files/x?download=1, /record/123, "
-    "/api/records/123, https://zenodo.org/doi/10.5281/zenodo.123); a DOI (10.5281/zenodo.123, "
+    "accepted forms: a record id (123, abcde-12345) or one file of it (123/data.csv); a record URL on any "
+    "InvenioRDM instance (https://zenodo.org/records/123, https://zenodo.org/records/123/files/x?download=1, "
+    "/record/123, /api/records/123, https://zenodo.org/doi/10.5281/zenodo.123); a DOI (10.5281/zenodo.123, "
     "doi:10.1234/abc, https://doi.org/10.1234/abc)"
 )
 
@@ -424,6 +424,8 @@ def _doi_identifier(text: str, base_url: str | None = None) -> Identifier | None
 def _bare_identifier(text: str) -> Identifier | None:
     if _RECID.fullmatch(text):
         return Identifier("recid", text)
+    if (record_key := _RECORD_KEY.fullmatch(text)) is not None:
+        return Identifier("recid", record_key[1])
     if text[:4].lower() == "doi:":
         return _doi_identifier(text[4:].strip())
     return _doi_identifier(text)
@@ -449,11 +451,14 @@ def _url_identifier(text: str) -> Identifier | None:
 
 
 _FILE_PATH = re.compile(r"/(?:api/)?records?/([^/]+)/files/(.+?)(?:/content)?")
+_RECORD_KEY = re.compile(r"(\d+|[0-9a-z]{5}-[0-9a-z]{5})/(.+)")  # RECORD/KEY: that file of the record
 
 
 def named_file(text: str) -> tuple[str, str] | None:
     """(record id, file key) of a file URL (``/records/ID/files/KEY``, ``/api/records/ID/files/KEY/content``),
-    which names that file alone; None for anything else."""
+    or ``RECORD/KEY``, which names that file alone; None for anything else."""
+    if (record_key := _RECORD_KEY.fullmatch(text.strip())) is not None:
+        return record_key[1], record_key[2]
     parts = urlsplit(text.strip())
     found = _FILE_PATH.fullmatch(parts.path) if "://" in text or text.startswith("/") else None
     if found is None or not _RECID.fullmatch(found[1]):

@@ -335,11 +335,12 @@ class Run:
                     self.events.emit(RecordInaccessible(record.id, reason))
                     self.events.emit(Notice(f"record {record.id}: {reason}", level="info"))  # told once, at the end
                 files = record.files
-                if record.id in self.named_files:  # a file URL: that file alone
-                    keys = self.named_files[record.id]
+                # a file URL or RECORD/KEY: that file alone (RECORD a concept id: of the version it gave)
+                keys = self.named_files.get(record.id) or self.named_files.get(record.conceptrecid or "")
+                if keys is not None:
                     for entry in files:
                         if entry.key not in keys:
-                            self.events.emit(FileFiltered(record.id, entry.key, "not the file the URL names"))
+                            self.events.emit(FileFiltered(record.id, entry.key, "not the file named"))
                     for key in keys - {entry.key for entry in files}:
                         self.events.emit(Notice(f"record {record.id} has no file {key!r}"))
                     files = tuple(entry for entry in files if entry.key in keys)

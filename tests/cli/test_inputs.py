@@ -243,3 +243,41 @@ def test_a_file_url_downloads_that_file_alone(start_emulator: Start, tmp_path: P
     missing = asyncdl("get", f"{emu.url}/records/11/files/nope.bin", "-o", str(tmp_path / "x"), "--progress", "plain")
     assert missing.returncode == 4
     assert "record 11 has no file 'nope.bin'" in missing.stderr and not (tmp_path / "x").exists()
+
+
+def test_record_slash_key_downloads_that_file_alone_even_of_a_concept(start_emulator: Start, tmp_path: Path) -> None:
+    records = [record(11, concept=10, files={"a.csv": b"old\n"}, version=1),
+               record(12, concept=10, files={"a.csv": b"new\n", "deep/b.txt": b"b\n", "c.tif": b"c\n"}, version=2)]
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=Dataset(records))
+    got = asyncdl("get", "--base-url", emu.url, "12/deep/b.txt", "-o", str(tmp_path / "a"), "--progress", "plain")
+    assert got.returncode == 0, got.stderr
+    assert sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a" / "12").rglob("*") if p.is_file()) \
+        == ["12/deep/b.txt"]
+    assert "2 filtered out" in got.stderr
+    concept = asyncdl("get", "--base-url", emu.url, "10/a.csv", "-o", str(tmp_path / "b"), "-q")
+    assert concept.returncode == 0, concept.stderr
+    assert (tmp_path / "b" / "12" / "a.csv").read_bytes() == b"new\n"  # the concept's latest version's file
+    assert [p.name for p in (tmp_path / "b" / "12").iterdir()] == ["a.csv"]
+
+
+def test_get_without_output_keeps_everything_in_the_record_folder(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def get(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "asyncdl", "get", "--base-url", emu.url, *args],
+                              capture_output=True, text=True, timeout=60, cwd=work)
+
+    first = get("11", "-q")
+    assert first.returncode == 0, first.stderr
+    assert [p.name for p in work.iterdir()] == ["11"]  # no .asyncdl/ or manifest.csv beside it
+    assert {p.name for p in (work / "11").iterdir()} == {"a.csv", "b.txt", "c.tif", ".asyncdl", "manifest.csv"}
+    again = get("11", "--progress", "plain")
+    assert again.returncode == 0 and "0 ok, 3 already there" in again.stderr
+    assert asyncdl("status", str(work / "11")).returncode == 0
+    several = get("11", "12")
+    assert several.returncode == 2
+    assert one_line(several) == ("Error: get of 2 records needs -o DEST, the folder for them all (one record alone "
+                                 "goes into ./RECORD/)")
+    assert get("--owner", "42").returncode == 2 and [p.name for p in work.iterdir()] == ["11"]

@@ -12,7 +12,7 @@ from tests.datasets import record
 
 Start = Callable[..., RunningEmulator]
 NEW = "{year}/{id}/{key}"
-FILES = {"a.csv": b"alkalinity\n", "deep/b.txt": b"b" * 5000, "c.tif": 3000}
+FILES: dict[str, bytes | int] = {"a.csv": b"alkalinity\n", "deep/b.txt": b"b" * 5000, "c.tif": 3000}
 
 
 def dataset() -> Dataset:
