@@ -13,6 +13,8 @@ MIN_CHUNK_SIZE = 1024  # smaller reads cost a system call per few bytes (and 0 w
 GUEST_PAGE_SIZE = 25
 TOKEN_PAGE_SIZE = 100
 
+DEFAULT_HOST_CONNECTIONS = 8
+
 
 @dataclass(frozen=True)
 class Config:
@@ -29,7 +31,7 @@ class Config:
     # transfer
     concurrency: int = 4
     checkers: int = 2  # files hashed at once (adopting files already there), beside the downloads
-    connections_per_host: int = 8
+    connections_per_host: int = 0  # 0: follow concurrency (at least DEFAULT_HOST_CONNECTIONS)
     chunk_size: int = 1024 * 1024
     segment_threshold: int = 512 * 1024 * 1024
     segments: int = 4
@@ -48,6 +50,12 @@ class Config:
     # the run's brake: this many requests in a row with no progress, over at least this long, stop the run
     no_progress_requests: int = 300  # 0: no brake
     no_progress_seconds: float = 60.0
+
+    @property
+    def host_connections(self) -> int:
+        """Most open connections to one host: as set, else as many as files at once (at least 8), so that
+        ``-j N`` means N transfers at once."""
+        return self.connections_per_host or max(DEFAULT_HOST_CONNECTIONS, self.concurrency)
 
     @property
     def effective_page_size(self) -> int:

@@ -231,8 +231,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("transfer", "checkers", POSITIVE, "Files hashed at once, beside the downloads: files already at their "
             "final name (from an earlier run, another tool or a copy) are adopted when their md5 matches, without "
             "holding a download slot."),
-    Setting("transfer", "connections_per_host", POSITIVE, "Most open connections to one host, segments "
-            "included.", flag="--connections-per-host", commands=TRANSFER),
+    Setting("transfer", "connections_per_host", COUNT, "Most open connections to one host, segments included "
+            "(0: as many as --concurrency, at least 8, so -j N means N files at once).",
+            flag="--connections-per-host", commands=TRANSFER),
     Setting("transfer", "chunk_size", CHUNK, "Read and write size (at least 1KiB); also the most a killed run "
             "can lose per file (a resume starts after it).", flag="--chunk-size", commands=TRANSFER),
     Setting("transfer", "segment_threshold", SIZE, "Files at least this large are fetched in several segments "

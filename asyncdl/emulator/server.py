@@ -90,6 +90,7 @@ class EmulatorStats:
         self.attempts: Counter[str] = Counter()
         self.file_bytes: Counter[str] = Counter()
         self.bodies_in_flight = 0  # file bodies being sent right now
+        self.bodies_peak = 0  # the most file bodies sent at once
         self.bodies_cut = 0  # file bodies the client left before their end
         self.agent_peaks: Counter[str] = Counter()  # User-Agent -> most of its requests in any one "minute"
         self._agent_windows: dict[str, deque[float]] = {}
@@ -500,6 +501,7 @@ class EmulatorApp:
         await response.prepare(request)
         if request.method != "HEAD":
             self.stats.bodies_in_flight += 1
+            self.stats.bodies_peak = max(self.stats.bodies_peak, self.stats.bodies_in_flight)
             finished = False
             try:
                 finished = await self.body.send(request, response, spec, start, end, label=f"{record.id}/{spec.key}",

@@ -70,8 +70,8 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Client:
-        connector = aiohttp.TCPConnector(limit=max(64, self.config.connections_per_host * 4),
-                                         limit_per_host=self.config.connections_per_host)
+        connector = aiohttp.TCPConnector(limit=max(64, self.config.host_connections * 4),
+                                         limit_per_host=self.config.host_connections)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout,
                                         sock_read=self.config.read_timeout)
         # no cookie jar: a cookie the instance sets (Zenodo's load balancer's) would go back to any host

@@ -52,7 +52,7 @@ def test_every_setting_is_in_the_readme() -> None:
     ("-j", "0", "must be a whole number of at least 1, not '0'"),
     ("--concurrency", "-1", "must be a whole number of at least 1"),
     ("--segments", "0", "must be a whole number of at least 1"),
-    ("--connections-per-host", "0", "must be a whole number of at least 1"),
+    ("--connections-per-host", "-1", "must be a whole number, 0 or more"),
     ("--retries", "-1", "must be a whole number, 0 or more"),
     ("--read-timeout", "0", "must be a number above 0"),
     ("--max-attempts", "0", "must be a whole number of at least 1"),

@@ -82,3 +82,18 @@ def test_dry_run_and_usage_errors(start_emulator: Start, tmp_path: Path) -> None
     bad = asyncdl("mirror", "--base-url", emu.url, "--owner", "88403", "--layout", "{nope}/{key}", str(tmp_path))
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("Error: unknown layout placeholder(s) nope")
+
+
+def test_j_means_that_many_transfers_unless_connections_are_set_lower(start_emulator: Start, tmp_path: Path) -> None:
+    """-j 12 with the default --connections-per-host (0: follow -j) has 12 bodies in flight at once, not 8;
+    a limit set lower holds it (the server counts the bodies it sends at once)."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=1_000_000)),
+                         dataset=Dataset([record(100 + i, owners=("5",), files={"f.bin": 400_000}) for i in range(24)]))
+    args = ["mirror", "--base-url", emu.url, "--owner", "5", "--archive", "never", "--segments", "1", "-q"]
+    followed = asyncdl(*args, str(tmp_path / "a"), "-j", "12")
+    assert followed.returncode == 0, followed.stderr
+    assert emu.stats.bodies_peak == 12
+    emu.stats.reset()
+    held = asyncdl(*args, str(tmp_path / "b"), "-j", "12", "--connections-per-host", "3")
+    assert held.returncode == 0, held.stderr
+    assert emu.stats.bodies_peak == 3
