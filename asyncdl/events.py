@@ -103,6 +103,7 @@ class FileFinished:
     bytes_received: int = 0
     verified: bool = False
     source: str = ""
+    journaled: bool = False  # the journal holds this result already (done in an earlier run): nothing to write
 
 
 @dataclass(frozen=True, slots=True)

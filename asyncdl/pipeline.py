@@ -42,7 +42,7 @@ from asyncdl.events import (
     RecordInaccessible,
     RecordPlanned,
 )
-from asyncdl.fsutil import SafeTargets, fresh_opener, move_within
+from asyncdl.fsutil import SafeTargets, fresh_opener
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
@@ -66,11 +66,13 @@ from asyncdl.store.names import STATE_DIR, journal_path, part_of
 from asyncdl.store.records import record_to_json
 from asyncdl.transfer import Committer, PlannedRecord, Transfer
 from asyncdl.transfer.copies import Copies, LinkedFile, Source
+from asyncdl.transfer.prior import Prior, look_back, stated_checksum
 from asyncdl.transfer.result import finished, unavailable_reason
 
 Job = PlannedFile | PlannedRecord | LinkedFile
 LINKS_WAITING = 1000  # files waiting for their source at once (the plan waits beyond)
 RECORD_BUFFER = 32
+STORED_BATCH = 500  # records read back from the journal at once
 JOB_BUFFER = 256
 
 
@@ -113,6 +115,7 @@ class Run:
         self._finished_copies: FinishedCopies | None = None  # every journal of DEST, for finished copies
         self._scope: anyio.CancelScope | None = None
         self._records_from_journal = False  # records read back from the journal need not be written again
+        self._past: dict[str, Prior] = {}  # the record being planned: what earlier runs left of its files
 
     @property
     def selection_key(self) -> str:
@@ -176,15 +179,15 @@ class Run:
     async def _journaled(self) -> None:
         """The run with its journal: reconcile, run, then record partial files, the outcome and a manifest."""
         suffix = self.shard.suffix if self.shard else ""
-        journal = self.journal = Journal(journal_path(self.dest, suffix))
+        journal = self.journal = await anyio.to_thread.run_sync(Journal, journal_path(self.dest, suffix))
         began = time.time()
         try:
-            placed, finished_files = layout_placed(journal.reader)
+            placed, finished_files = await anyio.to_thread.run_sync(layout_placed, journal.reader)
             check_relayout(placed, finished_files, self.options.layout, relayout=self.options.relayout)
             for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
                 self.events.emit(Notice(change, level="info"))
-            journal.begin_run(self.describe(), self.selection_key, self.options.layout)
-            self._finished_copies = FinishedCopies(journal, self.dest)
+            await anyio.to_thread.run_sync(journal.begin_run, self.describe(), self.selection_key, self.options.layout)
+            self._finished_copies = await anyio.to_thread.run_sync(FinishedCopies, journal, self.dest)
             for problem in self._finished_copies.unreadable:
                 self.events.emit(Notice(f"{problem}: files it finished are fetched again, not linked"))
             self.copies = Copies(self._finished_copy)
@@ -222,8 +225,9 @@ class Run:
         """Record partial files and the run's outcome; then, over every journal in DEST, remove orphan parts
         (after a run that planned every file) and rewrite the manifest."""
         await anyio.to_thread.run_sync(journal.note_partials, self.dest)
-        journal.end_run(outcome=outcome, ok=self.summary.counts["ok"], failed=self.summary.counts["failed"],
-                        nbytes=self.summary.bytes_received, seconds=time.time() - began)
+        await anyio.to_thread.run_sync(functools.partial(
+            journal.end_run, outcome=outcome, ok=self.summary.counts["ok"], failed=self.summary.counts["failed"],
+            nbytes=self.summary.bytes_received, seconds=time.time() - began))
         since = began if outcome in ("complete", "complete except unavailable", "incomplete") else None
         try:
             changes = await anyio.to_thread.run_sync(
@@ -261,7 +265,7 @@ class Run:
         else crawled; with --since-last only records updated since then are crawled."""
         stored = None
         if self.journal is not None and not self.refresh:
-            stored = await anyio.to_thread.run_sync(self.journal.selection_records, self.selection_key)
+            stored = await anyio.to_thread.run_sync(self.journal.selection_ids, self.selection_key)
         if stored is None and self.shard is not None and not self.dry_run:
             shared = SharedCrawl(client, self.config, self.dest / STATE_DIR, self.selection_key, sink=self.events,
                                  description=self.describe())
@@ -280,13 +284,22 @@ class Run:
             self.events.emit(Notice(f"{len(stored)} records known from an earlier crawl of this selection "
                                   "(--refresh crawls again, --since-last looks for updates)", level="info"))
             async with send:
-                for record in stored:
-                    await send.send(record)
+                await self._send_stored(stored, send)
             self.events.emit(CrawlDone(records=len(stored), pages=0))
             return
         await self._updated_since(client, send, stored)
 
-    async def _updated_since(self, client: Client, send: ObjectSendStream[Record], stored: list[Record]) -> None:
+    async def _send_stored(self, ids: list[str], send: ObjectSendStream[Record]) -> None:
+        """The records of ``ids`` as the journal keeps them, read in batches in a worker thread (memory stays
+        flat however many there are; their API JSON is read only for --save-metadata)."""
+        assert self.journal is not None
+        for start in range(0, len(ids), STORED_BATCH):
+            batch = await anyio.to_thread.run_sync(functools.partial(
+                self.journal.stored_records, ids[start:start + STORED_BATCH], raw=self.save_metadata))
+            for record in batch:
+                await send.send(record)
+
+    async def _updated_since(self, client: Client, send: ObjectSendStream[Record], stored: list[str]) -> None:
         """--since-last: crawl the records updated since the last complete crawl, keep the others as known."""
         assert self.journal is not None
         since = self.journal.last_success(self.selection_key) or 0.0
@@ -295,7 +308,7 @@ class Run:
         narrowed = dataclasses.replace(self.selection, owner=None, identifiers=(),
                                        query=invenio.combine_query(query, f'updated:["{stamp}" TO *]'))
         fresh_send, fresh_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
-        updated: dict[str, Record] = {}
+        updated: dict[str, None] = {}  # the ids, in the order they came
         crawler = Crawler(client, self.config, sink=self.events)
         async with send:
             async with anyio.create_task_group() as group:
@@ -305,13 +318,11 @@ class Run:
                     fresh_send.close()
                 async with fresh_receive:
                     async for record in fresh_receive:
-                        updated[record.id] = record
+                        updated[record.id] = None
                         await send.send(record)
-            for record in stored:
-                if record.id not in updated:
-                    await send.send(record)
+            await self._send_stored([record_id for record_id in stored if record_id not in updated], send)
         if not crawler.shortfalls:
-            self._remember([*updated, *(r.id for r in stored if r.id not in updated)])
+            self._remember([*updated, *(record_id for record_id in stored if record_id not in updated)])
         self.events.emit(Notice(f"--since-last: {len(updated)} records updated since the last crawl", level="info"))
 
     def _remember(self, ids: list[str]) -> None:
@@ -352,8 +363,7 @@ class Run:
                         await save_record_json(transfer.targets, record, planned)
                     except UnsafePathError as exc:
                         self.events.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
-                todo: list[PlannedFile] = []
-                links: list[LinkedFile] = []
+                eligible: list[PlannedFile] = []
                 for item in planned:
                     if not item.entry.available:
                         self.events.emit(FileUnavailable(item.path, record.id, item.entry.key,
@@ -364,13 +374,10 @@ class Run:
                     self.events.emit(FileQueued(item.path, item.entry.size))
                     if self.on_plan is not None:
                         self.on_plan(item)
-                    if (not self.dry_run and not self._done_before(item)
-                            and not await self._moved_into_place(item, transfer.targets)):
-                        source = self.copies.source_of(item) if self.copies is not None else None
-                        if source is None:
-                            todo.append(item)
-                        else:
-                            links.append(LinkedFile(item, source))
+                    eligible.append(item)
+                if self.dry_run or not eligible:
+                    continue
+                todo, links = await self._sort_out(eligible, transfer.targets)
                 if transfer.via_archive(record, todo):
                     await jobs.send(PlannedRecord(record, tuple(todo)))
                 else:
@@ -379,48 +386,44 @@ class Run:
                 for link in links:  # after the record's own files: a source is always dispatched first
                     await jobs.send(link)
 
-    def _done_before(self, item: PlannedFile) -> bool:
-        """Record the planned file in the journal; True (and a skipped result) when an earlier run finished it
-        as the record has it now. The disk was compared with every finished row at the start (reconcile:
-        a file deleted, resized or touched since is pending again), so no file is hashed or stat()ed here."""
-        journal = self.journal
-        assert journal is not None, "a dry run has no journal and never asks"
-        row, entry = journal.file(item.path), item.entry
-        stated = str(entry.checksum) if entry.checksum is not None else None
-        if row is not None and row.state == "done" and row.size == entry.size and row.checksum == stated:
-            self.events.emit(finished(item, "skipped", "done in an earlier run",
-                                      verified=Check(entry.checksum).verifiable))
-            return True
-        journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url, entry.file_id,
-                             stated))
-        return False
-
-    async def _moved_into_place(self, item: PlannedFile, targets: SafeTargets) -> bool:
-        """A file an earlier run finished at another path (another layout: the run was allowed to go on, so
-        the layout is the same or ``--relayout`` was given) is renamed to this one, not downloaded again."""
-        assert self.journal is not None, "a dry run has no journal and never asks"
-        entry = item.entry
-        row = self.journal.placed_elsewhere(item.path, item.record.id, entry.key)
-        stated = str(entry.checksum) if entry.checksum is not None else None
-        if row is None or row.size != entry.size or row.checksum != stated:
-            return False
-        try:
-            if not await anyio.to_thread.run_sync(move_within, targets, row.path, item.path):
-                return False
-        except UnsafePathError as exc:
-            self.events.emit(Notice(f"{row.path} not moved to {item.path}: {exc}"))
-            return False
-        self.journal.send(Moved(row.path, item.path))
-        self.summary.counts["moved"] += 1
-        self.events.emit(finished(item, "skipped", f"moved from {row.path}", verified=Check(entry.checksum).verifiable))
-        return True
+    async def _sort_out(self, items: list[PlannedFile], targets: SafeTargets,
+                        ) -> tuple[list[PlannedFile], list[LinkedFile]]:
+        """One record's planned files after a look at what earlier runs left (in a worker thread, see
+        :mod:`asyncdl.transfer.prior`): done ones are skipped (nothing written), moved ones told; the rest are
+        recorded as planned and returned, to fetch or to link from another copy."""
+        journal, finished_copies = self.journal, self._finished_copies
+        assert journal is not None and finished_copies is not None and self.copies is not None, "a real run only"
+        self._past = await anyio.to_thread.run_sync(look_back, journal, finished_copies, targets, items)
+        todo: list[PlannedFile] = []
+        links: list[LinkedFile] = []
+        for item in items:
+            prior, entry = self._past[item.path], item.entry
+            verified = Check(entry.checksum).verifiable
+            if prior.done:
+                self.events.emit(finished(item, "skipped", "done in an earlier run", verified=verified,
+                                          journaled=True))
+                continue
+            if prior.moved_from is not None:
+                journal.send(Moved(prior.moved_from, item.path))
+                self.summary.counts["moved"] += 1
+                self.events.emit(finished(item, "skipped", f"moved from {prior.moved_from}", verified=verified))
+                continue
+            if prior.problem is not None:
+                self.events.emit(Notice(prior.problem))
+            journal.send(Planned(item.path, item.record.id, entry.key, entry.size, entry.md5, entry.url,
+                                 entry.file_id, stated_checksum(item)))
+            source = self.copies.source_of(item)
+            if source is None:
+                todo.append(item)
+            else:
+                links.append(LinkedFile(item, source))
+        return todo, links
 
     def _finished_copy(self, item: PlannedFile) -> Source | None:
-        """A copy of ``item``'s stored file finished before, by this run's journal or another of DEST."""
-        assert self._finished_copies is not None, "a dry run has no journal and never asks"
-        entry = item.entry
-        found = self._finished_copies.find(item.path, entry.md5, entry.size, entry.file_id)
-        return None if found is None else Source.finished(*found)
+        """A copy of ``item``'s stored file finished before, by this run's journal or another of DEST (as the
+        record's look back found it)."""
+        prior = self._past.get(item.path)
+        return None if prior is None or prior.copy is None else Source.finished(*prior.copy)
 
     def set_concurrency(self, files: int) -> None:
         """Files transferred at once, from now on (the run goes on; fewer slots take effect as files end)."""

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ from asyncdl.store.names import PART_SUFFIX, sidecar_of
 from asyncdl.store.records import record_from_json
 from asyncdl.store.schema import ROW_COLUMNS, migrate
 from asyncdl.streams import batches
+
+TOLD = 100  # files gone or changed on disk named one by one at the start of a run (the rest counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,44 +196,63 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = connect(path)  # the writer's connection (used from its thread, one batch at a time)
-        self.reader = connect(path)  # reads on the event loop while the writer writes (WAL)
+        self.reader = connect(path)  # reads, from worker threads, one at a time, while the writer writes (WAL)
+        self._reading = threading.Lock()
         self.run_id: int | None = None
         self._send, self._receive = anyio.create_memory_object_stream[Message](math.inf)
 
-    # -- reads ----------------------------------------------------------------------------------------------
-    def file(self, path: str) -> FileRow | None:
-        row = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
-        return FileRow(*row) if row else None
+    # -- reads (blocking: from a worker thread) -------------------------------------------------------------
+    def finished(self, paths: list[str]) -> dict[str, FileRow]:
+        """The finished rows among ``paths`` (one query), by path."""
+        with self._reading:
+            rows = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE state = 'done' AND path IN "
+                                       "(SELECT value FROM json_each(?))", (json.dumps(paths),)).fetchall()
+        return {row[0]: FileRow(*row) for row in rows}
+
+    def finished_of_record(self, record_id: str) -> dict[str, FileRow]:
+        """The finished rows of a record's files, by key (one query; a key at two paths: either)."""
+        with self._reading:
+            rows = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE state = 'done' AND record_id = ?",
+                                       (record_id,)).fetchall()
+        return {row[2]: FileRow(*row) for row in rows}
+
+    def copy_of(self, path: str, md5: str | None, size: int | None, file_id: str | None) -> tuple[str, float] | None:
+        """See :func:`copy_in`, in this journal."""
+        with self._reading:
+            return copy_in(self.reader, path, md5, size, file_id)
 
     def files(self, state: str | None = None) -> Iterator[FileRow]:
         query = f"SELECT {ROW_COLUMNS} FROM files" + (" WHERE state = ?" if state else "") + " ORDER BY path"
         for row in self.db.execute(query, (state,) if state else ()):
             yield FileRow(*row)
 
-    def placed_elsewhere(self, path: str, record_id: str, key: str) -> FileRow | None:
-        """The finished row of the same record's file at another path than ``path`` (an earlier layout's)."""
-        return placed_elsewhere(self.reader, path, record_id, key)
-
-    def selection_records(self, key: str) -> list[Record] | None:
-        """The records a selection gave at its last complete crawl (None if never crawled)."""
-        row = self.db.execute("SELECT record_ids FROM selections WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        ids = json.loads(row[0])
-        records = []
-        for record_id in ids:
-            found = self.db.execute("SELECT metadata FROM records WHERE id = ?", (record_id,)).fetchone()
-            if found is None:
+    def selection_ids(self, key: str) -> list[str] | None:
+        """The ids of the records a selection gave at its last complete crawl, when the journal still has
+        every one of them (None: never crawled, or a record is missing)."""
+        with self._reading:
+            row = self.reader.execute("SELECT record_ids FROM selections WHERE key = ?", (key,)).fetchone()
+            if row is None:
                 return None
-            records.append(record_from_json(json.loads(found[0])))
-        return records
+            ids: list[str] = json.loads(row[0])
+            known = self.reader.execute("SELECT count(*) FROM records WHERE id IN (SELECT value FROM json_each(?))",
+                                        (row[0],)).fetchone()[0]
+        return ids if known == len(set(ids)) else None
+
+    def stored_records(self, ids: list[str], *, raw: bool = False) -> list[Record]:
+        """The records of ``ids`` (a batch) in that order, as kept; their API JSON only with ``raw``
+        (``--save-metadata``), else left in SQLite unparsed."""
+        column = "metadata" if raw else "json_remove(metadata, '$.raw')"
+        with self._reading:
+            found = dict(self.reader.execute(f"SELECT id, {column} FROM records WHERE id IN "
+                                             "(SELECT value FROM json_each(?))", (json.dumps(ids),)).fetchall())
+        return [record_from_json(json.loads(found[record_id])) for record_id in ids if record_id in found]
 
     def record_api_url(self, record_id: str) -> str | None:
         """The API URL of a record as the run that crawled it built it (from its --base-url)."""
-        row = self.reader.execute("SELECT metadata FROM records WHERE id = ?", (record_id,)).fetchone()
-        if row is None:
-            return None
-        return json.loads(row[0]).get("api_url") or None
+        with self._reading:
+            row = self.reader.execute("SELECT json_extract(metadata, '$.api_url') FROM records WHERE id = ?",
+                                      (record_id,)).fetchone()
+        return (row[0] or None) if row is not None else None
 
     def last_success(self, key: str) -> float | None:
         row = self.db.execute("SELECT crawled FROM selections WHERE key = ?", (key,)).fetchone()
@@ -239,7 +261,7 @@ class Journal:
     # -- the writer -----------------------------------------------------------------------------------------
     def begin_run(self, command: str, selection: str, layout: str | None = None) -> int:
         with writing(self.path):
-            self.db.execute("UPDATE records SET unavailable = NULL")  # this run says again which ones are
+            self.db.execute("UPDATE records SET unavailable = NULL WHERE unavailable IS NOT NULL")  # told again
             cursor = self.db.execute("INSERT INTO runs (command, selection, started, outcome, layout) "
                                      "VALUES (?, ?, ?, ?, ?)", (command, selection, time.time(), "running", layout))
         self.run_id = int(cursor.lastrowid or 0)
@@ -339,22 +361,25 @@ class Journal:
         Part files are left alone here: the run resumes those of its files (after re-hashing them), and
         :func:`asyncdl.journals.remove_orphans` removes the rest once the run has planned every file.
         """
-        changes = []
-        rows = list(self.files())
+        gone: list[str] = []
+        changed: list[str] = []
+        root = str(dest) + os.sep
+        with self._reading:  # streamed: one row at a time, one stat each, only the differences kept
+            for path, size, mtime in self.reader.execute("SELECT path, size, mtime FROM files WHERE state = 'done'"):
+                try:
+                    info = os.stat(root + path)
+                except OSError:
+                    gone.append(path)
+                    continue
+                if info.st_size != size or info.st_mtime != mtime:
+                    changed.append(path)
         with writing(self.path), self.db:
             self.db.execute("BEGIN")
-            for row in rows:
-                if row.state != "done":
-                    continue
-                try:
-                    info = (dest / row.path).stat()
-                except OSError:
-                    self.db.execute("UPDATE files SET state = 'pending' WHERE path = ?", (row.path,))
-                    changes.append(f"{row.path}: gone from disk, will be fetched again")
-                    continue
-                if info.st_size != row.size or info.st_mtime != row.mtime:
-                    self.db.execute("UPDATE files SET state = 'pending' WHERE path = ?", (row.path,))
-                    changes.append(f"{row.path}: changed on disk, will be verified again")
+            self.db.executemany("UPDATE files SET state = 'pending' WHERE path = ?", ((p,) for p in gone + changed))
+        changes = ([f"{p}: gone from disk, will be fetched again" for p in gone[:TOLD]]
+                   + [f"{p}: changed on disk, will be verified again" for p in changed[:TOLD]])
+        if len(gone) + len(changed) > len(changes):
+            changes.append(f"... and {len(gone) + len(changed) - len(changes)} more files gone or changed on disk")
         return changes
 
     def note_partials(self, dest: Path) -> None:
@@ -445,7 +470,7 @@ class JournalRecorder:
             self.journal.send(Started(event.path, event.offset))
         elif isinstance(event, RecordInaccessible):
             self.journal.send(RecordUnavailable(event.record_id, event.reason))
-        elif isinstance(event, FileFinished):
+        elif isinstance(event, FileFinished) and not event.journaled:
             if event.outcome == "failed":
                 self.journal.send(Failed(event.path, event.reason))
             else:

@@ -52,19 +52,20 @@ class FinishedCopies:
                     self._others.append(connect(path))
                 except JournalError as exc:
                     self.unreadable.append(str(exc))
-        self._all = [journal.reader, *self._others]
+        self._journal = journal
 
     def find(self, path: str, md5: str | None, size: int | None, file_id: str | None) -> tuple[str, float] | None:
         """(path, mtime) of a finished copy of the stored file planned at ``path``, if a journal has one
-        (a journal another run damages meanwhile is left out)."""
-        for db in self._all:
+        (a journal another run damages meanwhile is left out). Blocking: from one worker thread at a time."""
+        found = self._journal.copy_of(path, md5, size, file_id)
+        for db in self._others:
+            if found is not None:
+                return found
             try:
                 found = copy_in(db, path, md5, size, file_id)
             except sqlite3.DatabaseError:
                 continue
-            if found is not None:
-                return found
-        return None
+        return found
 
     def close(self) -> None:
         for db in self._others:

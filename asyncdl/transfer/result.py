@@ -12,10 +12,11 @@ TransferResult = FileFinished  # a file's result is the event that reports it
 
 
 def finished(planned: PlannedFile, outcome: str, reason: str, *, received: int = 0,
-             verified: bool = False, source: str = "") -> FileFinished:
-    """The result of a planned file: ok, skipped, linked (from ``source``) or failed, with the reason."""
+             verified: bool = False, source: str = "", journaled: bool = False) -> FileFinished:
+    """The result of a planned file: ok, skipped, linked (from ``source``) or failed, with the reason
+    (``journaled``: the journal has it already)."""
     return FileFinished(planned.path, outcome, reason, planned.entry.size, planned.record.id, planned.entry.key,
-                        received, verified, source)
+                        received, verified, source, journaled)
 
 
 def what_was_checked(entry: FileEntry) -> str:

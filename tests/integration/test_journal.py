@@ -194,3 +194,51 @@ def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
         RunLock(tmp_path, "mirror two").acquire()
     with RunLock(tmp_path, "mirror three"):
         pass
+
+
+async def test_saved_metadata_is_written_again_from_the_journal_without_a_request(start_emulator: Start,
+                                                                                  tmp_path: Path) -> None:
+    """Records read back from the journal carry their API JSON only when --save-metadata needs it."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    config = Config(base_url=emu.url)
+    await mirror(Selection(owner="9"), tmp_path, config, options=RunOptions(save_metadata=True))
+    first = (tmp_path / "11" / "zenodo-record-11.json").read_text()
+    (tmp_path / "11" / "zenodo-record-11.json").unlink()
+    sent = sum(emu.stats.requests.values())
+    await mirror(Selection(owner="9"), tmp_path, config, options=RunOptions(save_metadata=True))
+    assert sum(emu.stats.requests.values()) == sent
+    assert (tmp_path / "11" / "zenodo-record-11.json").read_text() == first
+    journal = Journal(journal_path(tmp_path))
+    try:
+        ids = journal.selection_ids(next(iter(_selection_keys(journal))))
+        assert ids is not None and sorted(ids) == ["11", "21"]
+        bare, full = journal.stored_records(ids), journal.stored_records(ids, raw=True)
+        assert [r.id for r in bare] == ids and all(r.metadata == {} for r in bare)
+        assert [r.id for r in full] == ids and all(r.metadata["id"] == int(r.id) for r in full)
+        assert [r.files for r in bare] == [r.files for r in full]
+    finally:
+        journal.close()
+
+
+def _selection_keys(journal: Journal) -> list[str]:
+    return [key for (key,) in journal.reader.execute("SELECT key FROM selections")]
+
+
+async def test_a_no_op_rerun_writes_nothing_per_file(start_emulator: Start, tmp_path: Path) -> None:
+    """A finished mirror run again: no request, and no file's row is written again (their ``updated``
+    stamps stay as they were)."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    config = Config(base_url=emu.url)
+    await mirror(Selection(owner="9"), tmp_path, config)
+
+    def stamps() -> list[tuple[str, float]]:
+        journal = Journal(journal_path(tmp_path))
+        try:
+            return journal.reader.execute("SELECT path, updated FROM files ORDER BY path").fetchall()
+        finally:
+            journal.close()
+
+    before, sent = stamps(), sum(emu.stats.requests.values())
+    summary = await mirror(Selection(owner="9"), tmp_path, config)
+    assert summary.counts["skipped"] == 3 and sum(emu.stats.requests.values()) == sent
+    assert stamps() == before
