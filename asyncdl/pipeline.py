@@ -469,14 +469,22 @@ class Run:
             await transfer.fetch(item.planned)
 
     async def _transfer(self, item: Job, transfer: Transfer, slot: object) -> None:
-        """One job; every result is reported (an event) as it comes."""
+        """One job; every result is reported (an event) as it comes. A file's slot is freed as soon as its
+        bytes are in and verified: making it durable and renaming it does not hold up the next download."""
+        held = [True]
+
+        def free() -> None:
+            if held[0]:
+                held[0] = False
+                self.transfers.release_on_behalf_of(slot)
+
         try:
             if isinstance(item, PlannedRecord):
                 await transfer.fetch_record_archive(item)
             elif isinstance(item, PlannedFile):
-                await transfer.fetch(item)
+                await transfer.fetch(item, received=free)
         finally:
-            self.transfers.release_on_behalf_of(slot)
+            free()
 
 
 async def mirror(selection: Selection, dest: str | Path, config: Config | None = None,

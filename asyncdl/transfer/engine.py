@@ -10,6 +10,7 @@ disk, a refused token) and cancellation leave :meth:`Transfer.fetch`.
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -87,15 +88,18 @@ class Transfer:
         self._report(adopted(planned))
         return True
 
-    async def fetch(self, planned: PlannedFile, *, checked: bool = False) -> TransferResult:
+    async def fetch(self, planned: PlannedFile, *, checked: bool = False,
+                    received: Callable[[], None] | None = None) -> TransferResult:
         """Bring one file to its final name, verified; never raises for a per-file failure. ``checked``: a
-        file at the final name has been hashed already (see :meth:`adopt`) and is not the record's."""
+        file at the final name has been hashed already (see :meth:`adopt`) and is not the record's;
+        ``received``: called once its bytes are in and verified, before the commit (the download slot can go
+        to the next file while this one is made durable)."""
         entry = planned.entry
         try:
             final = self.targets.target(planned.path)
             if not checked and await self._found_there(planned, final):
                 return self._report(adopted(planned))
-            return await self._fetch(planned, final, RequestCeiling.for_file(entry.size, self.config))
+            return await self._fetch(planned, final, RequestCeiling.for_file(entry.size, self.config), received)
         except anyio.get_cancelled_exc_class():
             raise
         except AsyncdlError as exc:
@@ -160,22 +164,27 @@ class Transfer:
             return False
         return sidecar_of(part).exists() or not part.exists()
 
-    async def _fetch(self, planned: PlannedFile, final: Path, ceiling: RequestCeiling) -> TransferResult:
+    async def _fetch(self, planned: PlannedFile, final: Path, ceiling: RequestCeiling,
+                     received: Callable[[], None] | None) -> TransferResult:
         part = part_of(final)
         if self._segmentable(planned, part):
             try:
-                return await self._attempts(planned, final, SegmentedDownload(self.context, planned, part, ceiling))
+                return await self._attempts(planned, final, SegmentedDownload(self.context, planned, part, ceiling),
+                                            received)
             except SegmentsUnsupported:
                 self.sink.emit(Notice(f"{planned.path}: the server ignores Range; one stream instead", level="info"))
-        return await self._attempts(planned, final, SingleStream(self.context, planned, part, ceiling))
+        return await self._attempts(planned, final, SingleStream(self.context, planned, part, ceiling), received)
 
-    async def _attempts(self, planned: PlannedFile, final: Path, download: Download) -> TransferResult:
+    async def _attempts(self, planned: PlannedFile, final: Path, download: Download,
+                        received: Callable[[], None] | None) -> TransferResult:
         """Attempts until the part is the record's file (accepted) or ``max_attempts`` failed its checks."""
         attempts = self.config.max_attempts
         for _ in range(attempts):
             problem = await download.attempt()
             if problem is None:
                 await download.finish()
+                if received is not None:
+                    received()
                 return await self._accept(planned, download.path, final, download.received)
             await self._reject(planned, download, problem)
         raise IntegrityError(f"{problem} after {attempts} attempts")
