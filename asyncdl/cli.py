@@ -5,6 +5,7 @@ Exit codes: 0 all done, 1 some work failed, 2 usage or configuration error, 130 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -43,8 +44,9 @@ from asyncdl.errors import (
     describe_faults,
     unwrap,
 )
-from asyncdl.events import Display, Event, Notice, NullSink, PageFetched
+from asyncdl.events import Display, Event, Fanout, Notice, NullSink, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
+from asyncdl.metrics import MetricsExport, RunMetrics
 from asyncdl.models import Record
 from asyncdl.pipeline import Run
 from asyncdl.plan import PlannedFile, check_template
@@ -377,17 +379,23 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         mode, accounting, console=stderr, json_stream=sys.stdout, verbose=options["verbose"],
         interval=settings.value(layers, "progress_interval"))
     dry = DryRun(dest, relayout=run_options.relayout)
+    shown: ProgressSink = sink
+    export = metrics_export(layers, accounting)
+    if export is not None:
+        shown = Fanout(sink, export.metrics)
     try:
-        job = Run(selection, dest, config, run_options, sink=sink, accounting=accounting,
+        job = Run(selection, dest, config, run_options, sink=shown, accounting=accounting,
                   on_plan=dry if run_options.dry_run else None)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
+    if export is not None:
+        export.metrics.bind(governors=job.governors, concurrency=lambda: job.concurrency)
     if job.shard is not None and mode != "none":
         stderr.print(f"{job.shard.describe()}: the records whose id falls in this part, journal "
                      f"{journal_path(dest, job.shard.suffix)}, rate share {config.rate_share:.3g}",
                      highlight=False, markup=False)
     try:
-        with sink:  # a live display stops before anything else is printed
+        with export or contextlib.nullcontext(), sink:  # a live display stops before anything else is printed
             summary = run(functools.partial(execute_with_signals, job))
     finally:
         dry.close()
@@ -425,6 +433,16 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         stderr.print(f"nothing: {empty}", highlight=False, markup=False)
         code = EXIT_EMPTY
     sys.exit(code)
+
+
+def metrics_export(layers: dict[str, Any], accounting: Accounting) -> MetricsExport | None:
+    """The run's metrics, served and/or written as the settings say (None: neither asked for)."""
+    port, file = settings.value(layers, "metrics_port"), settings.value(layers, "metrics_file")
+    if not port and not file:
+        return None
+    return MetricsExport(RunMetrics(accounting), port=port or None, address=settings.value(layers, "metrics_address"),
+                         file=Path(file).expanduser() if file else None,
+                         interval=settings.value(layers, "metrics_interval"))
 
 
 def inaccessible_lines(inaccessible: list[tuple[str, str]], *, every: bool, shown: int = 5) -> list[str]:

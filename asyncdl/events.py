@@ -151,9 +151,11 @@ class RecordInaccessible:
 
 @dataclass(frozen=True, slots=True)
 class RequestSent:
-    """A request went out (each hop of a redirect and each retry counts)."""
+    """A request went out (each hop of a redirect and each retry counts); ``kind``: see
+    :func:`asyncdl.invenio.request_kind`."""
 
     host: str
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -661,3 +661,18 @@ def split_slice(piece: TimeSlice) -> tuple[TimeSlice, TimeSlice]:
     else:
         middle = middle.replace(microsecond=0)
     return TimeSlice(piece.start, middle), TimeSlice(middle, piece.end)
+
+
+def request_kind(path: str) -> str:
+    """What a request's path asks for, for the metrics: "search" (a page of records), "archive" (a
+    record's files-archive), "file" (a file's bytes), "record" (one record), else "other"."""
+    path = path.rstrip("/")
+    if path.endswith("/files-archive"):
+        return "archive"
+    if "/files/" in path:
+        return "file"
+    if path.endswith("/records") or path.endswith("/api/records"):
+        return "search"
+    if _RECORD_PATH.fullmatch(path):
+        return "record"
+    return "other"

@@ -43,6 +43,7 @@ from asyncdl.events import (
     RecordPlanned,
 )
 from asyncdl.fsutil import SafeTargets, fresh_opener
+from asyncdl.governor import GovernorStats
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
@@ -116,6 +117,7 @@ class Run:
         self._scope: anyio.CancelScope | None = None
         self._records_from_journal = False  # records read back from the journal need not be written again
         self._past: dict[str, Prior] = {}  # the record being planned: what earlier runs left of its files
+        self.client: Client | None = None  # once the run talks to servers (its governors, for the metrics)
 
     @property
     def selection_key(self) -> str:
@@ -243,6 +245,7 @@ class Run:
     async def _stages(self) -> None:
         """Records -> plan -> workers, in one task group that an interrupt cancels."""
         async with Client(self.config, sink=self.events) as client:
+            self.client = client
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
             jobs_send, jobs_receive = anyio.create_memory_object_stream[Job](JOB_BUFFER)
             committer = Committer()
@@ -424,6 +427,15 @@ class Run:
         record's look back found it)."""
         prior = self._past.get(item.path)
         return None if prior is None or prior.copy is None else Source.finished(*prior.copy)
+
+    def governors(self) -> dict[str, GovernorStats]:
+        """Each host's request governor as it stands (none before the run talks to a server)."""
+        return self.client.governors() if self.client is not None else {}
+
+    @property
+    def concurrency(self) -> int:
+        """Files transferred at once: the limit in use."""
+        return int(self.transfers.total_tokens)
 
     def set_concurrency(self, files: int) -> None:
         """Files transferred at once, from now on (the run goes on; fewer slots take effect as files end)."""

@@ -41,6 +41,12 @@ def _whole(value: Any, least: int, what: str) -> int:
     return value
 
 
+def _port(value: Any) -> int:
+    if _whole(value, 0, "a TCP port, 0 to 65535") > 65535:
+        raise ValueError("a TCP port, 0 to 65535")
+    return int(value)
+
+
 def _read_int(text: str) -> Any:
     try:
         return int(text)
@@ -138,6 +144,7 @@ class Kind:
 
 
 COUNT = Kind("N", lambda v: _whole(v, 0, "a whole number, 0 or more"), _read_int)
+PORT = Kind("PORT", lambda v: _port(v), _read_int)
 POSITIVE = Kind("N", lambda v: _whole(v, 1, "a whole number of at least 1"), _read_int)
 NUMBER = Kind("SECONDS", _number, _read_float)
 POSITIVE_SECONDS = Kind("SECONDS", lambda v: _positive(_number(v)), _read_float)
@@ -293,6 +300,19 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--progress", commands=(*TRANSFER, "demo"), variable="ASYNCDL_PROGRESS"),
     Setting("progress", "interval", POSITIVE_SECONDS, "Seconds between the status lines of the plain mode.",
             target="cli", name="progress_interval", default=10.0, variable="ASYNCDL_PROGRESS_INTERVAL"),
+    # [metrics]
+    Setting("metrics", "port", PORT, "Serve Prometheus metrics at http://ADDRESS:PORT/metrics while the run "
+            "lasts (0: not served).", target="cli", name="metrics_port", default=0, flag="--metrics-port",
+            commands=TRANSFER, variable="ASYNCDL_METRICS_PORT"),
+    Setting("metrics", "address", TEXT, "The address the metrics are served on (0.0.0.0: every interface).",
+            target="cli", name="metrics_address", default="127.0.0.1", flag="--metrics-address",
+            commands=TRANSFER, variable="ASYNCDL_METRICS_ADDRESS"),
+    Setting("metrics", "file", TEXT, "Rewrite this file with the metrics in Prometheus' text format every "
+            "interval, and at the end (for node_exporter's textfile collector; \"\": none).", target="cli",
+            name="metrics_file", default="", flag="--metrics-file", commands=TRANSFER,
+            variable="ASYNCDL_METRICS_FILE"),
+    Setting("metrics", "interval", POSITIVE_SECONDS, "Seconds between two rewrites of the metrics file.",
+            target="cli", name="metrics_interval", default=15.0, variable="ASYNCDL_METRICS_INTERVAL"),
     # [journal]
     Setting("journal", "save_metadata", SWITCH, "Write each record's JSON beside its files "
             "(zenodo-record-ID.json).", target="options", flag="--save-metadata", commands=TRANSFER),

@@ -22,10 +22,11 @@ from asyncdl.brake import Brake
 from asyncdl.config import Config
 from asyncdl.errors import AsyncdlError, BadResponseError, RateLimitedError, fault_kind
 from asyncdl.events import FaultMet, NullSink, ProgressSink, RateLimitPaused, RequestSent
-from asyncdl.governor import Governor, PauseNotice
+from asyncdl.governor import Governor, GovernorStats, PauseNotice
 from asyncdl.http.response import Response, transport_error, with_params
 from asyncdl.http.retry import Retry
 from asyncdl.http.statuses import error_for
+from asyncdl.invenio import request_kind
 from asyncdl.redact import redact
 
 MAX_REDIRECTS = 10
@@ -86,6 +87,10 @@ class Client:
             await self._session.close()
             self._session = None
 
+    def governors(self) -> dict[str, GovernorStats]:
+        """Each host's governor, as it stands now (for the metrics)."""
+        return {host: governor.stats for host, governor in list(self._governors.items())}
+
     def governor(self, url: str | URL) -> Governor:
         """The governor of the URL's host (one per host, shared by every request)."""
         host = host_of(url)
@@ -128,7 +133,7 @@ class Client:
             target = URL(url, encoded=True)
             self.brake.request()
             async with self.governor(target).request(bucket) as ticket:
-                self.sink.emit(RequestSent(host_of(target)))
+                self.sink.emit(RequestSent(host_of(target), request_kind(target.path)))
                 try:
                     response = await self._session.get(target, headers=self._headers(target, headers),
                                                        allow_redirects=False)
