@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import os
 import shutil
 import signal
@@ -46,6 +47,7 @@ from asyncdl.errors import (
 )
 from asyncdl.events import Display, Event, Fanout, Notice, NullSink, PageFetched, ProgressSink
 from asyncdl.invenio import Selection
+from asyncdl.logfile import LogFile
 from asyncdl.metrics import MetricsExport, RunMetrics
 from asyncdl.models import Record
 from asyncdl.pipeline import Run
@@ -382,7 +384,11 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
     shown: ProgressSink = sink
     export = metrics_export(layers, accounting)
     if export is not None:
-        shown = Fanout(sink, export.metrics)
+        shown = Fanout(shown, export.metrics)
+    log_path = settings.value(layers, "log_file")
+    log = LogFile(Path(log_path).expanduser(), settings.value(layers, "log_level")) if log_path else None
+    if log is not None:
+        shown = Fanout(shown, log)
     try:
         job = Run(selection, dest, config, run_options, sink=shown, accounting=accounting,
                   on_plan=dry if run_options.dry_run else None)
@@ -395,8 +401,14 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
                      f"{journal_path(dest, job.shard.suffix)}, rate share {config.rate_share:.3g}",
                      highlight=False, markup=False)
     try:
-        with export or contextlib.nullcontext(), sink:  # a live display stops before anything else is printed
-            summary = run(functools.partial(execute_with_signals, job))
+        with log or contextlib.nullcontext(), export or contextlib.nullcontext(), sink:  # a live display
+            summary = run(functools.partial(execute_with_signals, job))  # stops before anything else is printed
+            if log is not None:
+                log.line(logging.INFO, f"{'interrupted' if summary.interrupted else 'done'}: "
+                                       f"{summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
+                                       f"{summary.counts['failed']} failed; {format_size(summary.bytes_received)} "
+                                       f"in {summary.elapsed:.1f} s; {plural(summary.requests, 'request')}, "
+                                       f"exit {summary.exit_code}")
     finally:
         dry.close()
     done = f"done (shard {job.shard})" if job.shard else "done"

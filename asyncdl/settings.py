@@ -124,6 +124,12 @@ def _mode(value: Any) -> str:
     return str(value)
 
 
+def _log_level(value: Any) -> str:
+    if value not in ("debug", "info", "warning"):
+        raise ValueError("one of debug, info, warning")
+    return str(value)
+
+
 def _archive(value: Any) -> str:
     if isinstance(value, bool):  # the switch of earlier releases: true took every record it could
         return "always" if value else "never"
@@ -155,6 +161,7 @@ TEXT = Kind("TEXT", _text)
 SWITCH = Kind("", _switch, _read_switch)
 GLOBS = Kind("GLOB", _globs, globs.split_list)
 MODE = Kind("MODE", _mode)
+LOG_LEVEL = Kind("LEVEL", lambda v: _log_level(v))
 ARCHIVE = Kind("MODE", _archive)
 
 
@@ -313,6 +320,13 @@ SETTINGS: tuple[Setting, ...] = (
             variable="ASYNCDL_METRICS_FILE"),
     Setting("metrics", "interval", POSITIVE_SECONDS, "Seconds between two rewrites of the metrics file.",
             target="cli", name="metrics_interval", default=15.0, variable="ASYNCDL_METRICS_INTERVAL"),
+    # [log]
+    Setting("log", "file", TEXT, "Append the run's log lines to this file (\"\": none), beside what the terminal "
+            "shows.", target="cli", name="log_file", default="", flag="--log-file", commands=TRANSFER,
+            variable="ASYNCDL_LOG_FILE"),
+    Setting("log", "level", LOG_LEVEL, "What the log file gets: debug (every request, every fault before its "
+            "retry), info (each file's result, pauses, notices), warning (failures and warnings).", target="cli",
+            name="log_level", default="info", flag="--log-level", commands=TRANSFER, variable="ASYNCDL_LOG_LEVEL"),
     # [journal]
     Setting("journal", "save_metadata", SWITCH, "Write each record's JSON beside its files "
             "(zenodo-record-ID.json).", target="options", flag="--save-metadata", commands=TRANSFER),
