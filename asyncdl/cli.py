@@ -402,7 +402,8 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
                      highlight=False, markup=False)
     try:
         with log or contextlib.nullcontext(), export or contextlib.nullcontext(), sink:  # a live display
-            summary = run(functools.partial(execute_with_signals, job))  # stops before anything else is printed
+            summary = run(functools.partial(execute_with_signals, job, grace=settings.value(layers, "grace"),
+                                            max_duration=settings.value(layers, "max_duration")))
             if log is not None:
                 log.line(logging.INFO, f"{'interrupted' if summary.interrupted else 'done'}: "
                                        f"{summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
@@ -483,17 +484,25 @@ def nothing_selected(summary: RunSummary) -> str | None:
     return None
 
 
-async def execute_with_signals(job: Run) -> RunSummary:
-    """Run ``job``; the first SIGINT or SIGTERM stops it cleanly (state recorded, summary printed, exit 130),
-    a second one exits at once (still safe to resume: parts are consistent, the journal is reconciled)."""
+async def execute_with_signals(job: Run, *, grace: float = 0.0, max_duration: float = 0.0) -> RunSummary:
+    """Run ``job``; the first SIGINT or SIGTERM (or ``max_duration`` seconds) stops it cleanly: no file
+    starts any more, the files in flight may finish for ``grace`` seconds, the state is recorded, the summary
+    printed, exit 130. A second signal exits at once (still safe to resume: parts are consistent, the journal
+    is reconciled)."""
     try:
-        return await _execute_watched(job)
+        return await _execute_watched(job, grace, max_duration)
     except BaseExceptionGroup as error:
         raise unwrap(error) from None
 
 
-async def _execute_watched(job: Run) -> RunSummary:
+async def _execute_watched(job: Run, grace: float, max_duration: float) -> RunSummary:
     async with anyio.create_task_group() as group:
+
+        def stop(why: str) -> None:
+            waits = f"letting the files in flight finish for up to {grace:g} s" if grace > 0 else "stopping"
+            stderr.print(f"{why}: no file starts any more; {waits}, then recording the state (press Ctrl-C "
+                         "again to exit at once)", highlight=False)
+            job.interrupt(grace)
 
         async def watch() -> None:
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -501,11 +510,16 @@ async def _execute_watched(job: Run) -> RunSummary:
                     if job.summary.interrupted:
                         stderr.print("interrupted again: exiting now", highlight=False)
                         os._exit(EXIT_INTERRUPTED)
-                    stderr.print("interrupted: finishing writes and recording the state "
-                                 "(press Ctrl-C again to exit at once)", highlight=False)
-                    job.interrupt()
+                    stop("interrupted")
+
+        async def deadline() -> None:
+            await anyio.sleep(max_duration)
+            if not job.summary.interrupted:
+                stop(f"--max-duration {max_duration:g} s reached")
 
         group.start_soon(watch)
+        if max_duration > 0:
+            group.start_soon(deadline)
         summary = await job.execute()
         group.cancel_scope.cancel()
     return summary

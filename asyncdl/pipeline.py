@@ -114,7 +114,11 @@ class Run:
         self.links = anyio.CapacityLimiter(LINKS_WAITING)
         self.copies: Copies | None = None  # the sources of stored files planned twice (a real run only)
         self._finished_copies: FinishedCopies | None = None  # every journal of DEST, for finished copies
-        self._scope: anyio.CancelScope | None = None
+        self._scope: anyio.CancelScope | None = None  # every stage: an interrupt cancels it (after the grace)
+        self._producing: anyio.CancelScope | None = None  # records and plan: an interrupt cancels them at once
+        self._feeding: anyio.CancelScope | None = None  # the dispatcher taking new jobs: cancelled at once too
+        self._grace: anyio.CancelScope | None = None  # the grace period's timer, once an interrupt started it
+        self._group: anyio.abc.TaskGroup | None = None
         self._records_from_journal = False  # records read back from the journal need not be written again
         self._past: dict[str, Prior] = {}  # the record being planned: what earlier runs left of its files
         self.client: Client | None = None  # once the run talks to servers (its governors, for the metrics)
@@ -148,10 +152,28 @@ class Run:
         """What the run did so far (the accounting's summary)."""
         return self.accounting.summary
 
-    def interrupt(self) -> None:
-        """Stop scheduling work; transfers stop at a consistent point and the state is recorded."""
+    def interrupt(self, grace: float = 0.0) -> None:
+        """Stop scheduling work: no file starts any more; the files in flight may finish for ``grace``
+        seconds, then every transfer stops at a consistent point; the state is recorded either way."""
         self.summary.interrupted = True
-        if self._scope is not None:
+        for scope in (self._producing, self._feeding):
+            if scope is not None:
+                scope.cancel()
+        if self.copies is not None:
+            self.copies.give_up()  # files waiting for a source that will not come now stop waiting
+        if grace <= 0 or self._group is None:
+            if self._scope is not None:
+                self._scope.cancel()
+        elif self._grace is None:
+            self._group.start_soon(self._stop_after, grace)
+
+    async def _stop_after(self, grace: float) -> None:
+        """The grace period of an interrupt: then whatever is still in flight is stopped."""
+        with anyio.CancelScope() as self._grace:
+            await anyio.sleep(grace)
+            self.events.emit(Notice(f"stopping the files still in flight after {grace:g} s (--grace)",
+                                    level="info"))
+            assert self._scope is not None
             self._scope.cancel()
 
     async def execute(self) -> RunSummary:
@@ -255,13 +277,25 @@ class Run:
                     if self.summary.interrupted:
                         self._scope.cancel()
                     async with anyio.create_task_group() as group:
-                        group.start_soon(self._records, client, records_send)
-                        group.start_soon(self._plan, records_receive, jobs_send, transfer)
+                        self._group = group
+                        group.start_soon(self._produce, client, records_send, records_receive, jobs_send, transfer)
                         group.start_soon(committer.run)
                         await self._dispatch(jobs_receive, transfer)
                         committer.close()
+                        if self._grace is not None:  # everything in flight finished within the grace
+                            self._grace.cancel()
             except BaseExceptionGroup as error:
                 raise unwrap(error) from None
+
+    async def _produce(self, client: Client, records_send: ObjectSendStream[Record],
+                       records_receive: ObjectReceiveStream[Record], jobs_send: ObjectSendStream[Job],
+                       transfer: Transfer) -> None:
+        """The records and their plan, under a scope of their own (an interrupt stops them at once)."""
+        with anyio.CancelScope() as self._producing:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._records, client, records_send)
+                group.start_soon(self._plan, records_receive, jobs_send, transfer)
+        await jobs_send.aclose()  # cancelled before the plan took its stream: the dispatcher must still end
 
     async def _records(self, client: Client, send: ObjectSendStream[Record]) -> None:
         """The selection's records: from the journal when an earlier crawl of it completed (no request),
@@ -446,24 +480,29 @@ class Run:
         checkers' limit (an adopted 10 GB file holds no download slot), the rest under the transfers'. The
         slot is taken here, before the task starts, so no more tasks wait than the limits allow."""
         async with jobs, anyio.create_task_group() as group:
-            async for item in jobs:
-                slot = object()  # the borrower of this job's slot
-                if isinstance(item, LinkedFile):
-                    await self.links.acquire_on_behalf_of(slot)
-                    group.start_soon(self._link, item, transfer, slot)
-                elif isinstance(item, PlannedFile) and (final := transfer.to_check(item)) is not None:
-                    await self.checkers.acquire_on_behalf_of(slot)
-                    group.start_soon(self._check, item, final, transfer, slot)
-                else:
-                    await self.transfers.acquire_on_behalf_of(slot)
-                    group.start_soon(self._transfer, item, transfer, slot)
+            with anyio.CancelScope() as self._feeding:
+                await self._feed(jobs, transfer, group)
+
+    async def _feed(self, jobs: ObjectReceiveStream[Job], transfer: Transfer, group: anyio.abc.TaskGroup) -> None:
+        """Start each job as its limit allows (the loop an interrupt stops; the jobs started go on)."""
+        async for item in jobs:
+            slot = object()  # the borrower of this job's slot
+            if isinstance(item, LinkedFile):
+                await self.links.acquire_on_behalf_of(slot)
+                group.start_soon(self._link, item, transfer, slot)
+            elif isinstance(item, PlannedFile) and (final := transfer.to_check(item)) is not None:
+                await self.checkers.acquire_on_behalf_of(slot)
+                group.start_soon(self._check, item, final, transfer, slot)
+            else:
+                await self.transfers.acquire_on_behalf_of(slot)
+                group.start_soon(self._transfer, item, transfer, slot)
 
     async def _check(self, item: PlannedFile, final: Path, transfer: Transfer, slot: object) -> None:
         try:
             adopted = await transfer.adopt(item, final)
         finally:
             self.checkers.release_on_behalf_of(slot)
-        if not adopted:
+        if not adopted and not self.summary.interrupted:  # a stopping run starts no download
             async with self.transfers:
                 await transfer.fetch(item, checked=True)
 
@@ -477,8 +516,9 @@ class Run:
             async with self.checkers:
                 if await transfer.link(item.planned, item.source):
                     return
-        async with self.transfers:
-            await transfer.fetch(item.planned)
+        if not self.summary.interrupted:  # a stopping run starts no download
+            async with self.transfers:
+                await transfer.fetch(item.planned)
 
     async def _transfer(self, item: Job, transfer: Transfer, slot: object) -> None:
         """One job; every result is reported (an event) as it comes. A file's slot is freed as soon as its

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -65,6 +66,28 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ValueError("a number, 0 or more")
     return float(value)
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def _duration(value: Any) -> float:
+    """Seconds, or a text such as "6h", "90m", "1h30m", "45s", "2d"; 0: no limit."""
+    what = 'a duration: seconds, or a text such as "6h", "90m" or "1h30m"'
+    if isinstance(value, str):
+        text = value.strip().lower()
+        found = _DURATION.fullmatch(text) if text else None
+        if found is None or not any(found.groups()):
+            try:
+                return _number(float(text))
+            except ValueError:
+                raise ValueError(what) from None
+        days, hours, minutes, seconds = (float(part or 0) for part in found.groups())
+        return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    try:
+        return _number(value)
+    except ValueError:
+        raise ValueError(what) from None
 
 
 def _size(value: Any) -> int:
@@ -153,6 +176,7 @@ COUNT = Kind("N", lambda v: _whole(v, 0, "a whole number, 0 or more"), _read_int
 PORT = Kind("PORT", lambda v: _port(v), _read_int)
 POSITIVE = Kind("N", lambda v: _whole(v, 1, "a whole number of at least 1"), _read_int)
 NUMBER = Kind("SECONDS", _number, _read_float)
+DURATION = Kind("DURATION", _duration)
 POSITIVE_SECONDS = Kind("SECONDS", lambda v: _positive(_number(v)), _read_float)
 SIZE = Kind("SIZE", _size, _read_int)
 CHUNK = Kind("SIZE", _chunk, _read_int)
@@ -307,6 +331,13 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--progress", commands=(*TRANSFER, "demo"), variable="ASYNCDL_PROGRESS"),
     Setting("progress", "interval", POSITIVE_SECONDS, "Seconds between the status lines of the plain mode.",
             target="cli", name="progress_interval", default=10.0, variable="ASYNCDL_PROGRESS_INTERVAL"),
+    Setting("progress", "grace", NUMBER, "On the first Ctrl-C or SIGTERM (or at --max-duration) no file starts "
+            "any more, and the files in flight may finish for this many seconds before they are stopped (0: at "
+            "once; a second signal always stops at once).", target="cli", default=10.0, flag="--grace",
+            commands=TRANSFER, variable="ASYNCDL_GRACE"),
+    Setting("progress", "max_duration", DURATION, "End the run cleanly after this long, as a first Ctrl-C would "
+            "(e.g. 6h, 90m, 1h30m; 0: no limit); exit 130, resumable as always.", target="cli", default=0.0,
+            flag="--max-duration", commands=TRANSFER, variable="ASYNCDL_MAX_DURATION"),
     # [metrics]
     Setting("metrics", "port", PORT, "Serve Prometheus metrics at http://ADDRESS:PORT/metrics while the run "
             "lasts (0: not served).", target="cli", name="metrics_port", default=0, flag="--metrics-port",

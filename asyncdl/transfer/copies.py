@@ -98,6 +98,11 @@ class Copies:
         self._by_path[item.path] = (source, names)
         return None
 
+    def give_up(self) -> None:
+        """The run stops: every file waiting for a source planned in this run stops waiting (not ok)."""
+        for source, _ in self._by_path.values():
+            source.arrived.set()
+
     def emit(self, event: Event) -> None:
         if not isinstance(event, FileFinished) or event.path not in self._by_path:
             return

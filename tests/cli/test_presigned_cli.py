@@ -54,7 +54,7 @@ def test_an_interrupted_file_resumes_at_the_store_after_its_signature_expired(st
     emu = start_emulator(EmulatorConfig(presign=True, presign_expiry=expiry, rate_limits=False, range_mode="none",
                                         faults=FaultConfig(bandwidth=2_000_000)), dataset=dataset())
     command = [sys.executable, "-m", "asyncdl", "get", "--base-url", emu.url, "11", "-o", str(tmp_path),
-               "--progress", "none", "--archive", "never", "--chunk-size", "65536"]
+               "--progress", "none", "--archive", "never", "--chunk-size", "65536", "--grace", "0"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     part = tmp_path / "11" / "big.bin.asyncdl-part"
     try:

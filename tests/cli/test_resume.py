@@ -44,9 +44,10 @@ def expected(emu: RunningEmulator) -> dict[str, str]:
     return {f"{r.id}/{f.key}": emu.dataset.file_md5(f) for r in emu.dataset.records.values() for f in r.files}
 
 
-def interrupted(emu: RunningEmulator, dest: Path, *signals: int) -> tuple[int, str]:
+def interrupted(emu: RunningEmulator, dest: Path, *signals: int, extra: tuple[str, ...] = ()) -> tuple[int, str]:
     """Start a mirror, send it ``signals`` 1.5 s in, and wait for it: its exit code and stderr."""
-    process = subprocess.Popen(command(emu, dest), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command(emu, dest, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
     time.sleep(1.5)
     for number in signals:
         process.send_signal(number)
@@ -118,7 +119,7 @@ def test_two_runs_on_one_destination(start_emulator: Start, tmp_path: Path) -> N
 def test_sigint_exits_130_and_the_next_run_finishes(start_emulator: Start, tmp_path: Path) -> None:
     emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=30_000_000)),
                          dataset=dataset())
-    code, stderr = interrupted(emu, tmp_path, signal.SIGINT)
+    code, stderr = interrupted(emu, tmp_path, signal.SIGINT, extra=("--grace", "0"))  # stopped mid-file
     assert code == 130, stderr
     assert "interrupted" in stderr and "run the same command again" in stderr
     status = subprocess.run([sys.executable, "-m", "asyncdl", "status", str(tmp_path)], capture_output=True,
@@ -209,7 +210,8 @@ def test_status_of_an_interrupted_segmented_file_counts_only_its_finished_pieces
     emu = start_emulator(EmulatorConfig(rate_limits=False, range_mode="both", faults=FaultConfig(bandwidth=2_000_000)),
                          dataset=Dataset([record(11, concept=10, files={"big.bin": size})]))
     command_line = [sys.executable, "-m", "asyncdl", "get", "--base-url", emu.url, "11", "-o", str(tmp_path),
-                    "--segments", "4", "--segment-threshold", "1MB", "--archive", "never", "--progress", "none"]
+                    "--segments", "4", "--segment-threshold", "1MB", "--archive", "never", "--progress", "none",
+                    "--grace", "0"]
     process = subprocess.Popen(command_line, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sidecar = tmp_path / "11" / "big.bin.asyncdl-part.segments"
     for _ in range(500):
@@ -248,3 +250,49 @@ def test_status_tells_a_killed_run_from_a_running_one(start_emulator: Start, tmp
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert last_outcome() == "ended without a word (killed or lost)"
+
+
+def test_the_first_signal_lets_the_files_in_flight_finish_and_starts_none(start_emulator: Start,
+                                                                          tmp_path: Path) -> None:
+    """SIGTERM with a grace long enough: the files in flight end verified, no other file starts, exit 130;
+    with a short grace they are stopped at its end (parts kept); the next run finishes the mirror."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=1_000_000)),
+                         dataset=Dataset([record(100 + i, files={"f.bin": 1_500_000}) for i in range(12)]))
+    base = [sys.executable, "-m", "asyncdl", "mirror", "--base-url", emu.url, "--query", "*", "--archive", "never",
+            "-j", "3", "--segments", "1", "--progress", "plain"]
+    graceful = subprocess.Popen([*base, str(tmp_path / "a"), "--grace", "30"], stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)  # three files are on their way, none done (each takes 1.5 s)
+    graceful.send_signal(signal.SIGTERM)
+    _, stderr = graceful.communicate(timeout=60)
+    assert graceful.returncode == 130, stderr
+    assert "interrupted: no file starts any more; letting the files in flight finish for up to 30 s" in stderr
+    finished = sorted(p.name for p in (tmp_path / "a").rglob("f.bin"))
+    assert len(finished) == 3 and not list((tmp_path / "a").rglob("*.asyncdl-part"))  # those three, whole
+    assert "done: 3 ok" in stderr
+    short = subprocess.Popen([*base, str(tmp_path / "b"), "--grace", "0.3"], stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    short.send_signal(signal.SIGINT)
+    _, stderr = short.communicate(timeout=60)
+    assert short.returncode == 130 and "done: 0 ok" in stderr, stderr
+    assert len(list((tmp_path / "b").rglob("*.asyncdl-part"))) == 3  # stopped after the grace, parts kept
+    finish = subprocess.run([*base, str(tmp_path / "b")], capture_output=True, text=True, timeout=120)
+    assert finish.returncode == 0 and "done: 12 ok" in finish.stderr, finish.stderr
+
+
+def test_max_duration_ends_the_run_cleanly_and_it_resumes(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=1_000_000)),
+                         dataset=Dataset([record(100 + i, files={"f.bin": 600_000}) for i in range(12)]))
+    base = [sys.executable, "-m", "asyncdl", "mirror", "--base-url", emu.url, "--query", "*", str(tmp_path),
+            "--archive", "never", "-j", "2", "--segments", "1", "--progress", "plain"]
+    ended = subprocess.run([*base, "--max-duration", "1s", "--grace", "0"], capture_output=True, text=True,
+                           timeout=60)
+    assert ended.returncode == 130, ended.stderr
+    assert "--max-duration 1 s reached: no file starts any more; stopping" in ended.stderr
+    status = subprocess.run([sys.executable, "-m", "asyncdl", "status", str(tmp_path)], capture_output=True,
+                            text=True)
+    assert "interrupted" in status.stdout
+    bad = subprocess.run([*base, "--max-duration", "soon"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and 'must be a duration: seconds, or a text such as "6h"' in bad.stderr
+    finish = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert finish.returncode == 0, finish.stderr
+    assert downloaded(tmp_path) == expected(emu)

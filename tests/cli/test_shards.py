@@ -181,7 +181,8 @@ def test_rerun_fetches_nothing_and_an_interrupted_shard_resumes_alone(start_emul
     emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(bandwidth=1_000_000)),
                          dataset=dataset(size=1_500_000))
     dest = tmp_path / "mirror"
-    shards = {k: start(command(emu, dest, "--shard", f"{k}/3", "--chunk-size", "64KiB")) for k in (1, 2, 3)}
+    shards = {k: start(command(emu, dest, "--shard", f"{k}/3", "--chunk-size", "64KiB", "--grace", "0"))
+              for k in (1, 2, 3)}
     journal = dest / ".asyncdl" / "journal-2-of-3.sqlite"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # shard 2 has bytes of a file on disk: interrupt it there
