@@ -58,6 +58,7 @@ from asyncdl.status import Status, read_status, verify
 from asyncdl.store.journal import JournalView
 from asyncdl.store.names import MANIFEST, PART_SUFFIX, STATE_DIR, journal_path
 from asyncdl.units import format_size, plural
+from asyncdl.watch import watch
 
 T = TypeVar("T")
 stderr = Console(stderr=True, soft_wrap=True)
@@ -696,12 +697,27 @@ def config_command(config_file: Path | None) -> None:
     print(f"token: {'set, from ' + where if token else 'none'} (never shown; --token on a command comes first)")
 
 
-@main.command("status", epilog="\b\nExample:\n  asyncdl status ./iodp")
+@main.command("status", epilog="\b\nExamples:\n  asyncdl status ./iodp\n  asyncdl status ./iodp --watch")
 @click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def status_command(dest: Path, fmt: str) -> None:
+@click.option("--watch", "watching", is_flag=True,
+              help="Watch the run in DEST live (read-only, from another terminal) until it ends.")
+@click.option("--follow", is_flag=True, help="With --watch: stay after the run ends, for the next one (Ctrl-C ends).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="With --watch: seconds between two looks at the journals.")
+def status_command(dest: Path, fmt: str, watching: bool, follow: bool, interval: float) -> None:
     """What the journal in DEST says: files and bytes by state, failures with reasons, the last runs, and
-    an estimate of the time left at the last run's speed."""
+    an estimate of the time left at the last run's speed; with --watch, live while a run goes on."""
+    if follow and not watching:
+        raise click.UsageError("--follow goes with --watch")
+    if watching:
+        try:
+            watch(dest, console=Console(stderr=False), interval=interval, follow=follow)
+        except (UsageError, LocalError) as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            pass
+        return
     try:
         status = read_status(dest)
     except (UsageError, LocalError) as exc:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from asyncdl.errors import JournalError
 from asyncdl.shard import Shard, from_journal_name
-from asyncdl.store.journal import connect
+from asyncdl.store.journal import bytes_kept, connect
 from asyncdl.store.lock import held
 from asyncdl.store.merged import journal_paths, merged
+from asyncdl.store.names import PART_SUFFIX
 
 
 @dataclass
@@ -98,6 +99,34 @@ def read_status(dest: Path) -> Status:
     status.speed = sum(speeds) if speeds else None
     status.shards += not_started(paths)
     return status
+
+
+def active(status: Status) -> bool:
+    """Whether a run is going on in DEST (a journal's newest run says running and holds its lock)."""
+    return any(shard.last_outcome == "running" for shard in status.shards)
+
+
+def in_flight(dest: Path, limit: int = 20) -> list[tuple[str, int, int | None]]:
+    """The files being transferred (state partial), the most recently started first: (path, bytes on disk,
+    size), the bytes from the part file (or its sidecar's pieces) as it stands now."""
+    found: list[tuple[float, str, int | None]] = []
+    for path in journal_paths(dest):
+        with _reading(path) as journal:
+            found += journal.execute("SELECT COALESCE(updated, 0), path, size FROM files WHERE state = 'partial' "
+                                     "ORDER BY updated DESC LIMIT ?", (limit,)).fetchall()
+    found.sort(reverse=True)
+    return [(name, bytes_kept(dest / (name + PART_SUFFIX), size), size) for _, name, size in found[:limit]]
+
+
+def recent_failures(dest: Path, limit: int = 5) -> list[tuple[str, str]]:
+    """The files that failed most recently, with their reasons."""
+    found: list[tuple[float, str, str]] = []
+    for path in journal_paths(dest):
+        with _reading(path) as journal:
+            found += journal.execute("SELECT COALESCE(updated, 0), path, COALESCE(last_error, '') FROM files "
+                                     "WHERE state = 'failed' ORDER BY updated DESC LIMIT ?", (limit,)).fetchall()
+    found.sort(reverse=True)
+    return [(name, reason) for _, name, reason in found[:limit]]
 
 
 def not_started(paths: list[Path]) -> list[ShardState]:
