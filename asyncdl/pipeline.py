@@ -22,6 +22,7 @@ import aiofiles
 import aiofiles.os
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from asyncdl import invenio
 from asyncdl.accounting import Accounting, RunSummary
@@ -73,6 +74,7 @@ from asyncdl.transfer.result import finished, unavailable_reason
 Job = PlannedFile | PlannedRecord | LinkedFile
 LINKS_WAITING = 1000  # files waiting for their source at once (the plan waits beyond)
 RECORD_BUFFER = 32
+PLAN_BATCH = 64  # records that arrived together are looked back at in one worker-thread call
 STORED_BATCH = 500  # records read back from the journal at once
 JOB_BUFFER = 256
 
@@ -288,7 +290,7 @@ class Run:
                 raise unwrap(error) from None
 
     async def _produce(self, client: Client, records_send: ObjectSendStream[Record],
-                       records_receive: ObjectReceiveStream[Record], jobs_send: ObjectSendStream[Job],
+                       records_receive: MemoryObjectReceiveStream[Record], jobs_send: ObjectSendStream[Job],
                        transfer: Transfer) -> None:
         """The records and their plan, under a scope of their own (an interrupt stops them at once)."""
         with anyio.CancelScope() as self._producing:
@@ -368,69 +370,92 @@ class Run:
             mine = [record_id for record_id in ids if self._mine(record_id)]
             self.journal.send(SelectionCrawled(self.selection_key, self.describe(), json.dumps(mine)))
 
-    async def _plan(self, records: ObjectReceiveStream[Record], jobs: ObjectSendStream[Job],
+    async def _plan(self, records: MemoryObjectReceiveStream[Record], jobs: ObjectSendStream[Job],
                     transfer: Transfer) -> None:
+        """Plan each record's files; then, for the records that came together (up to PLAN_BATCH), look in one
+        worker-thread call at what earlier runs left of their files, and hand the rest to the workers."""
         async with records, jobs:
             async for record in records:
-                if not self._mine(record.id):
-                    continue
-                self.events.emit(RecordPlanned(record.id))
-                if self.journal is not None and not self._records_from_journal:
-                    self.journal.send(RecordSeen(record.id, record.conceptrecid, record.title, record.updated,
-                                                   json.dumps(record_to_json(record))))
-                if not record.files_listed and not record.files:
-                    reason = f"files not accessible ({record.access_right or 'restricted'})"
-                    self.events.emit(RecordInaccessible(record.id, reason))
-                    self.events.emit(Notice(f"record {record.id}: {reason}", level="info"))  # told once, at the end
-                files = record.files
-                # a file URL or RECORD/KEY: that file alone (RECORD a concept id: of the version it gave)
-                keys = self.named_files.get(record.id) or self.named_files.get(record.conceptrecid or "")
-                if keys is not None:
-                    for entry in files:
-                        if entry.key not in keys:
-                            self.events.emit(FileFiltered(record.id, entry.key, "not the file named"))
-                    for key in keys - {entry.key for entry in files}:
-                        self.events.emit(Notice(f"record {record.id} has no file {key!r}"))
-                    files = tuple(entry for entry in files if entry.key in keys)
-                planned, skipped = self.layout.plan(record, files, self.filters)
-                for left_out in skipped:
-                    self.events.emit(FileFiltered(record.id, left_out.entry.key, left_out.reason))
-                if self.save_metadata and planned and not self.dry_run:
+                batch = [record]
+                while len(batch) < PLAN_BATCH:
                     try:
-                        await save_record_json(transfer.targets, record, planned)
-                    except UnsafePathError as exc:
-                        self.events.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
-                eligible: list[PlannedFile] = []
-                for item in planned:
-                    if not item.entry.available:
-                        self.events.emit(FileUnavailable(item.path, record.id, item.entry.key,
-                                                         unavailable_reason(item.entry.status)))
-                        continue
-                    for note in item.notes:
-                        self.events.emit(PathNote(item.path, note))
-                    self.events.emit(FileQueued(item.path, item.entry.size))
-                    if self.on_plan is not None:
-                        self.on_plan(item)
-                    eligible.append(item)
-                if self.dry_run or not eligible:
+                        batch.append(records.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                planned = [(each, await self._plan_record(each, transfer)) for each in batch]
+                if self.dry_run:
                     continue
-                todo, links = await self._sort_out(eligible, transfer.targets)
-                if transfer.via_archive(record, todo):
-                    await jobs.send(PlannedRecord(record, tuple(todo)))
-                else:
-                    for item in todo:
-                        await jobs.send(item)
-                for link in links:  # after the record's own files: a source is always dispatched first
-                    await jobs.send(link)
+                items = [item for _, eligible in planned for item in eligible]
+                if items:
+                    assert self.journal is not None and self._finished_copies is not None, "a real run"
+                    self._past = await anyio.to_thread.run_sync(look_back, self.journal, self._finished_copies,
+                                                                transfer.targets, items)
+                for each, eligible in planned:
+                    if eligible:
+                        await self._dispatch_record(each, eligible, transfer, jobs)
 
-    async def _sort_out(self, items: list[PlannedFile], targets: SafeTargets,
-                        ) -> tuple[list[PlannedFile], list[LinkedFile]]:
-        """One record's planned files after a look at what earlier runs left (in a worker thread, see
+    async def _plan_record(self, record: Record, transfer: Transfer) -> list[PlannedFile]:
+        """One record's files as the layout and the filters plan them, each told (queued, filtered, not
+        available); the ones to look back at."""
+        if not self._mine(record.id):
+            return []
+        self.events.emit(RecordPlanned(record.id))
+        if self.journal is not None and not self._records_from_journal:
+            self.journal.send(RecordSeen(record.id, record.conceptrecid, record.title, record.updated,
+                                           json.dumps(record_to_json(record))))
+        if not record.files_listed and not record.files:
+            reason = f"files not accessible ({record.access_right or 'restricted'})"
+            self.events.emit(RecordInaccessible(record.id, reason))
+            self.events.emit(Notice(f"record {record.id}: {reason}", level="info"))  # told once, at the end
+        files = record.files
+        # a file URL or RECORD/KEY: that file alone (RECORD a concept id: of the version it gave)
+        keys = self.named_files.get(record.id) or self.named_files.get(record.conceptrecid or "")
+        if keys is not None:
+            for entry in files:
+                if entry.key not in keys:
+                    self.events.emit(FileFiltered(record.id, entry.key, "not the file named"))
+            for key in keys - {entry.key for entry in files}:
+                self.events.emit(Notice(f"record {record.id} has no file {key!r}"))
+            files = tuple(entry for entry in files if entry.key in keys)
+        planned, skipped = self.layout.plan(record, files, self.filters)
+        for left_out in skipped:
+            self.events.emit(FileFiltered(record.id, left_out.entry.key, left_out.reason))
+        if self.save_metadata and planned and not self.dry_run:
+            try:
+                await save_record_json(transfer.targets, record, planned)
+            except UnsafePathError as exc:
+                self.events.emit(Notice(f"record {record.id}: metadata not saved: {exc}"))
+        eligible: list[PlannedFile] = []
+        for item in planned:
+            if not item.entry.available:
+                self.events.emit(FileUnavailable(item.path, record.id, item.entry.key,
+                                                 unavailable_reason(item.entry.status)))
+                continue
+            for note in item.notes:
+                self.events.emit(PathNote(item.path, note))
+            self.events.emit(FileQueued(item.path, item.entry.size))
+            if self.on_plan is not None:
+                self.on_plan(item)
+            eligible.append(item)
+        return eligible
+
+    async def _dispatch_record(self, record: Record, eligible: list[PlannedFile], transfer: Transfer,
+                               jobs: ObjectSendStream[Job]) -> None:
+        todo, links = self._sort_out(eligible)
+        if transfer.via_archive(record, todo):
+            await jobs.send(PlannedRecord(record, tuple(todo)))
+        else:
+            for item in todo:
+                await jobs.send(item)
+        for link in links:  # after the record's own files: a source is always dispatched first
+            await jobs.send(link)
+
+    def _sort_out(self, items: list[PlannedFile]) -> tuple[list[PlannedFile], list[LinkedFile]]:
+        """One record's planned files after the look at what earlier runs left (``self._past``, see
         :mod:`asyncdl.transfer.prior`): done ones are skipped (nothing written), moved ones told; the rest are
         recorded as planned and returned, to fetch or to link from another copy."""
-        journal, finished_copies = self.journal, self._finished_copies
-        assert journal is not None and finished_copies is not None and self.copies is not None, "a real run only"
-        self._past = await anyio.to_thread.run_sync(look_back, journal, finished_copies, targets, items)
+        journal = self.journal
+        assert journal is not None and self.copies is not None, "a real run only"
         todo: list[PlannedFile] = []
         links: list[LinkedFile] = []
         for item in items:

@@ -100,14 +100,22 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+# finished, elsewhere than the path given; "+state": never the state index (see copy_in)
+FINISHED_AT_ANOTHER_PATH = "+state = 'done' AND path != ? AND mtime IS NOT NULL LIMIT 1"
+
+
 def copy_in(db: sqlite3.Connection, path: str, md5: str | None, size: int | None,
             file_id: str | None) -> tuple[str, float] | None:
     """A finished file other than ``path`` that is the same stored file (the same file id, or the same md5
     and size), with the mtime it was finished with; None if the journal ``db`` has none."""
-    if file_id is None and (md5 is None or size is None):
-        return None
-    row = db.execute("SELECT path, mtime FROM files WHERE state = 'done' AND path != ? AND mtime IS NOT NULL AND "
-                     "((md5 = ? AND size = ?) OR file_id = ?) LIMIT 1", (path, md5, size, file_id)).fetchone()
+    # two lookups, each by its own index (files_file_id, files_copy): with an OR, or with "state =" indexable,
+    # SQLite walked the state index, every finished row for every planned file (quadratic over a mirror)
+    found = FINISHED_AT_ANOTHER_PATH
+    row = db.execute(f"SELECT path, mtime FROM files WHERE file_id = ? AND {found}", (file_id, path)).fetchone() \
+        if file_id is not None else None
+    if row is None and md5 is not None and size is not None:
+        row = db.execute(f"SELECT path, mtime FROM files WHERE md5 = ? AND size = ? AND {found}",
+                         (md5, size, path)).fetchone()
     return (row[0], row[1]) if row else None
 
 
@@ -205,14 +213,14 @@ class Journal:
     def finished(self, paths: list[str]) -> dict[str, FileRow]:
         """The finished rows among ``paths`` (one query), by path."""
         with self._reading:
-            rows = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE state = 'done' AND path IN "
+            rows = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE +state = 'done' AND path IN "
                                        "(SELECT value FROM json_each(?))", (json.dumps(paths),)).fetchall()
         return {row[0]: FileRow(*row) for row in rows}
 
     def finished_of_record(self, record_id: str) -> dict[str, FileRow]:
         """The finished rows of a record's files, by key (one query; a key at two paths: either)."""
         with self._reading:
-            rows = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE state = 'done' AND record_id = ?",
+            rows = self.reader.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE +state = 'done' AND record_id = ?",
                                        (record_id,)).fetchall()
         return {row[2]: FileRow(*row) for row in rows}
 
@@ -409,7 +417,7 @@ def placed_layout(path: Path) -> tuple[str | None, int]:
 def placed_elsewhere(db: sqlite3.Connection, path: str, record_id: str, key: str) -> FileRow | None:
     """See :meth:`Journal.placed_elsewhere`."""
     row = db.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE record_id = ? AND key = ? AND path != ? "
-                     "AND state = 'done' LIMIT 1", (record_id, key, path)).fetchone()
+                     "AND +state = 'done' LIMIT 1", (record_id, key, path)).fetchone()
     return FileRow(*row) if row else None
 
 

@@ -1,10 +1,11 @@
-"""What earlier runs left of a record's planned files, looked up for the whole record at once in a worker
-thread: done as the record has it now, placed by another layout (then renamed here), or to fetch (with a
+"""What earlier runs left of the planned files of the records that arrived together, looked up at once in a
+worker thread: done as the record has it now, placed by another layout (then renamed here), or to fetch (with a
 finished copy of the same stored file elsewhere in DEST, when a journal has one).
 
 The disk was compared with every finished row at the start of the run (``Journal.reconcile``: a file
-deleted, resized or touched since is pending again), so no file is hashed or stat()ed here; a record costs
-two queries, plus one per file still to fetch (its copies).
+deleted, resized or touched since is pending again), so no file is hashed or stat()ed here; the records
+planned together cost one query, plus one per record with files still to fetch and one or two per such file
+(its copies).
 """
 
 from __future__ import annotations
@@ -41,19 +42,19 @@ def _same(row: FileRow | None, item: PlannedFile) -> bool:
 
 def look_back(journal: Journal, copies: FinishedCopies, targets: SafeTargets, items: list[PlannedFile],
               ) -> dict[str, Prior]:
-    """The past of each of one record's planned files, by path (blocking: call it from a worker thread).
+    """The past of each of some records' planned files, by path (blocking: call it from a worker thread).
     A file an earlier run finished at another path (another layout: the run was allowed to go on, so the
     layout is the same or ``--relayout`` was given) is renamed to its planned path here."""
     done = journal.finished([item.path for item in items])
-    elsewhere: dict[str, FileRow] | None = None  # the record's finished rows by key, asked for when needed
+    elsewhere: dict[str, dict[str, FileRow]] = {}  # a record's finished rows by key, asked for when needed
     found: dict[str, Prior] = {}
     for item in items:
         if _same(done.get(item.path), item):
             found[item.path] = Prior(done=True)
             continue
-        if elsewhere is None:
-            elsewhere = journal.finished_of_record(item.record.id)
-        row = elsewhere.get(item.entry.key)
+        if item.record.id not in elsewhere:
+            elsewhere[item.record.id] = journal.finished_of_record(item.record.id)
+        row = elsewhere[item.record.id].get(item.entry.key)
         problem = None
         if row is not None and row.path != item.path and _same(row, item):
             try:
