@@ -56,6 +56,18 @@ class RateLimitPaused:
 
 
 @dataclass(frozen=True, slots=True)
+class RatePaced:
+    """No 429: asyncdl keeps to ``host``'s stated budget, and the next request in ``bucket`` waits
+    ``seconds`` (``remaining`` of ``limit`` left by its estimate)."""
+
+    host: str
+    bucket: str
+    seconds: float
+    remaining: int
+    limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something the user should read (a warning, a skipped record and why)."""
 
@@ -181,9 +193,9 @@ class ArchiveUsed:
         return self.members - self.requests
 
 
-Event = (PageFetched | CrawlDone | CrawlShort | RateLimitPaused | Notice | FileQueued | FileStarted | FileAdvanced
-         | FileFinished | FileFiltered | FileUnavailable | PathNote | RecordPlanned | RecordInaccessible | RequestSent
-         | FaultMet | ArchiveUsed)
+Event = (PageFetched | CrawlDone | CrawlShort | RateLimitPaused | RatePaced | Notice | FileQueued | FileStarted
+         | FileAdvanced | FileFinished | FileFiltered | FileUnavailable | PathNote | RecordPlanned | RecordInaccessible
+         | RequestSent | FaultMet | ArchiveUsed)
 
 
 class ProgressSink(Protocol):

@@ -58,6 +58,9 @@ class RateHeaders:
     reset_in: float | None  # best estimate of seconds until the oldest counted request expires
 
 
+PACE_TOLD = 0.5  # a wait for the request budget at least this long is told (the display says it is paced)
+
+
 @dataclass(frozen=True, slots=True)
 class PauseNotice:
     """A 429 paused ``bucket`` for ``seconds``; ``remaining`` of ``limit`` requests are left."""
@@ -196,7 +199,8 @@ class Governor:
                  wall_clock: Callable[[], float] = time.time, initial_concurrency: int = 1,
                  max_rate: float | None = None, rate_share: float = 1.0, safety_margin: int = 1,
                  initial_backoff: float = 1.0, max_backoff: float = 60.0,
-                 on_pause: Callable[[PauseNotice], None] | None = None) -> None:
+                 on_pause: Callable[[PauseNotice], None] | None = None,
+                 on_pace: Callable[[PauseNotice], None] | None = None) -> None:
         if initial_concurrency < 1 or safety_margin < 0 or not 0 < rate_share <= 1:
             raise ConfigError("need initial_concurrency >= 1, safety_margin >= 0, 0 < rate_share <= 1")
         if (max_rate is not None and max_rate <= 0) or not 0 < initial_backoff <= max_backoff:
@@ -205,6 +209,7 @@ class Governor:
         self._initial, self._max_rate, self._share = initial_concurrency, max_rate, rate_share
         self._margin, self._backoff, self._max_backoff = safety_margin, initial_backoff, max_backoff
         self._on_pause = on_pause
+        self._on_pace = on_pace  # told when a request waits for the budget (no 429: asyncdl's own pacing)
         self._buckets: dict[str, _Bucket] = {}
 
     async def acquire(self, bucket: str) -> Ticket:
@@ -217,6 +222,8 @@ class Governor:
             b = self._buckets[bucket] = _Bucket(bucket, backoff=self._backoff)
         async with b.lock:
             while (delay := self._delay(b, self._clock())) != 0.0:
+                if self._on_pace is not None and delay is not None and delay >= PACE_TOLD and b.limit is not None:
+                    self._on_pace(PauseNotice(b.name, delay, max(0, self._estimate(b)), b.limit))
                 await self._wait(b, delay)
             return self._take(b)
 

@@ -43,6 +43,7 @@ from asyncdl.events import (
     Notice,
     PathNote,
     RateLimitPaused,
+    RatePaced,
 )
 from asyncdl.units import format_size, plural
 
@@ -138,8 +139,47 @@ class JsonProgress(Display):
         self.stream.flush()
 
 
+class StatusLine:
+    """The line under the bars that says what holds the run up, updated in place: the governor's pause
+    (with when it resumes) while it lasts, else the latest connection retry (for ``SHOWN`` seconds), and how
+    many files in flight have no row of their own."""
+
+    SHOWN = 10.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.pause: tuple[str, float] | None = None  # what, until when (monotonic)
+        self.retry: tuple[str, float] | None = None  # what, since when
+        self.hidden = 0
+
+    def paused(self, event: RateLimitPaused) -> None:
+        resumes = time.strftime("%H:%M:%S", time.localtime(time.time() + event.seconds))
+        limit = "?" if event.limit is None else str(event.limit)
+        self.pause = (f"paused by the server's rate limit: {event.remaining}/{limit} left ({event.bucket}), "
+                      f"resumes {resumes}", self.clock() + event.seconds)
+
+    def paced(self, event: RatePaced) -> None:
+        limit = "?" if event.limit is None else str(event.limit)
+        self.pause = (f"paced by the server's rate limit: {event.remaining}/{limit} left ({event.bucket}), next "
+                      f"request in {event.seconds:.0f} s", self.clock() + event.seconds)
+
+    def retried(self, detail: str) -> None:
+        self.retry = (f"retrying: {detail}", self.clock())
+
+    def __rich__(self) -> Text:
+        now, parts = self.clock(), []
+        if self.pause is not None and self.pause[1] > now:
+            parts.append(self.pause[0])
+        elif self.retry is not None and now - self.retry[1] < self.SHOWN:
+            parts.append(self.retry[0])
+        if self.hidden:
+            parts.append(f"{plural(self.hidden, 'more file')} in flight")
+        return Text(" | ".join(parts), style="yellow", overflow="ellipsis", no_wrap=True)
+
+
 class RichProgress(Display):
-    """Live bars on a terminal: overall bytes and files, the crawl, and up to ``max_bars`` active files."""
+    """Live bars on a terminal: overall bytes and files, the crawl, up to ``max_bars`` active files (and how
+    many more), and one status line for pauses and retries that updates in place."""
 
     def __init__(self, console: Console, accounting: Accounting, *, max_bars: int = 8,
                  verbose: bool = False) -> None:
@@ -153,7 +193,9 @@ class RichProgress(Display):
         self.total_task = self.overall.add_task("all files", total=None)
         self.bars: dict[str, TaskID] = {}
         self.crawl_text = "crawling..."
-        self.live = Live(Group(self.overall, self.files), console=console, refresh_per_second=8, transient=False)
+        self.status = StatusLine()
+        self.live = Live(Group(self.overall, self.files, self.status), console=console, refresh_per_second=8,
+                         transient=False)
 
     def __enter__(self) -> RichProgress:
         self.live.start()
@@ -164,7 +206,9 @@ class RichProgress(Display):
 
     def emit(self, event: Event) -> None:
         acc = self.accounting
-        if isinstance(event, FileStarted) and len(self.bars) < self.max_bars:
+        if isinstance(event, FileStarted) and event.path in self.bars:  # started again: its row starts again
+            self.files.reset(self.bars[event.path], total=event.size, completed=event.offset)
+        elif isinstance(event, FileStarted) and len(self.bars) < self.max_bars:
             name = event.path if len(event.path) <= 48 else "…" + event.path[-47:]
             self.bars[event.path] = self.files.add_task(name, total=event.size, completed=event.offset)
         elif isinstance(event, FileAdvanced) and event.path in self.bars:
@@ -176,9 +220,13 @@ class RichProgress(Display):
             if event.outcome == "failed":
                 self.console.print(f"[red]failed[/red] {escape(event.path)}: {escape(event.reason)}", highlight=False)
         elif isinstance(event, RateLimitPaused):
-            self.console.print(f"[yellow]{describe_pause(event)}[/yellow]", highlight=False)
-        elif isinstance(event, FaultMet) and shows_retry(event, self.verbose):
-            self.console.print(f"[yellow]retrying:[/yellow] {escape(event.detail)}", highlight=False)
+            self.status.paused(event)
+        elif isinstance(event, RatePaced):
+            self.status.paced(event)
+        elif isinstance(event, FaultMet):
+            self.status.retried(event.detail)  # every retry, in place; at -v each is kept as a line too
+            if self.verbose:
+                self.console.print(f"[yellow]retrying:[/yellow] {escape(event.detail)}", highlight=False)
         elif isinstance(event, Notice) and (event.level != "info" or self.verbose):
             self.console.print(f"[yellow]{event.level}:[/yellow] {escape(event.message)}", highlight=False)
         elif isinstance(event, PathNote) and self.verbose:
@@ -188,6 +236,7 @@ class RichProgress(Display):
                        f"({crawl}, {acc.records_found} records)")
         self.overall.update(self.total_task, description=description, completed=acc.done_bytes,
                             total=acc.queued_bytes if acc.crawl_done else None)
+        self.status.hidden = max(0, len(acc.active) - len(self.bars))
 
 def make_sink(mode: str, accounting: Accounting, *, console: Console, json_stream: IO[str], verbose: bool = False,
               interval: float = 10.0) -> Display:

@@ -21,7 +21,7 @@ from yarl import URL
 from asyncdl.brake import Brake
 from asyncdl.config import Config
 from asyncdl.errors import AsyncdlError, BadResponseError, RateLimitedError, fault_kind
-from asyncdl.events import FaultMet, NullSink, ProgressSink, RateLimitPaused, RequestSent
+from asyncdl.events import FaultMet, NullSink, ProgressSink, RateLimitPaused, RatePaced, RequestSent
 from asyncdl.governor import Governor, GovernorStats, PauseNotice
 from asyncdl.http.response import Response, transport_error, with_params
 from asyncdl.http.retry import Retry
@@ -97,11 +97,15 @@ class Client:
         if host not in self._governors:
             self._governors[host] = Governor(max_rate=self.config.max_rate, rate_share=self.config.rate_share,
                                              initial_concurrency=INITIAL_CONCURRENCY,
-                                             on_pause=functools.partial(self._paused, host))
+                                             on_pause=functools.partial(self._paused, host),
+                                             on_pace=functools.partial(self._paced, host))
         return self._governors[host]
 
     def _paused(self, host: str, notice: PauseNotice) -> None:
         self.sink.emit(RateLimitPaused(host, notice.bucket, notice.seconds, notice.remaining, notice.limit))
+
+    def _paced(self, host: str, notice: PauseNotice) -> None:
+        self.sink.emit(RatePaced(host, notice.bucket, notice.seconds, notice.remaining, notice.limit))
 
     def fault(self, error: AsyncdlError) -> None:
         """Report a fault met (and retried, or ending a file): a reset, a stall, a 5xx, a corrupt body..."""
