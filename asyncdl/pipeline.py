@@ -167,11 +167,12 @@ class Run:
             if self._scope is not None:
                 self._scope.cancel()
         elif self._grace is None:
-            self._group.start_soon(self._stop_after, grace)
+            self._grace = anyio.CancelScope()  # made here: the work may end before the timer's task starts
+            self._group.start_soon(self._stop_after, self._grace, grace)
 
-    async def _stop_after(self, grace: float) -> None:
+    async def _stop_after(self, timer: anyio.CancelScope, grace: float) -> None:
         """The grace period of an interrupt: then whatever is still in flight is stopped."""
-        with anyio.CancelScope() as self._grace:
+        with timer:
             await anyio.sleep(grace)
             self.events.emit(Notice(f"stopping the files still in flight after {grace:g} s (--grace)",
                                     level="info"))

@@ -296,3 +296,18 @@ def test_max_duration_ends_the_run_cleanly_and_it_resumes(start_emulator: Start,
     finish = subprocess.run(base, capture_output=True, text=True, timeout=120)
     assert finish.returncode == 0, finish.stderr
     assert downloaded(tmp_path) == expected(emu)
+
+
+def test_a_signal_with_nothing_in_flight_does_not_wait_out_the_grace(start_emulator: Start, tmp_path: Path) -> None:
+    """Interrupted while it still crawls (no file in flight), the run ends at once, not after --grace."""
+    emu = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(latency=0.5)),
+                         dataset=Dataset([record(100 + i, files={"f.bin": 100}) for i in range(300)]))
+    process = subprocess.Popen([sys.executable, "-m", "asyncdl", "mirror", "--base-url", emu.url, "--query", "*",
+                                str(tmp_path), "--grace", "30", "--progress", "none", "--page-concurrency", "1"],
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # the first pages are on their way, each 0.5 s
+    began = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - began < 15  # the grace of 30 s is for files in flight; there were few or none
