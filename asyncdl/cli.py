@@ -57,6 +57,7 @@ from asyncdl.shard import Shard, resolve
 from asyncdl.status import Status, read_status, verify
 from asyncdl.store.journal import JournalView
 from asyncdl.store.names import MANIFEST, PART_SUFFIX, STATE_DIR, journal_path
+from asyncdl.transfer.prior import holds
 from asyncdl.units import format_size, plural
 from asyncdl.watch import watch
 
@@ -406,11 +407,8 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
             summary = run(functools.partial(execute_with_signals, job, grace=settings.value(layers, "grace"),
                                             max_duration=settings.value(layers, "max_duration")))
             if log is not None:
-                log.line(logging.INFO, f"{'interrupted' if summary.interrupted else 'done'}: "
-                                       f"{summary.counts['ok']} ok, {summary.counts['skipped']} already there, "
-                                       f"{summary.counts['failed']} failed; {format_size(summary.bytes_received)} "
-                                       f"in {summary.elapsed:.1f} s; {plural(summary.requests, 'request')}, "
-                                       f"exit {summary.exit_code}")
+                word = "interrupted" if summary.interrupted else "done"
+                log.line(logging.INFO, f"{final_line(summary, word)}; exit {summary.exit_code}")
     finally:
         dry.close()
     done = f"done (shard {job.shard})" if job.shard else "done"
@@ -423,15 +421,7 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
     elif mode == "rich" or (mode == "auto" and stderr.is_terminal):
         stderr.print(summary_table(summary))
     elif mode != "json":
-        linked = f"{summary.counts['linked']} linked, " if summary.counts["linked"] else ""
-        moved = f" ({summary.counts['moved']} moved to the new layout)" if summary.counts["moved"] else ""
-        filtered = f", {summary.counts['filtered']} filtered out" if summary.counts["filtered"] else ""
-        stderr.print(f"{done}: {summary.counts['ok']} ok, {summary.counts['skipped']} already there{moved}, {linked}"
-                     f"{summary.counts['failed']} "
-                     f"failed{filtered}; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
-                     f"{plural(summary.requests, 'request')}, {summary.rate_limited} answered 429; "
-                     + (f"{describe_archives(summary)}; " if summary.archives or summary.requests_saved else "")
-                     + f"faults met: {describe_faults(summary.faults, leave_out=('429',))}", highlight=False)
+        stderr.print(final_line(summary, done), highlight=False)
         for result in summary.failed:
             stderr.print(f"failed: {result.path}: {result.reason}", highlight=False, markup=False)
     for line in inaccessible_lines(summary.inaccessible, every=options["verbose"]):
@@ -447,6 +437,19 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         stderr.print(f"nothing: {empty}", highlight=False, markup=False)
         code = EXIT_EMPTY
     sys.exit(code)
+
+
+def final_line(summary: RunSummary, done: str) -> str:
+    """The run's last line in plain mode and in the log file: files by outcome, bytes, time, requests."""
+    counts = summary.counts
+    linked = f"{counts['linked']} linked, " if counts["linked"] else ""
+    moved = f" ({counts['moved']} moved to the new layout)" if counts["moved"] else ""
+    filtered = f", {counts['filtered']} filtered out" if counts["filtered"] else ""
+    archives = f"{describe_archives(summary)}; " if summary.archives or summary.requests_saved else ""
+    return (f"{done}: {counts['ok']} ok, {counts['skipped']} already there{moved}, {linked}{counts['failed']} "
+            f"failed{filtered}; {format_size(summary.bytes_received)} in {summary.elapsed:.1f} s; "
+            f"{plural(summary.requests, 'request')}, {summary.rate_limited} answered 429; {archives}"
+            f"faults met: {describe_faults(summary.faults, leave_out=('429',))}")
 
 
 def metrics_export(layers: dict[str, Any], accounting: Accounting) -> MetricsExport | None:
@@ -548,7 +551,8 @@ class DryRun:
         final = self.dest / item.path
         elsewhere = self.journal.placed_elsewhere(item.path, item.record.id, item.entry.key) if self.journal else None
         try:
-            if elsewhere is not None and not final.exists() and (self.dest / elsewhere.path).is_file():
+            if elsewhere is not None and holds(elsewhere, item) and not final.exists() \
+                    and (self.dest / elsewhere.path).is_file():  # as the real run decides (transfer.prior)
                 return "move"
             if final.is_file() and item.entry.size is not None and final.stat().st_size == item.entry.size:
                 return "there"

@@ -35,6 +35,7 @@ class LogFile(Display):
         self.logger = logging.getLogger(f"asyncdl.run.{id(self)}")
         self.logger.propagate = False  # to the file only, never to a root handler a library set up
         self.logger.setLevel(LEVELS[level])
+        self.debug = LEVELS[level] <= logging.DEBUG
         self._handler: logging.FileHandler | None = None
 
     def __enter__(self) -> LogFile:
@@ -64,13 +65,13 @@ class LogFile(Display):
                 log(logging.INFO, f"{outcome} {path}{': ' + reason if reason else ''}")
             case RateLimitPaused():
                 log(logging.INFO, f"{describe_pause(event)} at {event.host}")
-            case FaultMet(kind=kind, detail=detail):
+            case FaultMet(kind=kind, detail=detail) if self.debug:
                 log(logging.DEBUG, f"fault {kind}: {detail}")
-            case RequestSent(host=host, kind=kind):
+            case RequestSent(host=host, kind=kind) if self.debug:  # every request: no words made for nothing
                 log(logging.DEBUG, f"request {kind or 'other'} to {host}")
             case Notice(message=message, level=level):
                 log(logging.INFO if level == "info" else logging.WARNING, message)
-            case PageFetched(records=records, pages_done=done, pages_planned=planned):
+            case PageFetched(records=records, pages_done=done, pages_planned=planned) if self.debug:
                 log(logging.DEBUG, f"search page {done}/{planned or '?'}: {records} records")
             case CrawlDone(records=records, pages=pages):
                 log(logging.INFO, f"crawl done: {records} records in {pages} pages")

@@ -23,7 +23,6 @@ from prometheus_client import (
     Gauge,
     ProcessCollector,
     disable_created_metrics,
-    generate_latest,
     start_http_server,
     write_to_textfile,
 )
@@ -118,10 +117,6 @@ class RunMetrics:
                 self.pauses.labels(host).inc()
                 self.paused.labels(host).inc(seconds)
 
-    def text(self) -> bytes:
-        """The metrics in the Prometheus text format."""
-        return generate_latest(self.registry)
-
 
 class _BudgetCollector(Collector):
     """Each host's governor, read at scrape time: its learned limit, the budget left, requests and 429s."""
@@ -163,9 +158,9 @@ class MetricsExport:
         if self.port is not None:
             try:
                 self._server, _ = start_http_server(self.port, addr=self.address, registry=self.metrics.registry)
-            except OSError as exc:
-                raise LocalError(f"cannot serve metrics on {self.address}:{self.port}: "
-                                 f"{os.strerror(exc.errno) if exc.errno else exc}") from exc
+            except OSError as exc:  # a port in use, or an address that does not resolve (its errno is negative)
+                reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+                raise LocalError(f"cannot serve metrics on {self.address}:{self.port}: {reason}") from exc
         if self.file is not None:
             self.write()  # a path that cannot be written is told now, not after hours
             self._writer = threading.Thread(target=self._rewrite, name="asyncdl-metrics", daemon=True)

@@ -55,12 +55,11 @@ from asyncdl.shared_crawl import SharedCrawl
 from asyncdl.store.journal import (
     Journal,
     JournalRecorder,
+    JournalView,
     Moved,
     Planned,
     RecordSeen,
     SelectionCrawled,
-    layout_placed,
-    placed_layout,
 )
 from asyncdl.store.lock import RunLock
 from asyncdl.store.merged import FinishedCopies, close_out
@@ -185,7 +184,7 @@ class Run:
             invenio.parse_identifier(text)
         try:
             if self.dry_run:
-                placed, finished_files = await anyio.to_thread.run_sync(placed_layout, journal_path(self.dest))
+                placed, finished_files = await anyio.to_thread.run_sync(read_only_layout, journal_path(self.dest))
                 check_relayout(placed, finished_files, self.options.layout, relayout=self.options.relayout)
                 await self._stages()
                 return self.summary
@@ -209,7 +208,7 @@ class Run:
         journal = self.journal = await anyio.to_thread.run_sync(Journal, journal_path(self.dest, suffix))
         began = time.time()
         try:
-            placed, finished_files = await anyio.to_thread.run_sync(layout_placed, journal.reader)
+            placed, finished_files = await anyio.to_thread.run_sync(journal.layout_placed)
             check_relayout(placed, finished_files, self.options.layout, relayout=self.options.relayout)
             for change in await anyio.to_thread.run_sync(journal.reconcile, self.dest):
                 self.events.emit(Notice(change, level="info"))
@@ -582,6 +581,16 @@ def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = 
                 on_plan: Callable[[PlannedFile], None] | None = None) -> RunSummary:
     """The synchronous form of :func:`mirror` (same parameters)."""
     return anyio.run(functools.partial(mirror, selection, dest, config, options, sink=sink, on_plan=on_plan))
+
+
+def read_only_layout(path: Path) -> tuple[str | None, int]:
+    """What the journal at ``path`` says of its layout (see :func:`asyncdl.store.journal.layout_placed`),
+    without writing to it: a dry run's question."""
+    view = JournalView(path)
+    try:
+        return view.layout_placed()
+    finally:
+        view.close()
 
 
 async def save_record_json(targets: SafeTargets, record: Record, planned: list[PlannedFile]) -> None:

@@ -19,10 +19,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 
@@ -36,6 +37,7 @@ from asyncdl.store.records import record_from_json
 from asyncdl.store.schema import ROW_COLUMNS, migrate
 from asyncdl.streams import batches
 
+T = TypeVar("T")
 TOLD = 100  # files gone or changed on disk named one by one at the start of a run (the rest counted)
 
 
@@ -224,6 +226,11 @@ class Journal:
                                        (record_id,)).fetchall()
         return {row[2]: FileRow(*row) for row in rows}
 
+    def layout_placed(self) -> tuple[str | None, int]:
+        """See :func:`layout_placed`."""
+        with self._reading:
+            return layout_placed(self.reader)
+
     def copy_of(self, path: str, md5: str | None, size: int | None, file_id: str | None) -> tuple[str, float] | None:
         """See :func:`copy_in`, in this journal."""
         with self._reading:
@@ -399,26 +406,21 @@ class Journal:
                                 (bytes_kept(dest / (row.path + PART_SUFFIX), row.size), row.path))
 
 
-def placed_layout(path: Path) -> tuple[str | None, int]:
-    """The layout the journal at ``path`` last placed files by (None: unknown, or no journal) and how many
-    finished files it holds; read-only, so a dry run can ask too."""
-    if not path.exists():
-        return None, 0
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        try:
-            return layout_placed(db)
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise journal_error(exc, path) from exc
-
-
 def placed_elsewhere(db: sqlite3.Connection, path: str, record_id: str, key: str) -> FileRow | None:
-    """See :meth:`Journal.placed_elsewhere`."""
+    """The finished row of the same record's file at another path than ``path`` (an earlier layout's)."""
     row = db.execute(f"SELECT {ROW_COLUMNS} FROM files WHERE record_id = ? AND key = ? AND path != ? "
                      "AND +state = 'done' LIMIT 1", (record_id, key, path)).fetchone()
     return FileRow(*row) if row else None
+
+
+def layout_placed(db: sqlite3.Connection) -> tuple[str | None, int]:
+    """The layout the journal last placed files by (None: unknown, from before layouts were kept) and how
+    many finished files it holds."""
+    if "layout" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:  # before layouts were kept
+        return None, 0
+    row = db.execute("SELECT layout FROM runs WHERE layout IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    done = db.execute("SELECT count(*) FROM files WHERE state = 'done'").fetchone()[0]
+    return (row[0] if row else None), int(done)
 
 
 class JournalView:
@@ -435,25 +437,24 @@ class JournalView:
         self.path = path
 
     def placed_elsewhere(self, path: str, record_id: str, key: str) -> FileRow | None:
+        return self._ask(placed_elsewhere, None, path, record_id, key)
+
+    def layout_placed(self) -> tuple[str | None, int]:
+        """See :func:`layout_placed` (no journal: none, and no finished file)."""
+        nothing: tuple[str | None, int] = (None, 0)
+        return self._ask(layout_placed, nothing)
+
+    def _ask(self, question: Callable[..., T], none: T, *args: Any) -> T:
         if self.db is None:
-            return None
+            return none
         try:
-            return placed_elsewhere(self.db, path, record_id, key)
+            return question(self.db, *args)
         except sqlite3.Error as exc:
             raise journal_error(exc, self.path) from exc
 
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
-
-
-def layout_placed(db: sqlite3.Connection) -> tuple[str | None, int]:
-    """See :func:`placed_layout`, on an open journal."""
-    if "layout" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:  # before layouts were kept
-        return None, 0
-    row = db.execute("SELECT layout FROM runs WHERE layout IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
-    done = db.execute("SELECT count(*) FROM files WHERE state = 'done'").fetchone()[0]
-    return (row[0] if row else None), int(done)
 
 
 def bytes_kept(part: Path, size: int | None) -> int:

@@ -35,7 +35,7 @@ def stated_checksum(item: PlannedFile) -> str | None:
     return str(item.entry.checksum) if item.entry.checksum is not None else None
 
 
-def _same(row: FileRow | None, item: PlannedFile) -> bool:
+def holds(row: FileRow | None, item: PlannedFile) -> bool:
     """The finished row holds the record's file as it is now (size and stated checksum)."""
     return row is not None and row.size == item.entry.size and row.checksum == stated_checksum(item)
 
@@ -49,14 +49,14 @@ def look_back(journal: Journal, copies: FinishedCopies, targets: SafeTargets, it
     elsewhere: dict[str, dict[str, FileRow]] = {}  # a record's finished rows by key, asked for when needed
     found: dict[str, Prior] = {}
     for item in items:
-        if _same(done.get(item.path), item):
+        if holds(done.get(item.path), item):
             found[item.path] = Prior(done=True)
             continue
         if item.record.id not in elsewhere:
             elsewhere[item.record.id] = journal.finished_of_record(item.record.id)
         row = elsewhere[item.record.id].get(item.entry.key)
         problem = None
-        if row is not None and row.path != item.path and _same(row, item):
+        if row is not None and row.path != item.path and holds(row, item):
             try:
                 if move_within(targets, row.path, item.path):
                     found[item.path] = Prior(moved_from=row.path)

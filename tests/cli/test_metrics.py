@@ -113,6 +113,10 @@ def test_a_busy_or_bad_metrics_port_is_one_line(start_emulator: Start, tmp_path:
     assert taken.returncode == 3
     assert one_line(taken).startswith(f"error: cannot serve metrics on 127.0.0.1:{port}: ")
     assert not (tmp_path / "a").exists()  # refused before anything was written
+    nowhere = asyncdl("mirror", "--base-url", emu.url, "--owner", "5", str(tmp_path / "a"), "--metrics-port",
+                      str(port), "--metrics-address", "nowhere.invalid")
+    assert nowhere.returncode == 3 and "cannot serve metrics on nowhere.invalid:" in one_line(nowhere)
+    assert "Unknown error" not in one_line(nowhere) and not (tmp_path / "a").exists()
     bad = asyncdl("mirror", "--base-url", emu.url, "--owner", "5", str(tmp_path / "b"), "--metrics-port", "70000")
     assert bad.returncode == 2 and "a TCP port, 0 to 65535" in one_line(bad)
     assert not (tmp_path / "b").exists()
