@@ -1,5 +1,6 @@
 """File bodies, shared by the instance's content routes and the object store: Range parsing, and bytes sent
-with bandwidth caps and body faults (reset, truncate, stall, corrupt)."""
+with bandwidth caps (per connection, and one shared by every connection of the server) and body faults
+(reset, truncate, stall, corrupt)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 from asyncdl.emulator.dataset import Dataset, FileSpec
-from asyncdl.emulator.faults import FaultPlan
+from asyncdl.emulator.faults import FaultConfig, FaultPlan
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -72,6 +73,25 @@ def ranged_response(request: web.Request, spec: FileSpec, headers: dict[str, str
     return response, start, end
 
 
+class SharedLink:
+    """One pipe for every connection of a server: ``rate`` bytes a second in all, each piece carried in turn
+    as it comes (a piece waits for the pieces before it, whichever connection sent them)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._free_at = 0.0  # when the pipe has carried every piece given so far (monotonic)
+
+    async def carry(self, nbytes: int) -> None:
+        now = time.monotonic()
+        self._free_at = max(now, self._free_at) + nbytes / self.rate
+        await asyncio.sleep(self._free_at - now)
+
+
+def shared_link(faults: FaultConfig) -> SharedLink | None:
+    """The server's shared pipe, when ``shared_bandwidth`` caps one."""
+    return SharedLink(faults.shared_bandwidth) if faults.shared_bandwidth > 0 else None
+
+
 @dataclass
 class BodySender:
     """Sends file bytes; ``count(n, label)`` hears of every byte sent, ``struck(fault, path)`` of every fault."""
@@ -81,6 +101,7 @@ class BodySender:
     chunk_size: int
     count: Callable[[int, str], None]
     struck: Callable[[str, str], None]
+    link: SharedLink | None = None
 
     async def send(self, request: web.Request, response: web.StreamResponse, spec: FileSpec, start: int,
                    end: int, *, label: str, fault_key: str, attempt: int) -> bool:
@@ -96,7 +117,7 @@ class BodySender:
         strike = start + self.faults.position(fault, key, attempt, end - start) if fault else end
         bandwidth = self.faults.config.bandwidth
         began, sent = time.monotonic(), 0
-        chunk_size = min(self.chunk_size, 64 * 1024) if bandwidth else self.chunk_size
+        chunk_size = min(self.chunk_size, 64 * 1024) if bandwidth or self.link else self.chunk_size
         for piece in self.dataset.iter_file(spec, start, end, chunk_size):
             position = start + sent
             if fault and position + len(piece) > strike:
@@ -113,6 +134,8 @@ class BodySender:
                     await break_body(request, fault, self.faults.config.stall_seconds)
                     return True
                 fault = None
+            if self.link is not None:
+                await self.link.carry(len(piece))
             await response.write(piece)
             sent += len(piece)
             self.count(len(piece), label)

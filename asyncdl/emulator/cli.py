@@ -122,6 +122,8 @@ Counters of what was served: GET /_emulator/stats (reset with POST /_emulator/re
 @click.option("--latency", default=0.0, show_default=True, help="Seconds added to every request.")
 @click.option("--bandwidth", callback=_size, default="0", show_default=True,
               help="Per-connection cap on file bodies, bytes/s (e.g. 10MB); 0 = none.")
+@click.option("--shared-bandwidth", callback=_size, default="0", show_default=True,
+              help="Cap on all file bodies together, bytes/s, shared by every connection (e.g. 50MB); 0 = none.")
 @click.option("--fault-reset", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Rate of file bodies cut by a connection reset.")
 @click.option("--fault-5xx", "fault_5xx", default=0.0, show_default=True, type=click.FloatRange(0, 1),
@@ -218,6 +220,7 @@ def build_config(options: dict[str, object]) -> EmulatorConfig:
         hostile_keys=o.flag("hostile_keys"))
     faults = FaultConfig(
         seed=o.int("fault_seed"), latency=o.float("latency"), bandwidth=o.float("bandwidth"),
+        shared_bandwidth=o.float("shared_bandwidth"),
         reset=o.float("fault_reset"), error_5xx=o.float("fault_5xx"), error_429=o.float("fault_429"),
         corrupt=o.float("fault_corrupt"),
         stall=o.float("fault_stall"), truncate=o.float("fault_truncate"), expired=o.float("fault_expired"),

@@ -18,7 +18,8 @@ class FaultConfig:
 
     seed: int = 0
     latency: float = 0.0
-    bandwidth: float = 0.0
+    bandwidth: float = 0.0  # bytes/s of each connection's file bodies (0 = no cap)
+    shared_bandwidth: float = 0.0  # bytes/s of all the server's file bodies together (0 = no cap)
     reset: float = 0.0
     error_5xx: float = 0.0
     error_429: float = 0.0

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from asyncdl.emulator.body import BodySender, ranged_response
+from asyncdl.emulator.body import BodySender, ranged_response, shared_link
 from asyncdl.emulator.config import EmulatorConfig
 from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
 from asyncdl.emulator.faults import FaultPlan
@@ -123,7 +123,8 @@ class ObjectStore:
         self._objects: dict[str, FileSpec] = {}  # path -> file, registered when first signed
         self._attempts: Counter[str] = Counter()
         self.faults = FaultPlan(config.faults)
-        self.body = BodySender(dataset, self.faults, config.chunk_size, self._count, self._struck)
+        self.body = BodySender(dataset, self.faults, config.chunk_size, self._count, self._struck,
+                               shared_link(config.faults))
 
     def presign(self, record: RecordSpec, spec: FileSpec) -> str:
         """A fresh signed URL of the file's bytes."""

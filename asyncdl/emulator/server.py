@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 from asyncdl.emulator import serialize
-from asyncdl.emulator.body import BodySender, break_body, ranged_response
+from asyncdl.emulator.body import BodySender, break_body, ranged_response, shared_link
 from asyncdl.emulator.config import GENERIC_USER_AGENTS, EmulatorConfig
 from asyncdl.emulator.dataset import Dataset, FileSpec, RecordSpec
 from asyncdl.emulator.faults import FaultPlan
@@ -133,7 +133,8 @@ class EmulatorApp:
         self.stats = EmulatorStats()
         self.limiter = MovingWindowLimiter()
         self.faults = FaultPlan(config.faults)
-        self.body = BodySender(dataset, self.faults, config.chunk_size, self._count, self._struck)
+        self.body = BodySender(dataset, self.faults, config.chunk_size, self._count, self._struck,
+                               shared_link(config.faults))
         self.began = time.monotonic()  # the clock of 429 bursts
         self.base_url = ""
         self.flavor = config.profile

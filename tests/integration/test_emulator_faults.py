@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -90,6 +91,22 @@ def test_latency_and_bandwidth_are_lower_bounds(start_emulator: Start) -> None:
     body = get(f"{emu.url}{PATH}").body
     assert len(body) == SIZE
     assert time.monotonic() - began >= 0.2 + SIZE / 1_000_000 * 0.9
+
+
+def test_a_shared_cap_is_shared_by_every_connection(start_emulator: Start) -> None:
+    """Four bodies at once under a shared cap take as long as four one after another; the per-connection cap
+    alone lets them go side by side."""
+    def four_at_once(**faults: float) -> float:
+        emu = faulty(start_emulator, **faults)
+        began = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            bodies = list(pool.map(lambda n: get(f"{emu.url}{PATH}?n={n}").body, range(4)))
+        assert all(len(body) == SIZE for body in bodies)
+        return time.monotonic() - began
+
+    shared = four_at_once(shared_bandwidth=2_000_000)
+    assert shared >= 4 * SIZE / 2_000_000 * 0.9
+    assert four_at_once(bandwidth=2_000_000) < shared * 0.6
 
 
 def test_first_attempts_only(start_emulator: Start) -> None:
