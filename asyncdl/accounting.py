@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from asyncdl.errors import EXIT_FAILED, EXIT_INACCESSIBLE, EXIT_INTERRUPTED, EXIT_OK
 from asyncdl.events import (
     ArchiveUsed,
+    ConcurrencyChanged,
     CrawlDone,
     CrawlShort,
     Event,
@@ -61,6 +62,7 @@ class RunSummary:
     requests_saved: int = 0  # one request per such file, less the archive requests (failed ones too)
     elapsed: float = 0.0
     interrupted: bool = False
+    concurrency: list[tuple[float, int]] = field(default_factory=list)  # -j auto: (seconds in, files at once)
 
     @property
     def rate_limited(self) -> int:
@@ -139,6 +141,9 @@ class Accounting:
                 s.requests_saved += event.requests_saved
             case RecordPlanned():
                 s.records += 1
+            case ConcurrencyChanged(files):
+                if len(s.concurrency) < KEEP:
+                    s.concurrency.append((round(self.clock() - self.started, 2), files))
             case RecordInaccessible(record_id, reason):
                 s.inaccessible.append((record_id, reason))
             case FileUnavailable():

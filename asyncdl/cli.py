@@ -694,7 +694,7 @@ def config_command(config_file: Path | None) -> None:
         fail(exc)
     table = Table("setting", "value", "from", title="asyncdl settings")
     for setting, value, origin in rows:
-        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else settings.shown_value(setting, value)
         table.add_row(f"{setting.section}.{setting.key}", shown, origin)
     Console().print(table)
     where = f"the variable {values['token_env']}" if values.get("token_env") else f"the file {values['token_file']}"

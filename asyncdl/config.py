@@ -14,6 +14,9 @@ GUEST_PAGE_SIZE = 25
 TOKEN_PAGE_SIZE = 100
 
 DEFAULT_HOST_CONNECTIONS = 8
+AUTO = 0  # concurrency or segments "auto": found by trying, while the run goes (see asyncdl.tuning)
+AUTO_HOST_CONNECTIONS = 16  # with -j auto: the most connections to one host, unless connections_per_host says
+AUTO_SEGMENTS = 8  # with --segments auto: the most connections one large file may use
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,12 @@ class Config:
     page_size: int = 0  # 0: the largest the server allows (100 with a token, 25 without)
     page_concurrency: int = 8
     # transfer
-    concurrency: int = 4
+    concurrency: int = AUTO  # files downloaded at once; AUTO: tuned while the run goes
     checkers: int = 2  # files hashed at once (adopting files already there), beside the downloads
     connections_per_host: int = 0  # 0: follow concurrency (at least DEFAULT_HOST_CONNECTIONS)
     chunk_size: int = 1024 * 1024
     segment_threshold: int = 512 * 1024 * 1024
-    segments: int = 4
+    segments: int = AUTO  # connections for one large file; AUTO: as many as free download slots allow
     checkpoint_bytes: int = 32 * 1024 * 1024  # a segmented part's progress is made durable this often
     max_attempts: int = 5
     # requests
@@ -52,10 +55,27 @@ class Config:
     no_progress_seconds: float = 60.0
 
     @property
+    def adaptive(self) -> bool:
+        """Files at once are tuned while the run goes (``-j auto``)."""
+        return self.concurrency == AUTO
+
+    @property
+    def adaptive_segments(self) -> bool:
+        """A large file's connections follow the free download slots (``--segments auto``)."""
+        return self.segments == AUTO
+
+    @property
+    def segment_count(self) -> int:
+        """The most connections one large file uses (its pieces are cut for that many)."""
+        return AUTO_SEGMENTS if self.adaptive_segments else self.segments
+
+    @property
     def host_connections(self) -> int:
         """Most open connections to one host: as set, else as many as files at once (at least 8), so that
-        ``-j N`` means N transfers at once."""
-        return self.connections_per_host or max(DEFAULT_HOST_CONNECTIONS, self.concurrency)
+        ``-j N`` means N transfers at once; with ``-j auto``, AUTO_HOST_CONNECTIONS."""
+        if self.connections_per_host:
+            return self.connections_per_host
+        return AUTO_HOST_CONNECTIONS if self.adaptive else max(DEFAULT_HOST_CONNECTIONS, self.concurrency)
 
     @property
     def effective_page_size(self) -> int:

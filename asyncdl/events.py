@@ -193,9 +193,17 @@ class ArchiveUsed:
         return self.members - self.requests
 
 
+@dataclass(frozen=True, slots=True)
+class ConcurrencyChanged:
+    """``-j auto`` set the files downloaded at once to ``files`` (``why``: a few words)."""
+
+    files: int
+    why: str
+
+
 Event = (PageFetched | CrawlDone | CrawlShort | RateLimitPaused | RatePaced | Notice | FileQueued | FileStarted
          | FileAdvanced | FileFinished | FileFiltered | FileUnavailable | PathNote | RecordPlanned | RecordInaccessible
-         | RequestSent | FaultMet | ArchiveUsed)
+         | RequestSent | FaultMet | ArchiveUsed | ConcurrencyChanged)
 
 
 class ProgressSink(Protocol):

@@ -69,6 +69,7 @@ from asyncdl.transfer import Committer, PlannedRecord, Transfer
 from asyncdl.transfer.copies import Copies, LinkedFile, Source
 from asyncdl.transfer.prior import Prior, look_back, stated_checksum
 from asyncdl.transfer.result import finished, unavailable_reason
+from asyncdl.tuning import START, LentSlots, Tuner
 
 Job = PlannedFile | PlannedRecord | LinkedFile
 LINKS_WAITING = 1000  # files waiting for their source at once (the plan waits beyond)
@@ -108,9 +109,12 @@ class Run:
                              f"not {options.layout!r}: files of records in different shards could claim the same "
                              "path, and no shard sees the others' records to settle it")
         self.accounting = accounting or Accounting()
-        self.events: ProgressSink = Fanout(self.accounting, self.sink)  # the journal joins them in a real run
+        self.transfers = anyio.CapacityLimiter(config.concurrency or START)  # files downloading at once
+        self.lent = LentSlots(self.transfers) if config.adaptive_segments else None  # large files' extra slots
+        self.tuner = Tuner(self.set_concurrency, self._all_busy, lambda event: self.events.emit(event),
+                           ceiling=config.host_connections) if config.adaptive else None
+        self.events: ProgressSink = Fanout(self.accounting, *self._tuning(), self.sink)  # the journal joins them
         self.journal: Journal | None = None
-        self.transfers = anyio.CapacityLimiter(max(1, config.concurrency))  # files downloading at once
         self.checkers = anyio.CapacityLimiter(max(1, config.checkers))  # files being hashed at once
         self.links = anyio.CapacityLimiter(LINKS_WAITING)
         self.copies: Copies | None = None  # the sources of stored files planned twice (a real run only)
@@ -217,7 +221,8 @@ class Run:
             for problem in self._finished_copies.unreadable:
                 self.events.emit(Notice(f"{problem}: files it finished are fetched again, not linked"))
             self.copies = Copies(self._finished_copy)
-            self.events = Fanout(self.accounting, JournalRecorder(journal, self.dest), self.copies, self.sink)
+            self.events = Fanout(self.accounting, *self._tuning(), JournalRecorder(journal, self.dest), self.copies,
+                                 self.sink)
             outcome = "error"
             try:
                 async with anyio.create_task_group() as writer:
@@ -273,7 +278,8 @@ class Run:
             records_send, records_receive = anyio.create_memory_object_stream[Record](RECORD_BUFFER)
             jobs_send, jobs_receive = anyio.create_memory_object_stream[Job](JOB_BUFFER)
             committer = Committer()
-            transfer = Transfer(client, self.config, self.dest, committer=committer, archive=self.options.archive)
+            transfer = Transfer(client, self.config, self.dest, committer=committer, archive=self.options.archive,
+                                spare=self.lent)
             try:
                 with anyio.CancelScope() as self._scope:
                     if self.summary.interrupted:
@@ -282,7 +288,11 @@ class Run:
                         self._group = group
                         group.start_soon(self._produce, client, records_send, records_receive, jobs_send, transfer)
                         group.start_soon(committer.run)
+                        tuning = anyio.CancelScope()  # the tuner's, ended with the downloads
+                        if self.tuner is not None:
+                            group.start_soon(self._tune, tuning)
                         await self._dispatch(jobs_receive, transfer)
+                        tuning.cancel()
                         committer.close()
                         if self._grace is not None:  # everything in flight finished within the grace
                             self._grace.cancel()
@@ -490,6 +500,20 @@ class Run:
     def governors(self) -> dict[str, GovernorStats]:
         """Each host's request governor as it stands (none before the run talks to a server)."""
         return self.client.governors() if self.client is not None else {}
+
+    def _tuning(self) -> tuple[ProgressSink, ...]:
+        """The tuner hears the run's events (with -j auto)."""
+        return (self.tuner,) if self.tuner is not None else ()
+
+    def _all_busy(self) -> bool:
+        """Every download slot taken with work waiting for one (a file, or a large file's extra connection)."""
+        wanted = self.lent.take_wanted() if self.lent is not None else False
+        return self.transfers.statistics().tasks_waiting > 0 or wanted
+
+    async def _tune(self, scope: anyio.CancelScope) -> None:
+        assert self.tuner is not None
+        with scope:
+            await self.tuner.run()
 
     @property
     def concurrency(self) -> int:

@@ -279,10 +279,20 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_row("downloaded", f"{format_size(summary.bytes_received)} in {elapsed:.1f} s "
                                 f"({format_size(summary.bytes_received / elapsed)}/s)")
     table.add_row("requests", f"{summary.requests} ({summary.rate_limited} answered 429)")
+    if summary.concurrency:
+        table.add_row("files at once (auto)", describe_concurrency(summary.concurrency))
     if summary.archives or summary.requests_saved:
         table.add_row("archives", describe_archives(summary))
     table.add_row("faults met", describe_faults(summary.faults, leave_out=("429",)))
     return table
+
+
+def describe_concurrency(levels: list[tuple[float, int]], shown: int = 8) -> str:
+    """The levels ``-j auto`` chose, in turn (the first and last few when there were many), and the most."""
+    chosen = [str(files) for _, files in levels]
+    if len(chosen) > shown:
+        chosen = [*chosen[: shown // 2], "…", *chosen[-shown // 2:]]
+    return f"{' → '.join(chosen)} (most {max(files for _, files in levels)}, {levels[-1][1]} at the end)"
 
 
 def describe_links(summary: RunSummary) -> str:
@@ -314,4 +324,5 @@ def summary_record(summary: RunSummary) -> dict[str, Any]:
             "rate_limited": summary.rate_limited, "faults": dict(summary.faults),
             "archives": summary.archives, "archive_files": summary.archive_files,
             "requests_saved": summary.requests_saved, "interrupted": summary.interrupted,
+            "concurrency": [[seconds, files] for seconds, files in summary.concurrency],
             "exit_code": summary.exit_code}

@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from asyncdl import globs
-from asyncdl.config import MIN_CHUNK_SIZE, Config
+from asyncdl.config import AUTO, MIN_CHUNK_SIZE, Config
 from asyncdl.errors import ConfigError
 from asyncdl.options import ARCHIVE_MODES, RunOptions
 from asyncdl.progress import MODES
@@ -40,6 +40,13 @@ def _whole(value: Any, least: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ValueError(what)
     return value
+
+
+def _auto_or_whole(value: Any) -> int:
+    """"auto" (AUTO, 0) or a whole number of at least 1."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return AUTO
+    return _whole(value, 1, '"auto" or a whole number of at least 1')
 
 
 def _port(value: Any) -> int:
@@ -175,6 +182,7 @@ class Kind:
 COUNT = Kind("N", lambda v: _whole(v, 0, "a whole number, 0 or more"), _read_int)
 PORT = Kind("PORT", lambda v: _port(v), _read_int)
 POSITIVE = Kind("N", lambda v: _whole(v, 1, "a whole number of at least 1"), _read_int)
+AUTO_OR_POSITIVE = Kind("N|auto", _auto_or_whole, _read_int)
 NUMBER = Kind("SECONDS", _number, _read_float)
 DURATION = Kind("DURATION", _duration)
 POSITIVE_SECONDS = Kind("SECONDS", lambda v: _positive(_number(v)), _read_float)
@@ -264,20 +272,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("crawl", "page_concurrency", POSITIVE, "Search pages fetched at once (the request governor still "
             "keeps to the server's search budget).", flag="--page-concurrency", commands=SELECT),
     # [transfer]
-    Setting("transfer", "concurrency", POSITIVE, "Files downloaded at once.", flag="--concurrency", short="-j",
-            commands=TRANSFER),
+    Setting("transfer", "concurrency", AUTO_OR_POSITIVE, "Files downloaded at once; auto: tuned while the run "
+            "goes (starts at 4, a level up kept only when it brings 5% more bytes a second, backs off on 429s and "
+            "stalls, at most --connections-per-host).", flag="--concurrency", short="-j", commands=TRANSFER),
     Setting("transfer", "checkers", POSITIVE, "Files hashed at once, beside the downloads: files already at their "
             "final name (from an earlier run, another tool or a copy) are adopted when their md5 matches, without "
             "holding a download slot."),
     Setting("transfer", "connections_per_host", COUNT, "Most open connections to one host, segments included "
-            "(0: as many as --concurrency, at least 8, so -j N means N files at once).",
+            "(0: as many as --concurrency, at least 8, so -j N means N files at once; 16 with -j auto).",
             flag="--connections-per-host", commands=TRANSFER),
     Setting("transfer", "chunk_size", CHUNK, "Read and write size (at least 1KiB); also the most a killed run "
             "can lose per file (a resume starts after it).", flag="--chunk-size", commands=TRANSFER),
     Setting("transfer", "segment_threshold", SIZE, "Files at least this large are fetched in several segments "
             "at once when the server honours Range.", flag="--segment-threshold", commands=TRANSFER),
-    Setting("transfer", "segments", POSITIVE, "Connections for one large file; 1 turns segmented downloads "
-            "off.", flag="--segments", commands=TRANSFER),
+    Setting("transfer", "segments", AUTO_OR_POSITIVE, "Connections for one large file; 1 turns segmented "
+            "downloads off; auto: its own download slot and each slot free (no other file waiting for it), up "
+            "to 8.", flag="--segments", commands=TRANSFER),
     Setting("transfer", "checkpoint_bytes", SIZE, "A segmented download records its progress durably after "
             "this many bytes (a crash loses at most this much of it)."),
     Setting("transfer", "max_attempts", POSITIVE, "Downloads of a file from zero after checksum mismatches before it "
@@ -537,7 +547,14 @@ def _shown(setting: Setting) -> str:
         return exact_size(default)
     if isinstance(default, tuple):
         return "none" if not default else ",".join(default)
-    return "none" if default in (None, 0) and setting.kind is not COUNT else str(default)
+    return shown_value(setting, default)
+
+
+def shown_value(setting: Setting, value: Any) -> str:
+    """A setting's value as a person reads it ("auto", "none", or the value)."""
+    if setting.kind is AUTO_OR_POSITIVE:
+        return "auto" if value == AUTO else str(value)
+    return "none" if value in (None, 0) and setting.kind is not COUNT else str(value)
 
 
 def _callback(setting: Setting) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -625,6 +642,8 @@ def example() -> str:
             default = setting.default_value
             if setting.kind in (SIZE, CHUNK) and isinstance(default, int) and default:
                 shown = f'"{exact_size(default)}"'
+            elif setting.kind is AUTO_OR_POSITIVE and default == AUTO:
+                shown = '"auto"'
             else:
                 shown = _toml(default)
             lines += list(_wrapped(setting.help))

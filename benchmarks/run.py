@@ -26,13 +26,14 @@ from benchmarks import (
     s8_soak,
     s9_shards,
     s10_versions,
+    s12_adaptive,
 )
 from benchmarks.common import ROOT, Row, machine
 
 SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "S1": s1_small_files.run, "S2": s2_rate_limited.run, "S3": s3_large_file.run, "S4": s4_segments.run,
     "S5": s5_crawl.run, "S6": s6_resume.run, "S7": s7_memory.run, "S9": s9_shards.run,
-    "S10": s10_versions.run,
+    "S10": s10_versions.run, "S12": s12_adaptive.run,
 }
 LONG: dict[str, Callable[[bool], list[Row]]] = {"S8": s8_soak.run}  # nightly: only with --long or --only
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"

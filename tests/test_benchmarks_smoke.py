@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WITH_FILES = ("S1", "S2", "S3", "S4", "S6", "S8")  # the scenarios where asyncdl downloads files
+WITH_FILES = ("S1", "S2", "S3", "S4", "S6", "S8", "S12")  # the scenarios where asyncdl downloads files
 
 
 def test_quick_benchmarks_run_every_scenario(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_quick_benchmarks_run_every_scenario(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(rows_path.read_text())
     ours = [row for row in rows if row["tool"].startswith("asyncdl")]
-    assert {row["scenario"] for row in ours} == {"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10"}
+    assert {row["scenario"] for row in ours} == {"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S12"}
     for row in ours:
         if row["scenario"] in WITH_FILES:
             assert row["metrics"]["lost_or_bad"] == 0, row  # every asyncdl row, not just any row

@@ -20,7 +20,7 @@ class RequestCeiling:
     def for_file(cls, size: int | None, config: Config) -> RequestCeiling:
         """Per download from zero (``max_attempts`` of them): every piece's retry budget, one progressing try
         per PROGRESS_UNIT of the file, and the two URLs tried for Range."""
-        pieces = config.segments * PIECES_PER_SEGMENT if size and size >= config.segment_threshold else 1
+        pieces = config.segment_count * PIECES_PER_SEGMENT if size and size >= config.segment_threshold else 1
         progressing = -(-(size or 0) // PROGRESS_UNIT) or 1
         return cls(config.max_attempts * (pieces * (config.retries + 1) + progressing + 2))
 

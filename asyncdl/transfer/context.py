@@ -4,12 +4,24 @@ each host (its Range routes, its archive cap)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from asyncdl.config import Config
 from asyncdl.events import ProgressSink
 from asyncdl.http import Client
 from asyncdl.transfer.archive_choice import ArchiveChoice
 from asyncdl.transfer.ranges import RangeRoutes
+
+
+class SpareSlots(Protocol):
+    """The run's download slots, lent to a large file's extra connections (``--segments auto``): one for each
+    piece it fetches, and only a slot that no file waits for."""
+
+    def lend(self) -> object | None:
+        """A free slot (its token), or None (and the run learns that one more would be used)."""
+
+    def give_back(self, token: object) -> None:
+        """Return a slot lent."""
 
 
 @dataclass
@@ -19,3 +31,4 @@ class Context:
     sink: ProgressSink
     routes: RangeRoutes
     archives: ArchiveChoice
+    spare: SpareSlots | None = None  # with --segments auto: the slots a large file's extra connections use

@@ -29,7 +29,7 @@ from asyncdl.transfer.archive import PlannedRecord, fetch_record_archive
 from asyncdl.transfer.archive_choice import ArchiveChoice
 from asyncdl.transfer.ceiling import RequestCeiling
 from asyncdl.transfer.commit import Committer
-from asyncdl.transfer.context import Context
+from asyncdl.transfer.context import Context, SpareSlots
 from asyncdl.transfer.copies import Source, make_copy
 from asyncdl.transfer.ranges import RangeRoutes
 from asyncdl.transfer.result import TransferResult, adopted, failure_reason, finished, what_was_checked
@@ -60,7 +60,7 @@ class Transfer:
     """Fetches planned files into ``dest``; one instance is shared by every worker of a run."""
 
     def __init__(self, client: Client, config: Config, dest: Path, *, committer: Committer | None = None,
-                 archive: str = "never") -> None:
+                 archive: str = "never", spare: SpareSlots | None = None) -> None:
         self.client = client
         self.config = config
         self.dest = dest
@@ -68,7 +68,7 @@ class Transfer:
         self.targets = SafeTargets(dest)
         self.sink = client.sink  # events go where the client's go
         archives = ArchiveChoice(archive, base_url=config.base_url, segment_threshold=config.segment_threshold)
-        self.context = Context(client, config, self.sink, RangeRoutes(config.base_url), archives)
+        self.context = Context(client, config, self.sink, RangeRoutes(config.base_url), archives, spare)
 
     def to_check(self, planned: PlannedFile) -> Path | None:
         """The final path when a file of the record's size is there already (to hash before fetching)."""
@@ -160,7 +160,7 @@ class Transfer:
     def _segmentable(self, planned: PlannedFile, part: Path) -> bool:
         """Large enough to split, and not a single-stream part left by an earlier run."""
         size = planned.entry.size
-        if not size or self.config.segments < 2 or size < self.config.segment_threshold:
+        if not size or self.config.segment_count < 2 or size < self.config.segment_threshold:
             return False
         return sidecar_of(part).exists() or not part.exists()
 

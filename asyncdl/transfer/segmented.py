@@ -5,13 +5,17 @@ connections take the pieces in file order, so the start of the file completes fi
 checksum (any kind: it is fed in file order) follows it: each piece is read back (from the page cache) and
 hashed, in a hashing thread beside the writer thread, as soon as every piece before it is on disk, while
 later pieces still download. Until the host has answered a Range request with a good 206, one connection
-goes alone: a server that ignores Range costs one request, not one per connection. A sidecar
+goes alone: a server that ignores Range costs one request, not one per connection. With ``--segments
+auto`` the first connection goes on the file's own download slot, and each other one fetches a piece only on
+a slot the run has free (no other file waits for it), so a large file alone at the end of a mirror takes
+every slot, and one among many takes none but its own. A sidecar
 ``<part>.segments`` records each piece's bytes written, only after the part is fsynced (every
 ``checkpoint_bytes`` and at the end), so after a crash every piece resumes from bytes known to be on disk.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import threading
@@ -33,6 +37,8 @@ from asyncdl.transfer.context import Context
 from asyncdl.transfer.ranges import check_content_range
 from asyncdl.transfer.single import PIPELINE_DEPTH
 from asyncdl.transfer.writer import DiskWriter
+
+SLOT_POLL = 0.2  # seconds an extra connection of --segments auto waits before it looks for a free slot again
 
 
 class SegmentsUnsupported(Exception):
@@ -160,7 +166,8 @@ class SegmentedDownload:
         self.received = 0
         assert planned.entry.size is not None
         self.check = Check(planned.entry.checksum)
-        self.part = SegmentedPart(part, planned.entry.size, context.config.segments * PIECES_PER_SEGMENT, self.check)
+        self.part = SegmentedPart(part, planned.entry.size, context.config.segment_count * PIECES_PER_SEGMENT,
+                                  self.check)
 
     @property
     def path(self) -> Path:
@@ -175,13 +182,13 @@ class SegmentedDownload:
         SegmentsUnsupported (the part discarded) when the server ignores Range."""
         entry = self.planned.entry
         part = self.part = SegmentedPart(self._path, self.part.size,
-                                         self.context.config.segments * PIECES_PER_SEGMENT, self.check)
+                                         self.context.config.segment_count * PIECES_PER_SEGMENT, self.check)
         await anyio.to_thread.run_sync(part.open)
         before = part.handed
         self.context.sink.emit(FileStarted(self.planned.path, entry.size, before))
         abandon = threading.Event()  # set when the attempt ends early: the hashing thread stops waiting
         try:
-            async with DiskWriter(depth=PIPELINE_DEPTH * self.context.config.segments) as writer, \
+            async with DiskWriter(depth=PIPELINE_DEPTH * self.context.config.segment_count) as writer, \
                     DiskWriter(depth=len(part.segments) + 1) as hashing:
                 try:
                     await self._pieces(writer, hashing, abandon)
@@ -217,19 +224,32 @@ class SegmentedDownload:
             if piece.complete:
                 event.set()
                 written.set()
-        queue = iter([i for i, piece in enumerate(pieces) if not piece.complete])
+        todo = collections.deque(i for i, piece in enumerate(pieces) if not piece.complete)
         honoured = anyio.Event()  # the host answered a Range with a good 206: the others may start
         if self.context.routes.known_to_work(self.planned):
             honoured.set()
         handed = [0]  # bytes handed since the last checkpoint
+        spare = self.context.spare
+
+        async def fetch(index: int) -> None:
+            await self._segment(index, writer, honoured, handed)
+            await writer.submit(on_disk[index].set)  # runs after the piece's writes
+            finished[index].set()
 
         async def connection(first: bool) -> None:
             if not first:
                 await honoured.wait()
-            for index in queue:  # a shared iterator: each piece is taken once, in file order
-                await self._segment(index, writer, honoured, handed)
-                await writer.submit(on_disk[index].set)  # runs after the piece's writes
-                finished[index].set()
+            while todo:  # shared: each piece is taken once, in file order
+                if first or spare is None:
+                    await fetch(todo.popleft())
+                elif (token := spare.lend()) is None:
+                    await anyio.sleep(SLOT_POLL)  # no slot free: look again (while pieces are left)
+                else:
+                    try:
+                        if todo:
+                            await fetch(todo.popleft())
+                    finally:
+                        spare.give_back(token)
 
         def hash_when_written(piece: Segment, written: threading.Event) -> None:
             while not written.wait(0.05):
@@ -244,7 +264,7 @@ class SegmentedDownload:
 
         async with anyio.create_task_group() as group:
             group.start_soon(hasher)
-            for number in range(self.context.config.segments):
+            for number in range(self.context.config.segment_count):
                 group.start_soon(connection, number == 0)
 
     async def _segment(self, index: int, writer: DiskWriter, honoured: anyio.Event, handed: list[int]) -> None:

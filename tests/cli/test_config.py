@@ -49,9 +49,9 @@ def test_every_setting_is_in_the_readme() -> None:
 
 
 @pytest.mark.parametrize(("flag", "value", "message"), [
-    ("-j", "0", "must be a whole number of at least 1, not '0'"),
-    ("--concurrency", "-1", "must be a whole number of at least 1"),
-    ("--segments", "0", "must be a whole number of at least 1"),
+    ("-j", "0", "must be \"auto\" or a whole number of at least 1, not '0'"),
+    ("--concurrency", "-1", "must be \"auto\" or a whole number of at least 1"),
+    ("--segments", "0", "must be \"auto\" or a whole number of at least 1"),
     ("--connections-per-host", "-1", "must be a whole number, 0 or more"),
     ("--retries", "-1", "must be a whole number, 0 or more"),
     ("--read-timeout", "0", "must be a number above 0"),
@@ -145,4 +145,4 @@ def test_config_shows_each_setting_and_where_it_came_from(tmp_path: Path) -> Non
     assert "secret-token-value" not in result.stdout + result.stderr
     bad = subprocess.run([sys.executable, "-m", "asyncdl", "config"], capture_output=True, text=True, timeout=60,
                          env={**env, "ASYNCDL_SEGMENTS": "0"})
-    assert bad.returncode == 2 and "ASYNCDL_SEGMENTS must be a whole number of at least 1" in bad.stderr
+    assert bad.returncode == 2 and "ASYNCDL_SEGMENTS must be \"auto\" or a whole number of at least 1" in bad.stderr

@@ -13,7 +13,7 @@ from asyncdl.cli import main
 from asyncdl.errors import ConfigError
 from asyncdl.settings import SETTINGS, SWITCH, Setting, read_environment, read_file
 
-BAD = ("-1", "0", "abc", "", "1e999", "nan", "2/0", "-0.5", "10 TB")
+BAD = ("-1", "0", "auto", "abc", "", "1e999", "nan", "2/0", "-0.5", "10 TB")
 CASES = [(s, raw) for s in SETTINGS if s.flag and "mirror" in s.commands and s.kind is not SWITCH for raw in BAD]
 
 
