@@ -40,6 +40,8 @@ class Config:
     segments: int = AUTO  # connections for one large file; AUTO: as many as free download slots allow
     checkpoint_bytes: int = 32 * 1024 * 1024  # a segmented part's progress is made durable this often
     max_attempts: int = 5
+    bwlimit: int = 0  # bytes a second of every download together (0: no cap)
+    bwlimit_file: int = 0  # bytes a second of each file, its segments together (0: no cap)
     # requests
     retries: int = 8
     backoff_base: float = 0.5

@@ -290,6 +290,10 @@ SETTINGS: tuple[Setting, ...] = (
             "to 8.", flag="--segments", commands=TRANSFER),
     Setting("transfer", "checkpoint_bytes", SIZE, "A segmented download records its progress durably after "
             "this many bytes (a crash loses at most this much of it)."),
+    Setting("transfer", "bwlimit", SIZE, "Bytes a second of every download together (e.g. 10MB; 0: no cap), as "
+            "rclone's --bwlimit.", flag="--bwlimit", commands=TRANSFER),
+    Setting("transfer", "bwlimit_file", SIZE, "Bytes a second of each file, its segments together (0: no cap).",
+            flag="--bwlimit-file", commands=TRANSFER),
     Setting("transfer", "max_attempts", POSITIVE, "Downloads of a file from zero after checksum mismatches before it "
             "is reported failed.", flag="--max-attempts", commands=TRANSFER),
     # [requests]

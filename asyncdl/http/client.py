@@ -27,6 +27,7 @@ from asyncdl.http.response import Response, transport_error, with_params
 from asyncdl.http.retry import Retry
 from asyncdl.http.statuses import error_for
 from asyncdl.invenio import request_kind
+from asyncdl.pacing import Pacer
 from asyncdl.redact import redact
 
 MAX_REDIRECTS = 10
@@ -69,6 +70,7 @@ class Client:
         if config.token:
             self._tokens[host_of(config.base_url)] = config.token
         self._session: aiohttp.ClientSession | None = None
+        self._bandwidth = Pacer(config.bwlimit) if config.bwlimit else None  # every download's, together
 
     async def __aenter__(self) -> Client:
         connector = aiohttp.TCPConnector(limit=max(64, self.config.host_connections * 4),
@@ -157,9 +159,21 @@ class Client:
             return
         raise BadResponseError(f"more than {MAX_REDIRECTS} redirects from {redact(url)}", url=redact(url))
 
+    def file_pacer(self) -> Pacer | None:
+        """A new pacer for one file's bodies (``--bwlimit-file``), or None."""
+        return Pacer(self.config.bwlimit_file) if self.config.bwlimit_file else None
+
     @asynccontextmanager
-    async def stream(self, url: str, *, headers: Mapping[str, str] | None = None,
-                     bucket: str = "default") -> AsyncIterator[Response]:
+    async def download(self, url: str, *, headers: Mapping[str, str] | None = None,
+                       pacer: Pacer | None = None) -> AsyncIterator[Response]:
+        """:meth:`stream` for file bytes: the body is read under the run's bandwidth cap and ``pacer``'s."""
+        pacers = tuple(p for p in (self._bandwidth, pacer) if p is not None)
+        async with self.stream(url, headers=headers, pacers=pacers) as response:
+            yield response
+
+    @asynccontextmanager
+    async def stream(self, url: str, *, headers: Mapping[str, str] | None = None, bucket: str = "default",
+                     pacers: tuple[Pacer, ...] = ()) -> AsyncIterator[Response]:
         """A successful (2xx) response whose body the caller reads; 429s are waited out and retried.
 
         Error statuses raise the matching asyncdl error before the body is touched; reading the body
@@ -176,7 +190,7 @@ class Client:
                                           redirected=host_of(raw.url) != host_of(url))
                         self._judge(error)
                         raise error
-                    yield Response(raw)
+                    yield Response(raw, pacers)
                     return
             waited = RateLimitedError.from_status(raw.status, url=redact(url))
             self.fault(waited)

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from asyncdl.errors import BadResponseError, ConnectError, StalledError, TransportError
+from asyncdl.pacing import Pacer
 from asyncdl.redact import redact
 
 
@@ -46,8 +47,9 @@ def _cannot_connect(exc: aiohttp.ClientConnectorError) -> str:
 class Response:
     """A successful answer whose body the caller reads (inside :meth:`Client.stream`'s ``async with``)."""
 
-    def __init__(self, raw: aiohttp.ClientResponse) -> None:
+    def __init__(self, raw: aiohttp.ClientResponse, pacers: tuple[Pacer, ...] = ()) -> None:
         self._raw = raw
+        self._pacers = pacers  # bandwidth caps the body is read under (--bwlimit, --bwlimit-file)
         self.status: int = raw.status
         self.headers: Mapping[str, str] = raw.headers
         self.url = str(raw.url)
@@ -75,6 +77,8 @@ class Response:
         """The (decoded) body in chunks of at most ``size`` bytes; a connection that fails is turned into a
         TransportError by :meth:`Client._send`, around whose ``yield`` every body is read."""
         async for chunk in self._raw.content.iter_chunked(size):
+            for pacer in self._pacers:
+                await pacer.take(len(chunk))
             yield chunk
 
     async def read(self, limit: int) -> bytes:

@@ -47,7 +47,7 @@ class PlannedRecord:
 async def fetch_archive(client: Client, url: str, zip_path: Path, *, chunk_size: int) -> None:
     """Stream the record's ZIP into ``zip_path`` (raises asyncdl errors: 400 over the cap, 403...)."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    async with client.stream(url) as response:
+    async with client.download(url, pacer=client.file_pacer()) as response:
         with open_fresh(zip_path) as stream:
             async with DiskWriter(depth=PIPELINE_DEPTH) as writer:
                 async for chunk in response.chunks(chunk_size):

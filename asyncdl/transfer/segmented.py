@@ -162,6 +162,7 @@ class SegmentedDownload:
 
     def __init__(self, context: Context, planned: PlannedFile, part: Path, ceiling: RequestCeiling) -> None:
         self.context, self.planned, self.ceiling = context, planned, ceiling
+        self.pacer = context.client.file_pacer()  # --bwlimit-file: this file's bodies (all its segments)
         self._path = part
         self.received = 0
         assert planned.entry.size is not None
@@ -279,7 +280,7 @@ class SegmentedDownload:
             headers = {"Range": f"bytes={segment.next_byte}-{segment.end - 1}", "Accept-Encoding": "identity"}
             self.ceiling.spend(planned.path)
             try:
-                async with context.client.stream(url, headers=headers) as response:
+                async with context.client.download(url, headers=headers, pacer=self.pacer) as response:
                     if response.status == 200:
                         routes.ignored(planned, kind)
                         continue

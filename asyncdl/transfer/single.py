@@ -119,6 +119,7 @@ class SingleStream:
 
     def __init__(self, context: Context, planned: PlannedFile, part: Path, ceiling: RequestCeiling) -> None:
         self.context, self.planned, self.ceiling = context, planned, ceiling
+        self.pacer = context.client.file_pacer()  # --bwlimit-file: this file's bodies (all its segments)
         self.part = PartFile(part, expected_size=planned.entry.size, check=Check(planned.entry.checksum))
 
     @property
@@ -183,7 +184,7 @@ class SingleStream:
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:
-            async with self.context.client.stream(url, headers=headers) as response:
+            async with self.context.client.download(url, headers=headers, pacer=self.pacer) as response:
                 action = range_answer(offset, response.status, response.encoding, kind)
                 if action == "next-url":
                     assert kind is not None
