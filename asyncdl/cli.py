@@ -163,7 +163,7 @@ def check_output_options(options: dict[str, Any]) -> None:
     if output is not None and not options.get("fmt") and Path(str(output)).suffix \
             and export.format_for_path(str(output)) is None:
         raise click.UsageError(f"cannot tell a format from the extension of {output}: name it .csv, .json, "
-                               ".jsonl or .md, or give --format")
+                               ".jsonl, .md or .parquet, or give --format")
 
 
 def layered_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -256,26 +256,32 @@ def list_command(**options: Any) -> None:
     layers = layered_settings(options)
     selection = build_selection(options)
     config = config_of(layers)
-    pattern = export.compile_extract(options["extract_pattern"]) if options["extract_pattern"] else None
+    if options["extract_pattern"]:
+        export.compile_extract(options["extract_pattern"])  # a bad pattern is refused before anything is sent
+    output: Path | None = options["output"]
+    fmt = options["fmt"] or (export.format_for_path(str(output)) if output else None)
+    fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "csv")
+    if fmt in export.BINARY_FORMATS and output is None:
+        raise click.UsageError(f"--format {fmt} writes a file: give -o FILE.{fmt}")
+    if fmt == "parquet":
+        try:
+            export.need_pyarrow()
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from exc
     records, short = run(functools.partial(crawl_keeping_short, selection, config))
-    rows = [export.record_row(r) for r in records]
     try:
-        if pattern is not None:
-            rows = export.extract(rows, pattern)
-        if options["group_by"]:
-            rows = export.group(rows, options["group_by"])
-        if options["sort_spec"]:
-            rows = export.sort(rows, options["sort_spec"])
-        output: Path | None = options["output"]
-        fmt = options["fmt"] or (export.format_for_path(str(output)) if output else None)
-        fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "csv")
-        columns = export.choose_columns(rows, options["columns"], table=fmt == "table")
+        table = export.make_table(records, extract_pattern=options["extract_pattern"], group_by=options["group_by"],
+                                  sort_spec=options["sort_spec"], columns=options["columns"],
+                                  terminal=fmt == "table")
+        if fmt in export.BINARY_FORMATS and output is not None:
+            table.to_parquet(output)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
+    rows = list(table.rows)
     if fmt == "table":
-        write_table(rows, columns, output)
-    else:
-        text = export.render(rows, columns, fmt)
+        write_table(rows, list(table.columns), output)
+    elif fmt not in export.BINARY_FORMATS:
+        text = table.render(fmt)
         if output is None:
             sys.stdout.write(text)
         else:

@@ -1,4 +1,5 @@
-"""Record tables: rows with stats, columns pulled out of titles, grouping, sorting, CSV/JSON/Markdown."""
+"""Record tables: rows with stats, columns pulled out of titles, grouping, sorting, CSV/JSON/Markdown/Parquet;
+:class:`RecordsTable` is the one table ``asyncdl list`` prints and the Python API returns (``.to_pandas()``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from asyncdl.errors import UsageError
 from asyncdl.models import STAT_FIELDS, Record
@@ -17,7 +20,11 @@ BASE_COLUMNS = ("id", "title", "doi", "conceptdoi", "created", "url", "files", "
 COLUMNS = (*BASE_COLUMNS, *STAT_FIELDS)
 TABLE_COLUMNS = ("id", "title", "doi", "files", "bytes", "downloads", "views")  # what fits a terminal
 SUMMED = ("records", "files", "bytes", *STAT_FIELDS)
-FORMATS = ("table", "csv", "json", "jsonl", "markdown")
+FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
+BINARY_FORMATS = ("parquet",)  # written to a file (-o), never to the terminal
+
+if TYPE_CHECKING:
+    import pandas
 
 
 def record_row(record: Record) -> Row:
@@ -124,7 +131,78 @@ def render(rows: Sequence[Row], columns: Sequence[str], fmt: str) -> str:
 
 def format_for_path(path: str) -> str | None:
     """The format a file name implies (``.csv``, ``.json``, ``.jsonl``, ``.md``), if any."""
-    for suffix, fmt in ((".csv", "csv"), (".jsonl", "jsonl"), (".json", "json"), (".md", "markdown")):
+    for suffix, fmt in ((".csv", "csv"), (".jsonl", "jsonl"), (".json", "json"), (".md", "markdown"),
+                        (".parquet", "parquet")):
         if path.lower().endswith(suffix):
             return fmt
     return None
+
+
+def need_pyarrow() -> None:
+    """Parquet needs pyarrow: a UsageError saying how to get it when it is not installed."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise UsageError("--format parquet needs pyarrow: pip install 'asyncdl[parquet]'") from None
+
+
+@dataclass(frozen=True)
+class RecordsTable:
+    """Rows and the columns to show, in order: what ``asyncdl list`` prints, for Python and notebooks."""
+
+    rows: tuple[Row, ...]
+    columns: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.picked())
+
+    def picked(self) -> list[Row]:
+        """Each row with the shown columns only, in order."""
+        return [{c: row.get(c, "") for c in self.columns} for row in self.rows]
+
+    def render(self, fmt: str) -> str:
+        """The table as CSV, JSON, JSON lines or Markdown (the text ``asyncdl list --format FMT`` writes)."""
+        return render(self.rows, self.columns, fmt)
+
+    def to_csv(self) -> str:
+        return self.render("csv")
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """A pandas DataFrame of the shown columns (pandas comes with ``pip install 'asyncdl[pandas]'``)."""
+        try:
+            import pandas
+        except ImportError:
+            raise UsageError("a DataFrame needs pandas: pip install 'asyncdl[pandas]'") from None
+        return pandas.DataFrame(self.picked(), columns=list(self.columns))
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write the table as a Parquet file (pyarrow comes with ``pip install 'asyncdl[parquet]'``)."""
+        need_pyarrow()
+        import pyarrow
+        import pyarrow.parquet
+
+        columns = {c: [row.get(c, "") for row in self.rows] for c in self.columns}
+        pyarrow.parquet.write_table(pyarrow.table(columns), str(path))
+
+    def _repr_markdown_(self) -> str:
+        """How a notebook shows the table."""
+        return self.render("markdown")
+
+
+def make_table(records: Iterable[Record], *, extract_pattern: str | None = None, group_by: str | None = None,
+               sort_spec: str | None = None, columns: str | None = None, terminal: bool = False) -> RecordsTable:
+    """The table of ``records``: a column per named group of ``extract_pattern`` in the titles, then one row
+    per value of ``group_by`` (sums), sorted by ``sort_spec`` ("expedition,-downloads"), with ``columns``
+    ("id,title" or "all"; default every column, or the readable few on a ``terminal``). Bad names or
+    patterns raise UsageError."""
+    rows = [record_row(r) for r in records]
+    if extract_pattern:
+        rows = extract(rows, compile_extract(extract_pattern))
+    if group_by:
+        rows = group(rows, group_by)
+    if sort_spec:
+        rows = sort(rows, sort_spec)
+    return RecordsTable(tuple(rows), tuple(choose_columns(rows, columns, table=terminal)))

@@ -48,6 +48,7 @@ from asyncdl.governor import GovernorStats
 from asyncdl.http import Client
 from asyncdl.invenio import Selection
 from asyncdl.models import Record
+from asyncdl.notebook import NotebookProgress, in_notebook
 from asyncdl.options import RunOptions
 from asyncdl.plan import Layout, PlannedFile, check_relayout
 from asyncdl.redact import redact
@@ -594,17 +595,16 @@ async def mirror(selection: Selection, dest: str | Path, config: Config | None =
     """Download every file of ``selection`` into ``dest``, verified; returns what happened.
 
     ``config`` says how to talk to the server, ``options`` what the run does (see :class:`RunOptions`);
-    ``sink`` receives every event (progress); ``on_plan`` is called with every file as it is planned (a dry
+    ``sink`` receives every event (progress; without one, a Jupyter cell shows the progress in place);
+    ``on_plan`` is called with every file as it is planned (a dry
     run's listing, streamed).
     """
+    if sink is None and in_notebook():  # in a Jupyter cell: the progress, in place
+        accounting = Accounting()
+        with NotebookProgress(accounting) as shown:
+            return await Run(selection, Path(dest), config or Config(), options, sink=shown, on_plan=on_plan,
+                             accounting=accounting).execute()
     return await Run(selection, Path(dest), config or Config(), options, sink=sink, on_plan=on_plan).execute()
-
-
-def mirror_sync(selection: Selection, dest: str | Path, config: Config | None = None,
-                options: RunOptions | None = None, *, sink: ProgressSink | None = None,
-                on_plan: Callable[[PlannedFile], None] | None = None) -> RunSummary:
-    """The synchronous form of :func:`mirror` (same parameters)."""
-    return anyio.run(functools.partial(mirror, selection, dest, config, options, sink=sink, on_plan=on_plan))
 
 
 def read_only_layout(path: Path) -> tuple[str | None, int]:

@@ -117,7 +117,7 @@ def test_a_host_name_that_does_not_resolve_is_told_in_words(tmp_path: Path) -> N
     (["mirror", "--query", "x", "DEST", "-q", "-v"], "Error: -q (only errors and the final line) and -v (every "
                                                      "file) contradict each other: choose one"),
     (["list", "--query", "x", "-o", "out.xlsx"], "Error: cannot tell a format from the extension of out.xlsx: name "
-                                                 "it .csv, .json, .jsonl or .md, or give --format"),
+                                                 "it .csv, .json, .jsonl, .md or .parquet, or give --format"),
 ])
 def test_mistakes_on_the_command_line_are_named(tmp_path: Path, args: list[str], words: str) -> None:
     args = [str(tmp_path / "m") if a == "DEST" else a for a in args]

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from asyncdl import Config, RunOptions, Selection
+from asyncdl.api import mirror_sync
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from asyncdl.errors import LockedError, UsageError
 from asyncdl.events import ListSink, Notice
-from asyncdl.pipeline import mirror, mirror_sync
+from asyncdl.pipeline import mirror
 from asyncdl.shard import Shard
 from asyncdl.status import read_status, verify
 from asyncdl.store.lock import RunLock
