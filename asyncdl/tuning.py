@@ -74,10 +74,10 @@ class Tuner:
         of it, and ``trouble`` or pacing met."""
         level, trial = self.level, self.trial
         self.trial = None
-        wants_more = busy >= BUSY and not paced and level < self.ceiling
+        wants_more = busy >= BUSY and not paced and speed > 0 and level < self.ceiling  # bytes come, slots full
         if trouble:
             self._change(max(1, level - max(1, round(level * BACK_OFF))), "back off: rate limit or stall", hold=True)
-        elif trial is not None and speed < trial.speed * GAIN:
+        elif trial is not None and (speed <= 0 or speed < trial.speed * GAIN):  # no bytes: no gain either
             self.slow_start = False
             self.speed_here = trial.speed
             self._change(trial.before, f"back: {speed / max(trial.speed, 1):.2f}x the bytes/s", hold=True)

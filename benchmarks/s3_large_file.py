@@ -70,7 +70,7 @@ def run(quick: bool) -> list[Row]:
         base = [PYTHON, "-m", "asyncdl", "get", "--base-url", server.url, big.record_id, "--progress", "none"]
         dest = work / "asyncdl"
         measure("asyncdl get (1 stream)", [*base, "-o", str(dest), "--segments", "1"], dest, verified="while streaming")
-        measure("asyncdl get (default: 4 segments)", [*base, "-o", str(dest)], dest, verified="yes")
+        measure("asyncdl get (default: --segments auto)", [*base, "-o", str(dest)], dest, verified="yes")
         if have("curl"):
             dest = work / "curl"
             measure("curl -o", ["curl", "-s", "-o", str(dest / "file"), big.url], dest, verified="no")

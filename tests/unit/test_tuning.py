@@ -36,6 +36,16 @@ def test_a_level_up_that_does_not_pay_is_undone_and_later_tried_by_one() -> None
     assert [e.why for e in told if isinstance(e, ConcurrencyChanged)][1].startswith("back: 1.02x")
 
 
+def test_no_bytes_is_no_reason_for_more_at_once() -> None:
+    """Files that fail without a byte (a server answering 503) ask for no level up, and one tried before the
+    bytes stopped is undone."""
+    t, applied, _ = tuner(start=4)
+    assert t.decide(0.0, busy=1.0) == 4
+    assert t.decide(100.0, busy=1.0) == 8
+    assert t.decide(0.0, busy=1.0) == 4
+    assert applied == [8, 4]
+
+
 def test_no_level_up_unless_every_slot_is_busy_or_while_the_governor_paces() -> None:
     t, applied, _ = tuner()
     assert t.decide(100.0, busy=0.2) == 4
