@@ -32,6 +32,7 @@ from asyncdl.events import (
     PageFetched,
     PathNote,
     RateLimitPaused,
+    RatePaced,
     RecordInaccessible,
     RecordPlanned,
     RequestSent,
@@ -143,6 +144,7 @@ class Accounting:
         self.moved_bytes = 0  # bytes received in this run (the speed's measure)
         self.active: dict[str, tuple[int | None, int]] = {}  # path -> (size, bytes so far)
         self.paused_until = 0.0  # a 429 pause of some host runs until then (clock time)
+        self.held: dict[tuple[str, str], float] = {}  # (host, bucket) -> its requests wait until then (clock time)
         self.started_files = 0  # downloads started (each once, however often it starts again)
         self.file_requests: Counter[str] = Counter()  # host -> requests for files (or archives) sent to it
         self._samples: deque[tuple[float, float]] = deque([(self.started, 0)])
@@ -200,8 +202,11 @@ class Accounting:
                 self._advance(nbytes, moved=True)
             case FileFinished():
                 self._finished(event)
-            case RateLimitPaused(_, _, seconds, _, _):
+            case RateLimitPaused(host, bucket, seconds, _, _):
                 self.paused_until = max(self.paused_until, self.clock() + seconds)
+                self.held[host, bucket] = self.clock() + seconds
+            case RatePaced(host, bucket, seconds, _, _):
+                self.held[host, bucket] = self.clock() + seconds
 
     def _finished(self, event: FileFinished) -> None:
         s = self.summary
@@ -299,15 +304,17 @@ class Accounting:
     def budget_wait(self, files: int) -> float:
         """Seconds the hosts' request budgets hold ``files`` more downloads up at least: the requests they need
         (as many a file as the files started so far needed) beyond what each host's budget has left, at its
-        limit per window. 0 when no budget is known."""
+        limit per window; and no less than the wait for the budget (or a 429's pause) under way. 0 when no
+        budget is known."""
         if files <= 0 or not self.file_requests:
             return 0.0
         try:
             hosts = self.governors()
         except RuntimeError:  # read from a display's thread while the run added a bucket: next time
             return 0.0
-        wait = 0.0
+        now, wait = self.clock(), 0.0
         for host, requests in self.file_requests.items():
+            wait = max(wait, self.held.get((host, FILE_BUCKET), now) - now)
             bucket = hosts[host].buckets.get(FILE_BUCKET) if host in hosts else None
             if bucket is not None and bucket.limit and bucket.window:
                 needed = files * requests / max(1, self.started_files)

@@ -13,6 +13,7 @@ from asyncdl.events import (
     FileFinished,
     FileQueued,
     FileStarted,
+    RatePaced,
     RecordPlanned,
     RequestSent,
 )
@@ -160,6 +161,9 @@ def test_eta_is_held_up_by_the_request_budget_left() -> None:
     acc.governors = lambda: {"zenodo.org:443": GovernorStats({"default": BucketStats(60, 0, 0.0, 60, 60, 60.0)})}
     fresh = acc.eta()
     assert fresh is not None and 175 <= fresh <= 185  # 60 go at once, 180 at 60 a minute
+    acc.emit(RatePaced("zenodo.org:443", "default", 500.0, 0, 60))  # (an hour's limit, say) the next in 500 s
+    held = acc.eta()
+    assert held is not None and 495 <= held <= 500
 
 
 def test_no_time_left_and_no_final_total_until_every_record_found_is_planned() -> None:
