@@ -9,10 +9,12 @@ the run does not skew them for the rest of it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from asyncdl.errors import EXIT_FAILED, EXIT_INACCESSIBLE, EXIT_INTERRUPTED, EXIT_OK
 from asyncdl.events import (
@@ -31,14 +33,37 @@ from asyncdl.events import (
     PageFetched,
     PathNote,
     RateLimitPaused,
+    RatePaced,
     RecordInaccessible,
     RecordPlanned,
     RequestSent,
 )
 
 KEEP = 10_000  # results and notes kept in full; beyond, only counted (memory stays flat)
-WINDOW = 20.0  # seconds of the moving window that speed and time left are measured over
-SAMPLE_EVERY = 0.25  # seconds between two samples of the bytes done
+WINDOW = 20.0  # seconds of the moving window that the speed is measured over
+FILES_WINDOW = 60.0  # seconds of the window of the files' rate: rate limits count requests a minute
+SAMPLE_EVERY = 0.25  # seconds between two samples of the bytes done (of the files finished)
+FILE_BUCKET = "default"  # the governor's bucket that file requests go in (Client.stream's)
+
+
+class BucketBudget(Protocol):
+    """What a host's governor knows of one bucket (:class:`asyncdl.governor.BucketStats`)."""
+
+    @property
+    def limit(self) -> int | None: ...
+
+    @property
+    def remaining(self) -> int | None: ...
+
+    @property
+    def window(self) -> float | None: ...
+
+
+class HostBudget(Protocol):
+    """A host's governor as it stands (:class:`asyncdl.governor.GovernorStats`)."""
+
+    @property
+    def buckets(self) -> Mapping[str, BucketBudget]: ...
 
 
 @dataclass
@@ -107,9 +132,12 @@ class RunSummary:
 class Accounting:
     """``accounting.emit(event)`` for every event of a run; read its figures at any time."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, *, window: float = WINDOW) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, window: float = WINDOW,
+                 files_window: float = FILES_WINDOW) -> None:
         self.clock = clock
-        self.window = window
+        self.window, self.files_window = window, files_window
+        self.governors: Callable[[], Mapping[str, HostBudget]] = dict  # the run's, once bound (Run.governors)
+        self.sharded = False  # a shard plans only its records of those the crawl finds: it cannot count them
         self.started = clock()
         self.summary = RunSummary()
         self.pages = self.pages_planned = self.records_found = 0
@@ -118,14 +146,22 @@ class Accounting:
         self.moved_bytes = 0  # bytes received in this run (the speed's measure)
         self.active: dict[str, tuple[int | None, int]] = {}  # path -> (size, bytes so far)
         self.paused_until = 0.0  # a 429 pause of some host runs until then (clock time)
-        self._samples: deque[tuple[float, int]] = deque([(self.started, 0)])
+        self.held: dict[tuple[str, str], float] = {}  # (host, bucket) -> its requests wait until then (clock time)
+        self.started_files = 0  # downloads started (each once, however often it starts again)
+        self.file_requests: Counter[str] = Counter()  # host -> requests for files (or archives) sent to it
+        self._samples: deque[tuple[float, float]] = deque([(self.started, 0)])
+        self._under_way = 0.0  # the files in flight, each counted by the share of its bytes here
+        self._finishes: deque[tuple[float, float]] = deque()  # (when, files_done then), from the first file
+        self._lock = threading.Lock()  # the samples are read by displays' threads too
 
     # -- feeding ---------------------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
         s = self.summary
         match event:
-            case RequestSent():
+            case RequestSent(host, kind):
                 s.requests += 1
+                if kind in ("file", "archive"):
+                    self.file_requests[host] += 1
             case FaultMet(kind):
                 s.faults[kind] += 1
             case PageFetched(records, done, planned, _):
@@ -160,16 +196,22 @@ class Accounting:
                 s.counts["planned"] += 1
                 s.planned_bytes += size or 0
             case FileStarted(path, size, offset):
+                self.started_files += path not in self.active
+                self._under_way += _share(size, offset) - _share(*self.active.get(path, (None, 0)))
                 self.active[path] = (size, offset)
                 self._advance(offset, moved=False)  # resumed from the part file: already here
             case FileAdvanced(path, nbytes):
                 size, got = self.active.get(path, (None, 0))
+                self._under_way += _share(size, got + nbytes) - _share(size, got)
                 self.active[path] = (size, got + nbytes)
                 self._advance(nbytes, moved=True)
             case FileFinished():
                 self._finished(event)
-            case RateLimitPaused(_, _, seconds, _, _):
+            case RateLimitPaused(host, bucket, seconds, _, _):
                 self.paused_until = max(self.paused_until, self.clock() + seconds)
+                self.held[host, bucket] = self.clock() + seconds
+            case RatePaced(host, bucket, seconds, _, _):
+                self.held[host, bucket] = self.clock() + seconds
 
     def _finished(self, event: FileFinished) -> None:
         s = self.summary
@@ -177,24 +219,26 @@ class Accounting:
         s.bytes_received += event.bytes_received
         if s.counts[event.outcome] <= KEEP:
             s.results.append(event)
+        size, got = self.active.pop(event.path, (None, 0))
+        self._under_way = self._under_way - _share(size, got) if self.active else 0.0  # (0: no drift of the sum)
         if event.outcome in ("skipped", "linked"):
             self._advance(event.size or 0, moved=False)  # done, but nothing crossed the network: not speed
-        elif event.outcome == "failed":
-            self._advance(-self.active.get(event.path, (None, 0))[1], moved=False)
-        self.active.pop(event.path, None)
+        else:  # a failed file's bytes are not done after all
+            self._advance(-got if event.outcome == "failed" else 0, moved=False)
 
     def _advance(self, nbytes: int, *, moved: bool) -> None:
         self.done_bytes += nbytes
         self.moved_bytes += nbytes if moved else 0
         now = self.clock()
-        if now - self._samples[-1][0] >= SAMPLE_EVERY:
-            self._samples.append((now, self.moved_bytes))
-            self._forget(now)
-
-    def _forget(self, now: float) -> None:
-        """Drop samples older than the window, keeping the newest of them as the window's base."""
-        while len(self._samples) > 1 and self._samples[1][0] <= now - self.window:
-            self._samples.popleft()
+        with self._lock:
+            if now - self._samples[-1][0] >= SAMPLE_EVERY:
+                self._samples.append((now, self.moved_bytes))
+                _forget(self._samples, now - self.window)
+            if not self._finishes:  # the first file started (or was found there): the files' rate starts
+                self._finishes.append((now, self.files_done))
+            elif now - self._finishes[-1][0] >= SAMPLE_EVERY:
+                self._finishes.append((now, self.files_done))
+                _forget(self._finishes, now - self.files_window)
 
     # -- reading ---------------------------------------------------------------------------------------------
     @property
@@ -218,22 +262,88 @@ class Accounting:
     def elapsed(self) -> float:
         return max(1e-6, self.clock() - self.started)
 
+    @property
+    def plan_final(self) -> bool:
+        """Whether the totals are final: the crawl is done and every record it found is planned (the crawl
+        ends while the plan still holds records, waiting for the downloads to take their files). A shard
+        plans only its own records, so it cannot count them: there the crawl being done is all it knows."""
+        return self.crawl_done and (self.sharded or self.summary.records >= self.records_found)
+
     def speed(self) -> float:
         """Bytes a second received over the last ``window`` seconds (falls to 0 while nothing arrives; files
         found already there or linked are done, but are no speed)."""
         now = self.clock()
-        self._forget(now)
-        since, then = self._samples[0]
-        span = now - since
-        return max(0.0, (self.moved_bytes - then) / span) if span > 0 else 0.0
+        with self._lock:
+            _forget(self._samples, now - self.window)
+            return _rate(self._samples, now, self.moved_bytes)
+
+    @property
+    def files_done(self) -> float:
+        """Files finished, and those in flight by the share of their bytes here (ten files half done: 5)."""
+        return self.finished + self._under_way
+
+    def file_rate(self) -> float:
+        """Files a second done (:attr:`files_done`) over the last ``files_window`` seconds, or since the first
+        file started when that is less: what the request budget, the latency and the bytes together allow."""
+        now = self.clock()
+        with self._lock:
+            _forget(self._finishes, now - self.files_window)
+            return _rate(self._finishes, now, self.files_done) if self._finishes else 0.0
 
     def eta(self) -> float | None:
-        """Seconds left at the current speed, once the crawl has said how much there is."""
-        left = self.queued_bytes - self.done_bytes
-        speed = self.speed()
-        return left / speed if speed > 0 and left > 0 and self.crawl_done else None
+        """Seconds left, once the plan is final: the longest of the bytes left at the speed, the files left at
+        their rate, and the wait the request budget puts on the files not started yet (a floor, never the
+        estimate alone); None before, and while nothing moves; 0 once all is done."""
+        if not self.plan_final:
+            return None
+        bytes_left, files_left = self.queued_bytes - self.done_bytes, self.queued - self.files_done
+        if self.finished >= self.queued:
+            return 0.0
+        speed, rate = self.speed(), self.file_rate()
+        guesses = ([bytes_left / speed] if bytes_left > 0 and speed > 0 else []) + (
+            [files_left / rate] if files_left > 0 and rate > 0 else [])
+        if not guesses:
+            return None
+        return max(*guesses, self.budget_wait(self.queued - self.finished - len(self.active)))
+
+    def budget_wait(self, files: int) -> float:
+        """Seconds the hosts' request budgets hold ``files`` more downloads up at least: the requests they need
+        (as many a file as the files started so far needed) beyond what each host's budget has left, at its
+        limit per window; and no less than the wait for the budget (or a 429's pause) under way. 0 when no
+        budget is known."""
+        if files <= 0 or not self.file_requests:
+            return 0.0
+        try:
+            hosts = self.governors()
+        except RuntimeError:  # read from a display's thread while the run added a bucket: next time
+            return 0.0
+        now, wait = self.clock(), 0.0
+        for host, requests in self.file_requests.items():
+            wait = max(wait, self.held.get((host, FILE_BUCKET), now) - now)
+            bucket = hosts[host].buckets.get(FILE_BUCKET) if host in hosts else None
+            if bucket is not None and bucket.limit and bucket.window:
+                needed = files * requests / max(1, self.started_files)
+                wait = max(wait, (needed - (bucket.remaining or 0)) * bucket.window / bucket.limit)
+        return wait
 
     @property
     def paused(self) -> float:
         """Seconds left of a rate-limit pause under way (0: none)."""
         return max(0.0, self.paused_until - self.clock())
+
+
+def _share(size: int | None, got: int) -> float:
+    """How much of a file is here, 0 to 1 (0 when its size is not known)."""
+    return min(1.0, max(0.0, got / size)) if size else 0.0
+
+
+def _forget(samples: deque[tuple[float, float]], before: float) -> None:
+    """Drop samples older than ``before``, keeping the newest of them as the window's base."""
+    while len(samples) > 1 and samples[1][0] <= before:
+        samples.popleft()
+
+
+def _rate(samples: deque[tuple[float, float]], now: float, count: float) -> float:
+    """How fast ``count`` grew since the window's base sample (0 when no time has passed)."""
+    since, then = samples[0]
+    return max(0.0, (count - then) / (now - since)) if now > since else 0.0

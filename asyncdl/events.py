@@ -172,10 +172,15 @@ class RequestSent:
 
 @dataclass(frozen=True, slots=True)
 class FaultMet:
-    """A fault was met: ``kind`` is a key of :data:`asyncdl.errors.FAULT_LABELS` (a reset, a 429...)."""
+    """A fault was met: ``kind`` is a key of :data:`asyncdl.errors.FAULT_LABELS` (a reset, a 429...). When it
+    is retried: which retry this is (``retry`` of the ``retries`` its budget allows) and the ``wait`` before it;
+    ``retry`` 0 when it is not (a spent budget, a 429 waited out by the governor, a corrupt body)."""
 
     kind: str
     detail: str = ""
+    retry: int = 0
+    retries: int = 0
+    wait: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncdl.accounting import Accounting
 from asyncdl.events import Display, Event, FaultMet, FileFinished, Notice, RateLimitPaused
-from asyncdl.progress import describe_pause, status_line
+from asyncdl.progress import describe_pause, describe_retry, status_line
 from asyncdl.units import plural
 
 SHOWN = 10  # failures and warnings listed in the cell; the rest are counted
@@ -58,7 +58,7 @@ class NotebookProgress(Display):
         elif isinstance(event, RateLimitPaused):
             self.latest = describe_pause(event)
         elif isinstance(event, FaultMet):
-            self.latest = f"retrying: {event.detail}"
+            self.latest = describe_retry(event)
         if self.clock() - self._drawn >= self.interval:
             self._draw()
 

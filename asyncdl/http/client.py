@@ -109,13 +109,14 @@ class Client:
     def _paced(self, host: str, notice: PauseNotice) -> None:
         self.sink.emit(RatePaced(host, notice.bucket, notice.seconds, notice.remaining, notice.limit))
 
-    def fault(self, error: AsyncdlError) -> None:
-        """Report a fault met (and retried, or ending a file): a reset, a stall, a 5xx, a corrupt body..."""
-        self.sink.emit(FaultMet(fault_kind(error), str(error)))
+    def fault(self, error: AsyncdlError, retry: int = 0, retries: int = 0, wait: float = 0.0) -> None:
+        """Report a fault met (and retried, or ending a file): a reset, a stall, a 5xx, a corrupt body...; when
+        retried, which retry of how many, in how many seconds."""
+        self.sink.emit(FaultMet(fault_kind(error), str(error), retry, retries, wait))
 
     def retry(self, *, start: int = 0) -> Retry:
         """A new retry budget (see :class:`Retry`) for a request or a download starting at byte ``start``."""
-        return Retry(self.config, start=start, on_fault=self.fault, brake=self.brake)
+        return Retry(self.config, start=start, on_fault=self.fault, on_retry=self.fault, brake=self.brake)
 
     def token_for(self, url: str | URL) -> str | None:
         """The token configured for the URL's host (``--token`` is base_url's), else None."""

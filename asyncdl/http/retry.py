@@ -34,13 +34,15 @@ def backoff(config: Config, attempt: int) -> float:
 class Retry:
     """The budget of one request or download: ``await retry.after(error, position)`` after each failed try."""
 
-    def __init__(self, config: Config, *, start: int, on_fault: Callable[[AsyncdlError], None], brake: Brake) -> None:
+    def __init__(self, config: Config, *, start: int, on_fault: Callable[[AsyncdlError], None], brake: Brake,
+                 on_retry: Callable[[AsyncdlError, int, int, float], None] | None = None) -> None:
         self.config = config
         self.high_water = start
         self.in_a_row = 0
         self.connect_failures = 0
         self.first_failure: float | None = None
-        self._on_fault = on_fault
+        self._on_fault = on_fault  # a fault that ends the tries
+        self._on_retry = on_retry  # a fault retried: (error, which retry, of how many, seconds before it)
         self._brake = brake
 
     def ended_at(self, position: int) -> bool:
@@ -57,20 +59,32 @@ class Retry:
         return self.in_a_row > self.config.retries
 
     async def after(self, error: AsyncdlError, position: int = 0) -> None:
-        """After a try that failed with ``error`` or ended short at ``position``: count the fault, re-raise
-        once the budget is spent (a short body as "ended at byte X of Y, N times"), else wait."""
+        """After a try that failed with ``error`` or ended short at ``position``: count the fault (with which
+        retry it is, of how many, and the wait), re-raise once the budget is spent (a short body as "ended at
+        byte X of Y, N times"), else wait."""
         if not error.retryable:
             raise error
         self.first_failure = self.first_failure or time.monotonic()
-        if isinstance(error, ConnectError):
+        connect = isinstance(error, ConnectError)
+        tries = min(CONNECT_TRIES, self.config.retries + 1)
+        if connect:
             self.connect_failures += 1
-            if self.connect_failures >= min(CONNECT_TRIES, self.config.retries + 1):
+            if self.connect_failures >= tries:
                 spent = time.monotonic() - self.first_failure
                 raise ConnectError(f"{error} ({self.connect_failures} tries over {spent:.0f} s); check --base-url "
                                    "and the network") from error
-        self._on_fault(error)  # a fault met and retried
+        progressed = self.ended_at(position)
+        wait = backoff(self.config, max(1, self.in_a_row))
+        if connect:
+            wait = min(wait, CONNECT_WAIT_MAX)
+        if self.spent or self._on_retry is None:
+            self._on_fault(error)  # a fault met (and retried, unless the budget is spent)
+        elif connect:
+            self._on_retry(error, self.connect_failures, tries - 1, wait)
+        else:
+            self._on_retry(error, max(1, self.in_a_row), self.config.retries, wait)
         self._brake.problem(str(error))
-        if self.ended_at(position):
+        if progressed:
             self._brake.progress()
         if self.spent:
             if isinstance(error, ShortBodyError):
@@ -78,5 +92,4 @@ class Retry:
                                      f"{self.in_a_row} times without getting further", position=error.position,
                                      size=error.size) from error
             raise error
-        wait = backoff(self.config, max(1, self.in_a_row))
-        await sleep(min(wait, CONNECT_WAIT_MAX) if isinstance(error, ConnectError) else wait)
+        await sleep(wait)

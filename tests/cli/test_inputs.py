@@ -97,8 +97,9 @@ def test_nothing_listening_is_told_in_words_with_each_retry(tmp_path: Path) -> N
                      "--progress", "plain")
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    retries = [line for line in lines if f"retrying: cannot connect to 127.0.0.1:{port}: connection refused" in line]
-    assert len(retries) == 3  # four tries: three retried, the last one reported
+    retries = [found[1] for line in lines if (found := re.fullmatch(
+        rf"\S+ \S+ retrying (\d)/3 in \d+(\.\d)? s: cannot connect to 127\.0\.0\.1:{port}: connection refused", line))]
+    assert retries == ["1", "2", "3"]  # four tries: three retried (each with its number and wait), the last reported
     assert re.fullmatch(rf"error: cannot connect to 127\.0\.0\.1:{port}: connection refused \(4 tries over \d+ s\); "
                         r"check --base-url and the network", lines[-1]), lines[-1]
     assert "ClientConnector" not in result.stderr and "Traceback" not in result.stderr
