@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from asyncdl import export, invenio, settings
+from asyncdl import bag, export, invenio, settings
 from asyncdl._version import __version__
 from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import DEFAULT_BASE_URL, Config
@@ -370,6 +370,8 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         layers.setdefault("layout", layout)
     run_options = settings.options_from(layers, dry_run=options["dry_run"], refresh=options["refresh"],
                                         since_last=options["since_last"], relayout=options["relayout"])
+    # a bagged DEST keeps its files under data/ (asyncdl bag); refused while a bag of it is half done
+    run_options = dataclasses.replace(run_options, layout=bag.layout_in(dest, run_options.layout))
     try:
         check_template(run_options.layout)
     except UsageError as exc:
@@ -641,6 +643,32 @@ def mirror_command(**options: Any) -> None:
     download(build_selection(options), options["dest"], options, sharded=True)
 
 
+BAG_EPILOG = """\b
+Examples:
+  asyncdl bag ./iodp                       # ./iodp/data/ holds the files; mirror, status, verify go on working
+  asyncdl bag ./iodp --into /archive/iodp  # a bag of hard links (else copies); ./iodp stays as it is
+  python -m bagit --validate ./iodp        # the Library of Congress's validator agrees
+"""
+
+
+@main.command("bag", epilog=BAG_EPILOG)
+@click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--into", type=click.Path(file_okay=False, path_type=Path), metavar="NEW",
+              help="Make the bag in NEW (new or empty) of hard links to DEST's files (else copies, checked against "
+                   "the journal), leaving DEST as it is.")
+def bag_command(dest: Path, into: Path | None) -> None:
+    """Make the finished mirror in DEST a BagIt bag (RFC 8493), without reading its data: the payload
+    manifest (md5) from the journal, bag-info.txt from the records (instance, DOIs, dates, counts, bytes), the
+    records' JSON saved by --save-metadata as tag files, and a tag manifest.
+
+    In place (the default) DEST's files are renamed under DEST/data/ and the journal follows them, so
+    status, verify and mirror into DEST go on working. Refused, nothing moved, while DEST is not a finished
+    mirror (failed or missing files, a run going on) or holds files no journal knows.
+    """
+    report = bag.bag(dest, into)
+    stderr.print(bag.describe(report, dest), highlight=False, markup=False)
+
+
 @main.command("demo")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path), required=False)
 @settings.flags_for("demo")
@@ -797,6 +825,7 @@ def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+    bag.check_not_interrupted(dest)
     progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         console=stderr, disable=not stderr.is_terminal)
     task = progress.add_task("verify", total=None)
