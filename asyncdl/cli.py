@@ -35,6 +35,7 @@ from asyncdl.crawl import crawl_records
 from asyncdl.errors import (
     EXIT_EMPTY,
     EXIT_FAILED,
+    EXIT_INACCESSIBLE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     AsyncdlError,
@@ -350,7 +351,29 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
     except SystemExit as end:
         if made and end.code != EXIT_INTERRUPTED:
             remove_if_bookkeeping_only(dest)
+        if not options["dry_run"] and dest.is_dir():
+            bag_after_run(dest, end.code, make=options.get("make_bag", False))
         raise
+
+
+def bag_after_run(dest: Path, code: int | str | None, *, make: bool) -> None:
+    """``mirror --bag``: a complete run (exit 0 or 5) makes DEST a bag, an incomplete one says why not in one
+    line; without --bag, a run into a bagged DEST that changed its payload says the bag needs bagging again."""
+    if not make:
+        if bag.bagged(dest) and bag.stale(dest):
+            stderr.print(f"note: {dest} is a BagIt bag and this run changed its payload: asyncdl bag {dest} (or "
+                         "mirror --bag) brings its manifests up to date", highlight=False, markup=False)
+        return
+    if code not in (EXIT_OK, EXIT_INACCESSIBLE):
+        stderr.print(f"not bagged: a bag is made after a complete run, and this one ended with exit {code}",
+                     highlight=False, markup=False)
+        return
+    try:
+        report = bag.bag(dest)
+    except AsyncdlError as exc:
+        stderr.print(f"[red]error:[/red] not bagged: {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    stderr.print(bag.describe(report, dest), highlight=False, markup=False)
 
 
 def remove_if_bookkeeping_only(dest: Path) -> None:
@@ -633,6 +656,9 @@ Examples:
 @click.option("--shard", metavar="K/N",
               help="Mirror only shard K of N (1..N): the records whose id hashes to it, with a journal of its own "
                    "in DEST [default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set; 1/1 is all].")
+@click.option("--bag", "make_bag", is_flag=True,
+              help="After a complete run, make DEST a BagIt bag in place, as 'asyncdl bag DEST' does (an incomplete "
+                   "run is not bagged and says why).")
 def mirror_command(**options: Any) -> None:
     """Download every file of a selection into DEST: resumable, checksum-verified, rate-limit aware.
 

@@ -1,4 +1,4 @@
-"""`asyncdl bag`: a finished mirror (nested folders, hostile-looking names, linked duplicates,
+"""`asyncdl bag` and `mirror --bag`: a finished mirror (nested folders, hostile-looking names, linked duplicates,
 records' JSON) made a BagIt bag in place or into a new folder, validated by the Library of Congress's bagit
 (fast and full); its manifest comes from the journal (a payload file changed behind its back keeps the
 journal's md5, so bag never read it); verify, status and mirror go on working; bad inputs are one line and
@@ -18,7 +18,7 @@ from pathlib import Path
 import bagit
 import pytest
 
-from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
+from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
 from asyncdl.store.lock import RunLock
 from tests.datasets import record
 
@@ -206,6 +206,32 @@ def test_a_bag_into_a_new_folder_links_and_leaves_the_mirror_as_it_was(start_emu
     repair = asyncdl("verify", str(new), "--repair")
     assert repair.returncode == 2 and "is a bag without a journal" in one_line(repair)
     assert (dest / "2021/21/v1.txt").read_bytes() == b"one\n"
+
+
+def test_mirror_bag_bags_a_complete_run_only(start_emulator: Start, tmp_path: Path) -> None:
+    emu = start_emulator(EmulatorConfig(rate_limits=False), dataset=dataset())
+    dest = tmp_path / "m"
+    done = mirror(emu, dest, "--bag")
+    assert f"{dest} is a bag, its files under {dest / 'data'}" in done.stderr
+    bagit.Bag(str(dest)).validate()
+    # a run into the bag that changes its payload (the records' JSON saved again under data/) says so ...
+    again = mirror(emu, dest)
+    assert f"note: {dest} is a BagIt bag and this run changed its payload" in again.stderr
+    assert not bagit.Bag(str(dest)).is_valid()
+    rebag = asyncdl("bag", str(dest))  # ... and bag brings it up to date
+    assert rebag.returncode == 0 and f"{dest} is a bag again" in one_line(rebag)
+    bagit.Bag(str(dest)).validate()
+    quiet = asyncdl("mirror", "--base-url", emu.url, "--owner", "9", "--all-versions", "--layout", "{year}/{id}/{key}",
+                    "--progress", "plain", str(dest))
+    assert quiet.returncode == 0 and "note:" not in quiet.stderr  # nothing changed: the bag is still right
+
+    broken = start_emulator(EmulatorConfig(rate_limits=False, faults=FaultConfig(corrupt=1.0)), dataset=dataset())
+    failing = tmp_path / "f"
+    result = asyncdl("mirror", "--base-url", broken.url, "--owner", "9", "--max-attempts", "1", "--progress", "plain",
+                     str(failing), "--bag")
+    assert result.returncode == 1
+    assert "not bagged: a bag is made after a complete run, and this one ended with exit 1" in result.stderr
+    assert not (failing / "bagit.txt").exists() and not (failing / "data").exists()
 
 
 def synthetic_mirror(dest: Path, names: list[str], *, files_per_record: int = 100) -> dict[str, bytes]:
