@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from asyncdl import export, invenio, settings
+from asyncdl import bag, export, invenio, settings
 from asyncdl._version import __version__
 from asyncdl.accounting import Accounting, RunSummary
 from asyncdl.config import DEFAULT_BASE_URL, Config
@@ -35,6 +35,7 @@ from asyncdl.crawl import crawl_records
 from asyncdl.errors import (
     EXIT_EMPTY,
     EXIT_FAILED,
+    EXIT_INACCESSIBLE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     AsyncdlError,
@@ -356,7 +357,29 @@ def download(selection: Selection, dest: Path, options: dict[str, Any], *, shard
     except SystemExit as end:
         if made and end.code != EXIT_INTERRUPTED:
             remove_if_bookkeeping_only(dest)
+        if not options["dry_run"] and dest.is_dir():
+            bag_after_run(dest, end.code, make=options.get("make_bag", False))
         raise
+
+
+def bag_after_run(dest: Path, code: int | str | None, *, make: bool) -> None:
+    """``mirror --bag``: a complete run (exit 0 or 5) makes DEST a bag, an incomplete one says why not in one
+    line; without --bag, a run into a bagged DEST that changed its payload says the bag needs bagging again."""
+    if not make:
+        if bag.bagged(dest) and bag.stale(dest):
+            stderr.print(f"note: {dest} is a BagIt bag and this run changed its payload: asyncdl bag {dest} (or "
+                         "mirror --bag) brings its manifests up to date", highlight=False, markup=False)
+        return
+    if code not in (EXIT_OK, EXIT_INACCESSIBLE):
+        stderr.print(f"not bagged: a bag is made after a complete run, and this one ended with exit {code}",
+                     highlight=False, markup=False)
+        return
+    try:
+        report = bag.bag(dest)
+    except AsyncdlError as exc:
+        stderr.print(f"[red]error:[/red] not bagged: {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    stderr.print(bag.describe(report, dest), highlight=False, markup=False)
 
 
 def remove_if_bookkeeping_only(dest: Path) -> None:
@@ -376,6 +399,8 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
         layers.setdefault("layout", layout)
     run_options = settings.options_from(layers, dry_run=options["dry_run"], refresh=options["refresh"],
                                         since_last=options["since_last"], relayout=options["relayout"])
+    # a bagged DEST keeps its files under data/ (asyncdl bag); refused while a bag of it is half done
+    run_options = dataclasses.replace(run_options, layout=bag.layout_in(dest, run_options.layout))
     try:
         check_template(run_options.layout)
     except UsageError as exc:
@@ -638,6 +663,9 @@ Examples:
 @click.option("--shard", metavar="K/N",
               help="Mirror only shard K of N (1..N): the records whose id hashes to it, with a journal of its own "
                    "in DEST [default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set; 1/1 is all].")
+@click.option("--bag", "make_bag", is_flag=True,
+              help="After a complete run, make DEST a BagIt bag in place, as 'asyncdl bag DEST' does (an incomplete "
+                   "run is not bagged and says why).")
 def mirror_command(**options: Any) -> None:
     """Download every file of a selection into DEST: resumable, checksum-verified, rate-limit aware.
 
@@ -646,6 +674,32 @@ def mirror_command(**options: Any) -> None:
     Indexed Job each task mirrors its own shard (see --shard and docs/cluster.md).
     """
     download(build_selection(options), options["dest"], options, sharded=True)
+
+
+BAG_EPILOG = """\b
+Examples:
+  asyncdl bag ./iodp                       # ./iodp/data/ holds the files; mirror, status, verify go on working
+  asyncdl bag ./iodp --into /archive/iodp  # a bag of hard links (else copies); ./iodp stays as it is
+  python -m bagit --validate ./iodp        # the Library of Congress's validator agrees
+"""
+
+
+@main.command("bag", epilog=BAG_EPILOG)
+@click.argument("dest", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--into", type=click.Path(file_okay=False, path_type=Path), metavar="NEW",
+              help="Make the bag in NEW (new or empty) of hard links to DEST's files (else copies, checked against "
+                   "the journal), leaving DEST as it is.")
+def bag_command(dest: Path, into: Path | None) -> None:
+    """Make the finished mirror in DEST a BagIt bag (RFC 8493), without reading its data: the payload
+    manifest (md5) from the journal, bag-info.txt from the records (instance, DOIs, dates, counts, bytes), the
+    records' JSON saved by --save-metadata as tag files, and a tag manifest.
+
+    In place (the default) DEST's files are renamed under DEST/data/ and the journal follows them, so
+    status, verify and mirror into DEST go on working. Refused, nothing moved, while DEST is not a finished
+    mirror (failed or missing files, a run going on) or holds files no journal knows.
+    """
+    report = bag.bag(dest, into)
+    stderr.print(bag.describe(report, dest), highlight=False, markup=False)
 
 
 @main.command("demo")
@@ -804,6 +858,7 @@ def verify_command(dest: Path, repair: bool, token: str | None, base_url: str) -
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+    bag.check_not_interrupted(dest)
     progress = Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         console=stderr, disable=not stderr.is_terminal)
     task = progress.add_task("verify", total=None)

@@ -4,27 +4,30 @@ is :mod:`asyncdl.store.status`)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 
-from asyncdl import invenio
+from asyncdl import bag, invenio
 from asyncdl.config import Config
 from asyncdl.digests import Check
+from asyncdl.errors import UsageError
 from asyncdl.events import NullSink, ProgressSink
 from asyncdl.http import Client
 from asyncdl.models import Checksum, FileEntry, Record
 from asyncdl.plan import PlannedFile
 from asyncdl.store.journal import FileRow, Journal
 from asyncdl.store.merged import finished_files, journal_paths
+from asyncdl.store.names import STATE_DIR
 from asyncdl.store.status import ShardState, StateCount, Status, read_status
 from asyncdl.transfer import Transfer
 
 VERIFY_FAILURE = "checksum mismatch or missing at verify"
 EARLIER_FAILURES = (VERIFY_FAILURE, "md5 mismatch or missing at verify")  # the latter: before checksums of any kind
-__all__ = ["ShardState", "StateCount", "Status", "VerifyReport", "read_status", "verify"]
+__all__ = ["ShardState", "StateCount", "Status", "VerifyReport", "read_status", "verify", "verify_bag"]
 
 
 @dataclass
@@ -49,6 +52,11 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
     Every journal in DEST is read (each path once); a bad file is marked failed, or repaired, in the
     journal of the shard it belongs to, so that shard's next run fetches it.
     """
+    if bag.is_bag(dest) and not (dest / STATE_DIR).is_dir():  # a bag made --into NEW: no journal, a manifest
+        if repair:
+            raise UsageError(f"{dest} is a bag without a journal (asyncdl bag --into made it): repair the mirror it "
+                             "was made from, then bag it again")
+        return await verify_bag(dest, on_file=on_file, on_total=on_total)
     report = VerifyReport()
     paths = journal_paths(dest)
     bad: dict[int, list[FileRow]] = {}
@@ -89,6 +97,39 @@ async def verify(dest: Path, *, config: Config, repair: bool = False, sink: Prog
         finally:
             journal.close()
     return report
+
+
+async def verify_bag(root: Path, *, on_file: Callable[[str, int], None] | None = None,
+                     on_total: Callable[[int], None] | None = None) -> VerifyReport:
+    """Re-hash every file a bag's manifest-md5.txt lists; a payload file it does not list is a mismatch."""
+    report = VerifyReport()
+    entries = await anyio.to_thread.run_sync(bag.manifest_entries, root)
+    on_disk = set(await anyio.to_thread.run_sync(bag.payload_files, root))
+    if on_total is not None:
+        on_total(sum((root / path).stat().st_size for path, _ in entries if path in on_disk))
+    for path, md5 in entries:
+        report.checked += 1
+        if path not in on_disk:
+            report.missing.append(path)
+            continue
+        on_disk.discard(path)
+        found = await anyio.to_thread.run_sync(_md5_of, root / path)
+        if found != md5:
+            report.mismatched.append(path)
+            report.problems[path] = f"md5 {found} differs from the manifest's {md5}"
+        else:
+            report.ok += 1
+        if on_file is not None:
+            on_file(path, (root / path).stat().st_size)
+    for path in sorted(on_disk):
+        report.mismatched.append(path)
+        report.problems[path] = f"in {bag.PAYLOAD}/ but not in {bag.MANIFEST_MD5}"
+    return report
+
+
+def _md5_of(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "md5").hexdigest()
 
 
 def row_check(row: FileRow) -> Check:
