@@ -18,14 +18,7 @@ from asyncdl.events import (
     RequestSent,
 )
 from asyncdl.governor import BucketStats, GovernorStats
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fake_clock import Clock
 
 
 def test_speed_is_over_the_window_not_since_the_start() -> None:

@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asyncdl.pacing import Pacer
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fake_clock import Clock
 
 
 def test_bytes_are_booked_one_after_another_at_the_rate() -> None:

@@ -13,14 +13,7 @@ from asyncdl.accounting import Accounting
 from asyncdl.events import CrawlDone, FaultMet, FileFinished, FileQueued, RateLimitPaused, RatePaced, RecordPlanned
 from asyncdl.governor import BucketStats, GovernorStats
 from asyncdl.progress import Counters, LogProgress, StatusLine, describe_retry, format_eta
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fake_clock import Clock
 
 
 def test_a_retry_says_which_of_how_many_and_the_wait_left() -> None:
