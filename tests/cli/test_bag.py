@@ -290,8 +290,9 @@ def audited() -> None:
 
 @pytest.mark.slow
 def test_a_bag_of_many_files_opens_none_of_them(tmp_path: Path, audited: None) -> None:
-    """10,000 files by default (ASYNCDL_BAG_FILES=100000 for the README's figure: making the files is most of
-    the test's time, not bagging them)."""
+    """10,000 files by default (ASYNCDL_BAG_FILES=100000 for the README's figure, printed with -s: making the
+    files is most of the test's time, not bagging them). No time is asserted: not one payload file opened is
+    the proof that no data was read."""
     import time
 
     from asyncdl.bag import bag
@@ -311,7 +312,6 @@ def test_a_bag_of_many_files_opens_none_of_them(tmp_path: Path, audited: None) -
     print(f"bag of {count} files: {seconds:.1f} s")
     assert OPENED == []  # not one payload file was opened: no byte of data read
     assert report.files == count and report.hashed == [] and report.bytes == sum(map(len, made.values()))
-    assert seconds < 3 * max(1, count // 10_000)  # about 0.3 s a 10,000 files measured; a quadratic step would not fit
     bagit.Bag(str(dest)).validate(fast=True)
     assert len(manifest(dest)) == count
 
