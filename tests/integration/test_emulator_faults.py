@@ -94,8 +94,8 @@ def test_latency_and_bandwidth_are_lower_bounds(start_emulator: Start) -> None:
 
 
 def test_a_shared_cap_is_shared_by_every_connection(start_emulator: Start) -> None:
-    """Four bodies at once under a shared cap take as long as four one after another; the per-connection cap
-    alone lets them go side by side."""
+    """Four bodies at once under a shared cap take at least as long as four one after another (a lower bound:
+    a slow machine cannot make it fail; a cap per connection would let them through in a quarter of it)."""
     def four_at_once(**faults: float) -> float:
         emu = faulty(start_emulator, **faults)
         began = time.monotonic()
@@ -104,9 +104,7 @@ def test_a_shared_cap_is_shared_by_every_connection(start_emulator: Start) -> No
         assert all(len(body) == SIZE for body in bodies)
         return time.monotonic() - began
 
-    shared = four_at_once(shared_bandwidth=2_000_000)
-    assert shared >= 4 * SIZE / 2_000_000 * 0.9
-    assert four_at_once(bandwidth=2_000_000) < shared * 0.6
+    assert four_at_once(shared_bandwidth=2_000_000) >= 4 * SIZE / 2_000_000 * 0.9
 
 
 def test_first_attempts_only(start_emulator: Start) -> None:
