@@ -47,6 +47,7 @@ from asyncdl.errors import (
 )
 from asyncdl.events import (
     ArchiveUsed,
+    ConcurrencyChanged,
     CrawlDone,
     CrawlShort,
     Display,
@@ -64,6 +65,7 @@ from asyncdl.events import (
     NullSink,
     PageFetched,
     PathNote,
+    PlanDone,
     ProgressSink,
     RateLimitPaused,
     RecordInaccessible,
@@ -86,6 +88,7 @@ __all__ = [
     "BadResponseError",
     "BlockedError",
     "Checksum",
+    "ConcurrencyChanged",
     "Config",
     "ConfigError",
     "ConnectError",
@@ -116,6 +119,7 @@ __all__ = [
     "NullSink",
     "PageFetched",
     "PathNote",
+    "PlanDone",
     "ProgressSink",
     "RateLimitPaused",
     "RateLimitedError",

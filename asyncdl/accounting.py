@@ -32,6 +32,7 @@ from asyncdl.events import (
     FileUnavailable,
     PageFetched,
     PathNote,
+    PlanDone,
     RateLimitPaused,
     RatePaced,
     RecordInaccessible,
@@ -137,8 +138,8 @@ class Accounting:
         self.clock = clock
         self.window, self.files_window = window, files_window
         self.governors: Callable[[], Mapping[str, HostBudget]] = dict  # the run's, once bound (Run.governors)
-        self.sharded = False  # a shard plans only its records of those the crawl finds: it cannot count them
         self.started = clock()
+        self.plan_done = False  # every record planned: the totals are final
         self.summary = RunSummary()
         self.pages = self.pages_planned = self.records_found = 0
         self.crawl_done = False
@@ -167,6 +168,8 @@ class Accounting:
             case PageFetched(records, done, planned, _):
                 self.pages, self.pages_planned = done, max(planned, done)
                 self.records_found += records
+            case PlanDone():
+                self.plan_done = True
             case CrawlDone(records, _):
                 self.crawl_done, self.records_found = True, records
             case CrawlShort():
@@ -264,10 +267,10 @@ class Accounting:
 
     @property
     def plan_final(self) -> bool:
-        """Whether the totals are final: the crawl is done and every record it found is planned (the crawl
-        ends while the plan still holds records, waiting for the downloads to take their files). A shard
-        plans only its own records, so it cannot count them: there the crawl being done is all it knows."""
-        return self.crawl_done and (self.sharded or self.summary.records >= self.records_found)
+        """Whether the totals are final: the run said every record is planned (PlanDone). The crawl being done
+        is not enough: the plan still holds records then, waiting for the downloads to take their files, and
+        a shard, a --since-last run or one reading its records back from the journal cannot count them."""
+        return self.plan_done
 
     def speed(self) -> float:
         """Bytes a second received over the last ``window`` seconds (falls to 0 while nothing arrives; files

@@ -427,7 +427,7 @@ def _download(selection: Selection, dest: Path, options: dict[str, Any], *, shar
                   on_plan=dry if run_options.dry_run else None)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
-    accounting.governors, accounting.sharded = job.governors, job.shard is not None  # the budgets, for the ETA
+    accounting.governors = job.governors  # the budgets, for the ETA
     if export is not None:
         export.metrics.bind(governors=job.governors, concurrency=lambda: job.concurrency)
     if job.shard is not None and mode != "none":

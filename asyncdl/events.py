@@ -25,6 +25,11 @@ class CrawlDone:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanDone:
+    """Every record the run will see is planned: the files queued (and their bytes) are the run's total."""
+
+
+@dataclass(frozen=True, slots=True)
 class CrawlShort:
     """Part of the selection fell short: the server stated ``stated`` records (``now`` when asked again at
     the end) and its pages gave ``reached``; ``part`` names which search, ``detail`` where it fell short."""
@@ -206,9 +211,9 @@ class ConcurrencyChanged:
     why: str
 
 
-Event = (PageFetched | CrawlDone | CrawlShort | RateLimitPaused | RatePaced | Notice | FileQueued | FileStarted
-         | FileAdvanced | FileFinished | FileFiltered | FileUnavailable | PathNote | RecordPlanned | RecordInaccessible
-         | RequestSent | FaultMet | ArchiveUsed | ConcurrencyChanged)
+Event = (PageFetched | CrawlDone | PlanDone | CrawlShort | RateLimitPaused | RatePaced | Notice | FileQueued
+         | FileStarted | FileAdvanced | FileFinished | FileFiltered | FileUnavailable | PathNote | RecordPlanned
+         | RecordInaccessible | RequestSent | FaultMet | ArchiveUsed | ConcurrencyChanged)
 
 
 class ProgressSink(Protocol):

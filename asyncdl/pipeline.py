@@ -39,6 +39,7 @@ from asyncdl.events import (
     Notice,
     NullSink,
     PathNote,
+    PlanDone,
     ProgressSink,
     RecordInaccessible,
     RecordPlanned,
@@ -404,6 +405,7 @@ class Run:
                 for each, eligible in planned:
                     if eligible:
                         await self._dispatch_record(each, eligible, transfer, jobs)
+            self.events.emit(PlanDone())  # every record planned: the totals are final
 
     async def _plan_record(self, record: Record, transfer: Transfer) -> list[PlannedFile]:
         """One record's files as the layout and the filters plan them, each told (queued, filtered, not

@@ -51,6 +51,9 @@ def test_get_with_json_events(start_emulator: Start, tmp_path: Path) -> None:
     finished = {e["path"]: e["outcome"] for e in events if e["event"] == "FileFinished"}
     assert finished == {"11/a.csv": "ok", "11/data/b.bin": "ok", "21/c.zip": "ok"}
     assert {e["event"] for e in events} >= {"FileQueued", "FileStarted", "FileAdvanced", "CrawlDone"}
+    names = [e["event"] for e in events]
+    assert names.count("PlanDone") == 1  # the totals are final from here: no file is queued after it
+    assert max(i for i, name in enumerate(names) if name == "FileQueued") < names.index("PlanDone")
 
 
 def test_failures_exit_1_with_reasons(start_emulator: Start, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from asyncdl.events import (
     FileFinished,
     FileQueued,
     FileStarted,
+    PlanDone,
     RatePaced,
     RecordPlanned,
     RequestSent,
@@ -27,6 +28,7 @@ def test_speed_is_over_the_window_not_since_the_start() -> None:
     acc.emit(RecordPlanned("1"))
     acc.emit(FileQueued("a", 1000))
     acc.emit(CrawlDone(records=1, pages=1))
+    acc.emit(PlanDone())
     clock.now += 100  # a long crawl or a rate-limit pause: nothing arrived
     acc.emit(FileStarted("a", 1000, 0))
     for _ in range(10):  # then 10 bytes a second for 10 s
@@ -103,6 +105,7 @@ class Files:
             self.acc.emit(FileQueued(f"f{i}", size))
         if done:
             self.acc.emit(CrawlDone(records=len(sizes), pages=1))
+            self.acc.emit(PlanDone())
 
     def fetch(self, path: str, size: int, seconds: float, host: str = "zenodo.org:443") -> None:
         """One file, requested and received whole over ``seconds``."""
@@ -171,13 +174,15 @@ def test_no_time_left_and_no_final_total_until_every_record_found_is_planned() -
     acc.emit(RecordPlanned("10"))
     acc.emit(RecordPlanned("11"))
     acc.emit(FileQueued("f10", 100))
+    assert not acc.plan_final  # every record found is planned, but only the run knows it has no more
+    acc.emit(PlanDone())
     assert acc.plan_final and acc.queued == 11 and acc.eta() is not None
 
 
-def test_a_shard_knows_its_plan_final_when_the_crawl_is_done() -> None:
+def test_a_shard_knows_its_plan_final_when_its_plan_says_so() -> None:
     acc = Accounting(Clock())
-    acc.sharded = True
     acc.emit(RecordPlanned("1"))  # its one record of the 12 the crawl found
-    assert not acc.plan_final
     acc.emit(CrawlDone(records=12, pages=1))
+    assert not acc.plan_final  # the crawl is done, but the plan may still hold records
+    acc.emit(PlanDone())
     assert acc.plan_final

@@ -10,7 +10,16 @@ import time
 from rich.console import Console
 
 from asyncdl.accounting import Accounting
-from asyncdl.events import CrawlDone, FaultMet, FileFinished, FileQueued, RateLimitPaused, RatePaced, RecordPlanned
+from asyncdl.events import (
+    CrawlDone,
+    FaultMet,
+    FileFinished,
+    FileQueued,
+    PlanDone,
+    RateLimitPaused,
+    RatePaced,
+    RecordPlanned,
+)
 from asyncdl.governor import BucketStats, GovernorStats
 from asyncdl.progress import Counters, LogProgress, StatusLine, describe_retry, format_eta
 from tests.fake_clock import Clock
@@ -59,6 +68,7 @@ def test_the_counters_leave_out_whole_parts_when_narrow() -> None:
         acc.emit(RecordPlanned(str(i)))
         acc.emit(FileQueued(f"f{i}", 10))
     acc.emit(CrawlDone(records=40, pages=2))
+    acc.emit(PlanDone())
     acc.emit(FileFinished("f0", "failed", "not found (404)", 10))
     acc.emit(FileFinished("f1", "skipped", "already there", 10))
     acc.emit(FaultMet("connection", "reset"))
