@@ -116,6 +116,16 @@ def _chunk(value: Any) -> int:
     return size
 
 
+MIN_BANDWIDTH = 1024  # bytes a second: below, a cap of "10" (bytes, not megabytes) would look like a hang
+
+
+def _bandwidth(value: Any) -> int:
+    rate = _size(value)
+    if 0 < rate < MIN_BANDWIDTH:
+        raise ValueError('a size a second: 0 (no cap) or at least 1KiB, e.g. "10MB"')
+    return rate
+
+
 def _fraction(value: Any) -> float:
     try:
         number = float(Fraction(value.strip())) if isinstance(value, str) else _number(value)
@@ -188,6 +198,7 @@ DURATION = Kind("DURATION", _duration)
 POSITIVE_SECONDS = Kind("SECONDS", lambda v: _positive(_number(v)), _read_float)
 SIZE = Kind("SIZE", _size, _read_int)
 CHUNK = Kind("SIZE", _chunk, _read_int)
+BANDWIDTH = Kind("SIZE", _bandwidth, _read_int)
 FRACTION = Kind("FRACTION", _fraction)
 TEXT = Kind("TEXT", _text)
 SWITCH = Kind("", _switch, _read_switch)
@@ -290,9 +301,9 @@ SETTINGS: tuple[Setting, ...] = (
             "to 8.", flag="--segments", commands=TRANSFER),
     Setting("transfer", "checkpoint_bytes", SIZE, "A segmented download records its progress durably after "
             "this many bytes (a crash loses at most this much of it)."),
-    Setting("transfer", "bwlimit", SIZE, "Bytes a second of every download together (e.g. 10MB; 0: no cap), as "
-            "rclone's --bwlimit.", flag="--bwlimit", commands=TRANSFER),
-    Setting("transfer", "bwlimit_file", SIZE, "Bytes a second of each file, its segments together (0: no cap).",
+    Setting("transfer", "bwlimit", BANDWIDTH, "Bytes a second of every download together (e.g. 10MB; 0: no "
+            "cap; at least 1KiB), as rclone's --bwlimit.", flag="--bwlimit", commands=TRANSFER),
+    Setting("transfer", "bwlimit_file", BANDWIDTH, "Bytes a second of each file, its segments together (0: no cap).",
             flag="--bwlimit-file", commands=TRANSFER),
     Setting("transfer", "max_attempts", POSITIVE, "Downloads of a file from zero after checksum mismatches before it "
             "is reported failed.", flag="--max-attempts", commands=TRANSFER),
@@ -547,7 +558,7 @@ def _shown(setting: Setting) -> str:
     default = setting.default_value
     if setting.kind is SWITCH:
         return "on" if default else "off"
-    if setting.kind in (SIZE, CHUNK) and isinstance(default, int) and default:
+    if setting.kind in (SIZE, CHUNK, BANDWIDTH) and isinstance(default, int) and default:
         return exact_size(default)
     if isinstance(default, tuple):
         return "none" if not default else ",".join(default)
@@ -644,7 +655,7 @@ def example() -> str:
         lines += ["", f"[{section}]"]
         for setting in settings.values():
             default = setting.default_value
-            if setting.kind in (SIZE, CHUNK) and isinstance(default, int) and default:
+            if setting.kind in (SIZE, CHUNK, BANDWIDTH) and isinstance(default, int) and default:
                 shown = f'"{exact_size(default)}"'
             elif setting.kind is AUTO_OR_POSITIVE and default == AUTO:
                 shown = '"auto"'

@@ -53,6 +53,8 @@ def test_every_setting_is_in_the_readme() -> None:
     ("--concurrency", "-1", "must be \"auto\" or a whole number of at least 1"),
     ("--segments", "0", "must be \"auto\" or a whole number of at least 1"),
     ("--connections-per-host", "-1", "must be a whole number, 0 or more"),
+    ("--bwlimit", "10", "must be a size a second: 0 (no cap) or at least 1KiB"),
+    ("--bwlimit-file", "512", "must be a size a second: 0 (no cap) or at least 1KiB"),
     ("--retries", "-1", "must be a whole number, 0 or more"),
     ("--read-timeout", "0", "must be a number above 0"),
     ("--max-attempts", "0", "must be a whole number of at least 1"),

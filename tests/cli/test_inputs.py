@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ import pytest
 
 from asyncdl.emulator import Dataset, EmulatorConfig, RunningEmulator
 from tests.datasets import record
+from tests.http_helpers import free_port
 
 Start = Callable[..., RunningEmulator]
 
@@ -85,14 +85,8 @@ def test_a_destination_under_a_file_is_a_local_problem_in_one_line(start_emulato
         assert one_line(result) == f"error: cannot use {blocker / 'm'}: Not a directory"
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_nothing_listening_is_told_in_words_with_each_retry(tmp_path: Path) -> None:
-    port = closed_port()
+    port = free_port()
     result = asyncdl("mirror", "--base-url", f"http://127.0.0.1:{port}", "11", str(tmp_path / "m"),
                      "--progress", "plain")
     assert result.returncode == 1

@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
 from tests.datasets import record
+from tests.http_helpers import free_port
 
 Start = Callable[..., RunningEmulator]
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
@@ -126,12 +126,6 @@ def test_at_60_columns_the_numbers_stay_whole_and_no_frame_is_left_behind(start_
     rows = [line for s in running for line in s.splitlines() if "━" in line and not line.startswith("files ")]
     assert any(re.match(r"…\S*_\d+\.bin +\S*━", row) for row in rows), rows[:3]  # the paths gave way
     assert all(re.search(rf" {SIZES} +({SPEED}|\?)$", row.rstrip()) for row in rows), rows
-
-
-def free_port() -> int:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_refused_connection_is_told_at_once_with_its_retry_and_the_wait(tmp_path: Path) -> None:

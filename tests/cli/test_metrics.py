@@ -20,14 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from asyncdl.emulator import Dataset, EmulatorConfig, FaultConfig, RunningEmulator
 from tests.cli.test_inputs import asyncdl, one_line
 from tests.datasets import record
+from tests.http_helpers import free_port
 
 Start = Callable[..., RunningEmulator]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def samples(text: str) -> dict[str, float]:
