@@ -16,7 +16,6 @@ in ``DEST/.asyncdl/bag.json``, so an interrupted one is finished by running it a
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -32,8 +31,9 @@ from typing import Any
 
 from asyncdl import invenio
 from asyncdl._version import __version__
+from asyncdl.digests import md5_of
 from asyncdl.errors import AsyncdlError, LocalError, UsageError
-from asyncdl.fsutil import fsync_dir
+from asyncdl.fsutil import commit, fsync_dir, open_fresh
 from asyncdl.models import Checksum, FileEntry
 from asyncdl.store.bagging import BagFile, Mirrored, move_under, read_mirror
 from asyncdl.store.lock import RunLock
@@ -41,7 +41,7 @@ from asyncdl.store.merged import close_out, journal_paths
 from asyncdl.store.names import MANIFEST, STATE_DIR
 from asyncdl.store.status import read_status
 from asyncdl.transfer.copies import make_copy
-from asyncdl.units import format_size
+from asyncdl.units import format_size, plural
 
 PAYLOAD = "data"
 BAGIT = "bagit.txt"
@@ -304,11 +304,11 @@ def _check_disk(dest: Path, mirrored: Mirrored, survey: _Survey, *, strict: bool
         elif (item.size is not None and info.st_size != item.size) or info.st_mtime != item.mtime:
             changed.append(item.path)
     if missing:
-        raise UsageError(f"{len(missing)} finished files are not in {dest} (e.g. {missing[0]}): run the mirror again "
-                         "to fetch them, then bag")
+        raise UsageError(f"{plural(len(missing), 'finished file')} not in {dest} (e.g. {missing[0]}): run the "
+                         "mirror again to fetch them, then bag")
     if changed:
-        raise UsageError(f"{len(changed)} files in {dest} changed on disk since the journal verified them (e.g. "
-                         f"{changed[0]}): run the mirror again (it verifies them again), then bag")
+        raise UsageError(f"{plural(len(changed), 'file')} in {dest} changed on disk since the journal verified "
+                         f"them (e.g. {changed[0]}): run the mirror again (it verifies them again), then bag")
     for path in sorted(survey.files):
         match = SAVED_JSON.fullmatch(path.rsplit("/", 1)[-1])
         if match is not None and match.group(1) in mirrored.records and match.group(1) not in survey.saved:
@@ -317,8 +317,9 @@ def _check_disk(dest: Path, mirrored: Mirrored, survey: _Survey, *, strict: bool
             survey.unknown.append(path)
     if strict and (survey.unknown or survey.odd):
         strays = survey.unknown + survey.odd
-        raise UsageError(f"{dest} holds {len(strays)} files no journal knows (e.g. {strays[0]}): they would be in the "
-                         f"bag unlisted; move them out of {dest}, or bag with --into NEW (which leaves them out)")
+        raise UsageError(f"{dest} holds {plural(len(strays), 'file')} no journal knows (e.g. {strays[0]}): they "
+                         f"would be in the bag unlisted; move them out of {dest}, or bag with --into NEW (which "
+                         "leaves them out)")
 
 
 def _move_payload(dest: Path, state: dict[str, Any]) -> int:
@@ -347,14 +348,12 @@ def _write_state(dest: Path, state: dict[str, Any]) -> None:
 
 
 def _write_durably(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all: a temporary beside it, fsynced, renamed over it."""
+    """Write ``path`` whole or not at all: a temporary beside it, then fsutil's commit (the file and its
+    folder fsynced around the rename)."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    with open(temporary, "xb") as stream:
+    with open_fresh(temporary) as stream:
         stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    commit(temporary, path)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -367,11 +366,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target, follow_symlinks=False)
 
 
-def _md5_of(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "md5").hexdigest()
-
-
 def _write_tags(root: Path, dest: Path, mirrored: Mirrored, report: BagReport, *, prefix: str) -> None:
     """The tag files of the bag at ``root``: the payload manifest from the journals (files without an md5 there
     hashed in DEST), bag-info.txt, bagit.txt and the tag manifest over them and the records' JSON."""
@@ -380,7 +374,7 @@ def _write_tags(root: Path, dest: Path, mirrored: Mirrored, report: BagReport, *
     for item in mirrored.files:
         md5 = item.md5
         if md5 is None:
-            md5 = _md5_of(dest / item.path)
+            md5 = md5_of(dest / item.path)
             report.hashed.append(prefix + item.path)
         size = item.size if item.size is not None else (root / (prefix + item.path)).stat().st_size
         total += size
@@ -395,7 +389,7 @@ def _write_tags(root: Path, dest: Path, mirrored: Mirrored, report: BagReport, *
                           if (root / METADATA / name).is_file())
         report.tag_files = len(metadata)
         tags += metadata
-    _write_durably(root / TAG_MANIFEST, "".join(f"{_md5_of(root / tag)}  {encode_path(tag)}\n"
+    _write_durably(root / TAG_MANIFEST, "".join(f"{md5_of(root / tag)}  {encode_path(tag)}\n"
                                                 for tag in tags).encode())
     fsync_dir(root)
 
@@ -464,9 +458,10 @@ def describe(report: BagReport, dest: Path) -> str:
         where = f"bagged {dest} into {report.bag} ({ways})"
     hashed = f"{len(report.hashed)} hashed (no md5 in the journal)" if report.hashed else "none hashed"
     tags = f"; {report.tag_files} records' JSON in {METADATA}/" if report.tag_files else ""
-    left = f"; {len(report.left_out)} files no journal knows left out (e.g. {report.left_out[0]})" \
+    left = f"; {plural(len(report.left_out), 'file')} no journal knows left out (e.g. {report.left_out[0]})" \
         if report.left_out else ""
-    return (f"{where}: {report.files} files ({format_size(report.bytes)}) of {report.records} records, md5s "
+    return (f"{where}: {plural(report.files, 'file')} ({format_size(report.bytes)}) of "
+            f"{plural(report.records, 'record')}, md5s "
             f"from the journal, {hashed}{tags}{left}; {report.seconds:.1f} s")
 
 

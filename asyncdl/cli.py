@@ -262,8 +262,8 @@ def list_command(**options: Any) -> None:
     output: Path | None = options["output"]
     fmt = options["fmt"] or (export.format_for_path(str(output)) if output else None)
     fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "csv")
-    if fmt in export.BINARY_FORMATS and output is None:
-        raise click.UsageError(f"--format {fmt} writes a file: give -o FILE.{fmt}")
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet writes a file: give -o FILE.parquet")
     if fmt == "parquet":
         try:
             export.need_pyarrow()
@@ -274,20 +274,20 @@ def list_command(**options: Any) -> None:
         table = export.make_table(records, extract_pattern=options["extract_pattern"], group_by=options["group_by"],
                                   sort_spec=options["sort_spec"], columns=options["columns"],
                                   terminal=fmt == "table")
-        if fmt in export.BINARY_FORMATS and output is not None:
+        if fmt == "parquet":
+            assert output is not None  # refused above
             table.to_parquet(output)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from exc
-    rows = list(table.rows)
     if fmt == "table":
-        write_table(rows, list(table.columns), output)
-    elif fmt not in export.BINARY_FORMATS:
+        write_table(list(table.rows), list(table.columns), output)
+    elif fmt != "parquet":
         text = table.render(fmt)
         if output is None:
             sys.stdout.write(text)
         else:
             output.write_text(text, encoding="utf-8")
-    stderr.print(plural(len(rows), "row") + (f" written to {output}" if output else ""), highlight=False)
+    stderr.print(plural(len(table), "row") + (f" written to {output}" if output else ""), highlight=False)
     if short is not None:
         fail(short)
     if not records:

@@ -166,6 +166,12 @@ class _Nothing:
         return None
 
 
+def md5_of(path: Path) -> str:
+    """The md5 of a whole file, hex (hashlib's file_digest: read in blocks, never whole into memory)."""
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "md5").hexdigest()
+
+
 def feed(digest: Digest, path: Path, length: int | None) -> Digest:
     """Feed ``digest`` the first ``length`` bytes of ``path`` (all of it when None; blocking)."""
     with open(path, "rb") as stream:

@@ -21,7 +21,6 @@ COLUMNS = (*BASE_COLUMNS, *STAT_FIELDS)
 TABLE_COLUMNS = ("id", "title", "doi", "files", "bytes", "downloads", "views")  # what fits a terminal
 SUMMED = ("records", "files", "bytes", *STAT_FIELDS)
 FORMATS = ("table", "csv", "json", "jsonl", "markdown", "parquet")
-BINARY_FORMATS = ("parquet",)  # written to a file (-o), never to the terminal
 
 if TYPE_CHECKING:
     import pandas

@@ -303,7 +303,6 @@ class LogProgress(Display):
             self._line(f"{event.level}: {event.message}")
         elif isinstance(event, PathNote) and self.verbose:
             self._line(f"info: {event.note}")
-        self._status_when_due()
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

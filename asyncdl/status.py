@@ -4,7 +4,6 @@ is :mod:`asyncdl.store.status`)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import anyio
 
 from asyncdl import bag, invenio
 from asyncdl.config import Config
-from asyncdl.digests import Check
+from asyncdl.digests import Check, md5_of
 from asyncdl.errors import UsageError
 from asyncdl.events import NullSink, ProgressSink
 from asyncdl.http import Client
@@ -113,7 +112,7 @@ async def verify_bag(root: Path, *, on_file: Callable[[str, int], None] | None =
             report.missing.append(path)
             continue
         on_disk.discard(path)
-        found = await anyio.to_thread.run_sync(_md5_of, root / path)
+        found = await anyio.to_thread.run_sync(md5_of, root / path)
         if found != md5:
             report.mismatched.append(path)
             report.problems[path] = f"md5 {found} differs from the manifest's {md5}"
@@ -125,11 +124,6 @@ async def verify_bag(root: Path, *, on_file: Callable[[str, int], None] | None =
         report.mismatched.append(path)
         report.problems[path] = f"in {bag.PAYLOAD}/ but not in {bag.MANIFEST_MD5}"
     return report
-
-
-def _md5_of(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "md5").hexdigest()
 
 
 def row_check(row: FileRow) -> Check:

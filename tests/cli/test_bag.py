@@ -162,16 +162,16 @@ def test_bad_inputs_are_one_line_and_move_nothing(start_emulator: Start, tmp_pat
     stray = dest / "2021" / "notes.txt"
     stray.write_text("mine\n")
     as_mirrored = payload_of(dest)
-    refused(2, "holds 1 files no journal knows (e.g. 2021/notes.txt)", str(dest))
+    refused(2, "holds 1 file no journal knows (e.g. 2021/notes.txt)", str(dest))
     stray.unlink()
     as_mirrored = payload_of(dest)
     touched = dest / "2021" / "21" / "v1.txt"
     os.utime(touched, (1_000_000_000, 1_000_000_000))
-    refused(2, "1 files in", str(dest))  # ... changed on disk since the journal verified them
+    refused(2, "1 file in", str(dest))  # ... changed on disk since the journal verified them
     assert "changed on disk since the journal verified them (e.g. 2021/21/v1.txt)" in asyncdl("bag", str(dest)).stderr
     touched.unlink()
     as_mirrored = payload_of(dest)
-    refused(2, "1 finished files are not in", str(dest))
+    refused(2, "1 finished file not in", str(dest))
     assert asyncdl("verify", str(dest)).returncode == 1  # the journal now says failed
     refused(2, "is not a finished mirror: 1 failed (e.g. 2021/21/v1.txt: checksum mismatch or missing at verify)",
             str(dest))
